@@ -1,0 +1,36 @@
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { InputError } from "../graph/errors.ts";
+import { commands } from "./commands/index.ts";
+
+/** Exit codes of the contract: 0 success, 1 a failed check, 2 bad input or usage. */
+export const EXIT_USAGE = 2;
+
+function failLine(message: string): never {
+  process.stderr.write(`ptq-onnx: ${message.split("\n")[0]}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let cli = yargs(argv)
+    .scriptName("ptq-onnx")
+    .strict()
+    .demandCommand(1, "a command is required (see --help)")
+    .recommendCommands()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((msg, err) => {
+      if (err) throw err;
+      failLine(msg);
+    });
+  for (const command of commands) cli = cli.command(command);
+  await cli.parseAsync();
+}
+
+main(hideBin(process.argv)).catch((err: unknown) => {
+  if (err instanceof InputError) failLine(err.message);
+  if (process.env.PTQ_ONNX_DEBUG) console.error(err);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`ptq-onnx: internal error: ${message}\n`);
+  process.exit(1);
+});
