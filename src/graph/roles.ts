@@ -1,0 +1,64 @@
+import { InputError } from "./errors.ts";
+import type { Model, Value } from "./ir.ts";
+import { DataType } from "./tensor.ts";
+
+/** The inputs and output a token classifier is fed and read through (CONTRACT.md section 1). */
+export interface ClassifierRoles {
+  tokenIds: { name: string; elemType: "int64" | "int32"; seqLen: number | null };
+  lengths: { name: string } | null;
+  scores: { name: string };
+}
+
+/** Graph inputs the caller feeds (old IR versions also list initializers as inputs). */
+export function realInputs(model: Model): Value[] {
+  return model.graph.inputs.filter((v) => !v.initializer);
+}
+
+function isIntegerIds(v: Value): boolean {
+  return (v.elemType === DataType.INT64 || v.elemType === DataType.INT32) && v.shape?.length === 2;
+}
+
+export function findRoles(model: Model): ClassifierRoles {
+  const inputs = realInputs(model);
+  const file = model.path;
+  let ids = inputs.find((v) => v.name === "input_ids");
+  if (!ids) {
+    const candidates = inputs.filter(isIntegerIds);
+    if (candidates.length !== 1) {
+      throw new InputError(
+        `cannot find the token-ids input: no input named 'input_ids' and ${candidates.length} two-dimensional integer inputs`,
+        file,
+      );
+    }
+    ids = candidates[0];
+  }
+  if (ids.elemType !== DataType.INT64 && ids.elemType !== DataType.INT32) {
+    throw new InputError(`token-ids input '${ids.name}' must be int64 or int32`, file);
+  }
+  const seq = ids.shape?.[1];
+  const lengths = inputs.find((v) => v.name === "lengths");
+  const outputs = model.graph.outputs;
+  if (outputs.length === 0) throw new InputError("the model has no outputs", file);
+  const scores = outputs.find((v) => v.name === "logits" || v.name === "scores") ?? outputs[0];
+  return {
+    tokenIds: { name: ids.name, elemType: ids.elemType === DataType.INT32 ? "int32" : "int64", seqLen: typeof seq === "number" ? seq : null },
+    lengths: lengths ? { name: lengths.name } : null,
+    scores: { name: scores.name },
+  };
+}
+
+/** The role of a named input or output, or null; never throws. */
+export function roleOf(model: Model, name: string): "token_ids" | "lengths" | "scores" | null {
+  try {
+    const r = findRoles(model);
+    if (name === r.tokenIds.name) return "token_ids";
+    if (r.lengths && name === r.lengths.name) return "lengths";
+    if (name === r.scores.name) return "scores";
+  } catch {
+    // A model without a token-ids input still has a scores output by the contract's rule.
+    const outputs = model.graph.outputs;
+    const scores = outputs.find((v) => v.name === "logits" || v.name === "scores") ?? outputs[0];
+    if (scores && scores.name === name) return "scores";
+  }
+  return null;
+}

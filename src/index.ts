@@ -1,0 +1,5 @@
+/**
+ * ptq-onnx's library API: everything the CLI does is a call to these, so deployment
+ * pipelines can run the same steps from code.
+ */
+export * from "./graph/index.ts";

@@ -1,0 +1,60 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as ort from "onnxruntime-node";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+export const FIXTURES = join(ROOT, "test", "fixtures");
+export const fixtureModel = (name: string): string => join(FIXTURES, "models", `${name}.onnx`);
+
+/** Debian's interpreter, which has torch/onnx/scipy when CI installed them (the python3 on PATH has none). */
+export const DEBIAN_PYTHON = "/usr/bin/python3";
+
+export function pythonHas(module: string): boolean {
+  return spawnSync(DEBIAN_PYTHON, ["-c", `import ${module}`], { stdio: "ignore" }).status === 0;
+}
+
+export function tempDir(prefix = "ptq-onnx-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function listDir(dir: string): string[] {
+  return readdirSync(dir).sort();
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (bin/ptq-onnx.js) in a child process. */
+export function runCli(args: string[], opts: { cwd?: string } = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "ptq-onnx.js"), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PTQ_ONNX_DEBUG: "" },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a model in onnxruntime-node on the CPU and returns its outputs as plain arrays. */
+export async function runOrt(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+}
+
+export function idsFeed(rows: number[][]): { input_ids: ort.Tensor; lengths: ort.Tensor } {
+  const seq = Math.max(...rows.map((r) => r.length));
+  const ids = new BigInt64Array(rows.length * seq);
+  rows.forEach((r, b) => r.forEach((t, i) => (ids[b * seq + i] = BigInt(t))));
+  return {
+    input_ids: new ort.Tensor("int64", ids, [rows.length, seq]),
+    lengths: new ort.Tensor("int64", BigInt64Array.from(rows.map((r) => BigInt(r.length))), [rows.length]),
+  };
+}
