@@ -40,8 +40,12 @@ export function runCli(args: string[], opts: { cwd?: string } = {}): CliResult {
 }
 
 /** Runs a model in onnxruntime-node on the CPU and returns its outputs as plain arrays. */
-export async function runOrt(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+export async function runOrt(
+  bytes: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  opts: ort.InferenceSession.SessionOptions = {},
+): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, ...opts });
   try {
     return await session.run(feeds);
   } finally {

@@ -1,0 +1,190 @@
+import { readFileSync } from "node:fs";
+import { InputError } from "../graph/errors.ts";
+
+/** The tokenizer spec of CONTRACT section 2, as stored in tokenizer.json and model metadata. */
+export interface TokenizerSpec {
+  type: "word-regex";
+  lowercase: boolean;
+  /** A JavaScript RegExp source; tokens are its matches with the global flag. */
+  pattern: string;
+  vocab: string[];
+  pad_id: number;
+  unk_id: number;
+  max_len: number;
+  truncation: "end";
+}
+
+/** The contract's example pattern: words and numbers, with an optional 's / 't style suffix. */
+export const DEFAULT_PATTERN = "[a-z0-9]+(?:'[a-z]+)?";
+export const PAD_TOKEN = "<pad>";
+export const UNK_TOKEN = "<unk>";
+
+/** Turns text into token ids exactly as CONTRACT section 2 describes. */
+export class Tokenizer {
+  readonly spec: TokenizerSpec;
+  private readonly regex: RegExp;
+  private readonly ids: Map<string, number>;
+
+  /** `source` names the file the spec came from, so that errors can point at it. */
+  constructor(spec: unknown, source?: string) {
+    this.spec = validateSpec(spec, source);
+    this.regex = new RegExp(this.spec.pattern, "g");
+    this.ids = new Map(this.spec.vocab.map((token, id) => [token, id]));
+  }
+
+  get vocabSize(): number {
+    return this.spec.vocab.length;
+  }
+
+  /** Splits text into tokens (before the vocabulary lookup and truncation). */
+  tokens(text: string): string[] {
+    const input = this.spec.lowercase ? text.toLowerCase() : text;
+    return Array.from(input.matchAll(this.regex), (m) => m[0]);
+  }
+
+  encode(text: string): number[] {
+    const { unk_id, max_len } = this.spec;
+    const out: number[] = [];
+    for (const m of (this.spec.lowercase ? text.toLowerCase() : text).matchAll(this.regex)) {
+      if (out.length === max_len) break;
+      out.push(this.ids.get(m[0]) ?? unk_id);
+    }
+    // An empty sequence would give the LSTM nothing to read; the contract maps it to [unk].
+    return out.length > 0 ? out : [unk_id];
+  }
+}
+
+/** Reads a tokenizer.json file; a missing file or a bad spec is an InputError naming it. */
+export function readTokenizer(file: string): Tokenizer {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InputError(`cannot read tokenizer: ${(err as Error).message}`, file);
+  }
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`tokenizer is not JSON: ${(err as Error).message}`, file);
+  }
+  return new Tokenizer(spec, file);
+}
+
+function validateSpec(value: unknown, source?: string): TokenizerSpec {
+  const fail = (problem: string): never => {
+    throw new InputError(`bad tokenizer spec: ${problem}`, source);
+  };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("not a JSON object");
+  const s = value as Record<string, unknown>;
+  if (s.type !== "word-regex") fail(`type must be "word-regex", got ${JSON.stringify(s.type)}`);
+  if (typeof s.lowercase !== "boolean") fail("lowercase must be true or false");
+  if (typeof s.pattern !== "string" || s.pattern === "") fail("pattern must be a non-empty string");
+  let regex: RegExp | undefined;
+  try {
+    regex = new RegExp(`^(?:${s.pattern as string})$`);
+  } catch (err) {
+    fail(`pattern is not a valid JavaScript RegExp: ${(err as Error).message}`);
+  }
+  // Empty matches would produce empty tokens at every position the pattern does not cover.
+  if (regex!.test("")) fail("pattern must not match the empty string");
+  if (!Array.isArray(s.vocab) || s.vocab.length === 0) fail("vocab must be a non-empty array");
+  const vocab = s.vocab as unknown[];
+  const seen = new Set<string>();
+  for (const [i, token] of vocab.entries()) {
+    if (typeof token !== "string") fail(`vocab[${i}] is not a string`);
+    // Two ids for one token would make the lookup depend on which one wins.
+    if (seen.has(token as string)) fail(`vocab has "${token as string}" twice (again at ${i})`);
+    seen.add(token as string);
+  }
+  const isId = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < vocab.length;
+  if (!isId(s.pad_id)) fail(`pad_id must be an integer index into vocab (0 to ${vocab.length - 1})`);
+  if (!isId(s.unk_id)) fail(`unk_id must be an integer index into vocab (0 to ${vocab.length - 1})`);
+  if (!Number.isInteger(s.max_len) || (s.max_len as number) < 1) fail("max_len must be a positive integer");
+  if (s.truncation !== "end") fail(`truncation must be "end", got ${JSON.stringify(s.truncation)}`);
+  return {
+    type: "word-regex",
+    lowercase: s.lowercase as boolean,
+    pattern: s.pattern as string,
+    vocab: vocab as string[],
+    pad_id: s.pad_id as number,
+    unk_id: s.unk_id as number,
+    max_len: s.max_len as number,
+    truncation: "end",
+  };
+}
+
+export interface VocabOptions {
+  /** Largest vocabulary, counting <pad> and <unk>. */
+  maxSize: number;
+  /** Tokens seen fewer times than this are left out (default 1). */
+  minCount?: number;
+  pattern?: string;
+  lowercase?: boolean;
+}
+
+/**
+ * Builds a vocabulary: <pad> = 0, <unk> = 1, then tokens by descending count, ties broken by
+ * code-unit order of the token (not localeCompare, whose order depends on the ICU build).
+ */
+export function buildVocab(texts: Iterable<string>, opts: VocabOptions): string[] {
+  const { maxSize, minCount = 1, pattern = DEFAULT_PATTERN, lowercase = true } = opts;
+  if (!Number.isInteger(maxSize) || maxSize < 2) throw new InputError(`vocabulary size must be an integer >= 2, got ${maxSize}`);
+  const regex = new RegExp(pattern, "g");
+  const counts = new Map<string, number>();
+  for (const text of texts) {
+    for (const m of (lowercase ? text.toLowerCase() : text).matchAll(regex)) {
+      counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
+    }
+  }
+  counts.delete(PAD_TOKEN);
+  counts.delete(UNK_TOKEN);
+  const ranked = [...counts]
+    .filter(([, n]) => n >= minCount)
+    .sort(([a, na], [b, nb]) => nb - na || (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, maxSize - 2)
+    .map(([token]) => token);
+  return [PAD_TOKEN, UNK_TOKEN, ...ranked];
+}
+
+/** A spec with the contract's defaults around a vocabulary from buildVocab. */
+export function makeSpec(vocab: string[], maxLen: number, pattern = DEFAULT_PATTERN): TokenizerSpec {
+  return {
+    type: "word-regex",
+    lowercase: true,
+    pattern,
+    vocab,
+    pad_id: vocab.indexOf(PAD_TOKEN),
+    unk_id: vocab.indexOf(UNK_TOKEN),
+    max_len: maxLen,
+    truncation: "end",
+  };
+}
+
+/** A padded batch in the shapes onnxruntime wants for `input_ids` [batch, seq] and `lengths` [batch]. */
+export interface PaddedBatch {
+  ids: BigInt64Array;
+  lengths: BigInt64Array;
+  batch: number;
+  seq: number;
+}
+
+/**
+ * Right-pads rows with padId to the longest row, or pads and truncates them to fixedLen when
+ * the model has a fixed sequence length. lengths counts the real tokens kept in each row.
+ */
+export function padBatch(rows: number[][], padId: number, fixedLen?: number): PaddedBatch {
+  if (fixedLen !== undefined && (!Number.isInteger(fixedLen) || fixedLen < 1)) {
+    throw new Error(`padBatch: fixedLen must be a positive integer, got ${fixedLen}`);
+  }
+  const batch = rows.length;
+  const seq = fixedLen ?? rows.reduce((longest, row) => Math.max(longest, row.length), 0);
+  const ids = new BigInt64Array(batch * seq).fill(BigInt(padId));
+  const lengths = new BigInt64Array(batch);
+  rows.forEach((row, b) => {
+    const n = Math.min(row.length, seq);
+    for (let t = 0; t < n; t++) ids[b * seq + t] = BigInt(row[t]);
+    lengths[b] = BigInt(n);
+  });
+  return { ids, lengths, batch, seq };
+}

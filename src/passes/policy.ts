@@ -1,0 +1,100 @@
+import { InputError, type Node } from "../graph/index.ts";
+import { checkBits, type IntFormat } from "../quant/math.ts";
+
+/** What to quantize and at which width. Overrides apply per node name, then per op type. */
+export interface QuantPolicy {
+  wbits: number;
+  abits: number;
+  granularity: "per-channel" | "per-tensor";
+  /** Weights: symmetric signed codes with narrow range (zero point 0), as Brevitas does. */
+  weightSymmetric: boolean;
+  /** Activations: asymmetric unsigned by default (sigmoid outputs and the like are one-sided). */
+  activationSymmetric: boolean;
+  /** Store weights of 4 bits or fewer as packed INT4/UINT4 (needs opset 21). */
+  packInt4: boolean;
+  /** Replace LSTM ops by a Scan of primitives and quantize gates, cell and hidden state. */
+  lstmInternals: boolean;
+  byOpType: Record<string, Override>;
+  byNode: Record<string, Override>;
+  /** Tensor names never touched (the final scores by default). */
+  exclude: Set<string>;
+}
+
+export interface Override {
+  wbits?: number;
+  abits?: number;
+  /** Leave this node's inputs and weights float. */
+  skip?: boolean;
+}
+
+export type PolicyOptions = Partial<Omit<QuantPolicy, "exclude">> & { bits?: number; exclude?: Iterable<string> };
+
+function checkOption(bits: number | undefined, what: string): void {
+  if (bits === undefined) return;
+  try {
+    checkBits(bits, what);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+}
+
+export function makePolicy(opts: PolicyOptions): QuantPolicy {
+  const bits = opts.bits ?? 8;
+  checkOption(bits, "--bits");
+  checkOption(opts.wbits, "--wbits");
+  checkOption(opts.abits, "--abits");
+  for (const [where, overrides] of [["op type", opts.byOpType], ["node", opts.byNode]] as const) {
+    for (const [key, o] of Object.entries(overrides ?? {})) {
+      checkOption(o.wbits, `wbits override for ${where} ${key}`);
+      checkOption(o.abits, `abits override for ${where} ${key}`);
+    }
+  }
+  if (opts.granularity && opts.granularity !== "per-channel" && opts.granularity !== "per-tensor") {
+    throw new InputError(`--granularity must be per-channel or per-tensor, got ${opts.granularity}`);
+  }
+  return {
+    wbits: opts.wbits ?? bits,
+    abits: opts.abits ?? bits,
+    granularity: opts.granularity ?? "per-channel",
+    weightSymmetric: opts.weightSymmetric ?? true,
+    activationSymmetric: opts.activationSymmetric ?? false,
+    packInt4: opts.packInt4 ?? false,
+    lstmInternals: opts.lstmInternals ?? false,
+    byOpType: opts.byOpType ?? {},
+    byNode: opts.byNode ?? {},
+    exclude: new Set(opts.exclude ?? []),
+  };
+}
+
+function overrideFor(policy: QuantPolicy, node: Node): Override {
+  return { ...policy.byOpType[node.opType], ...policy.byNode[node.name] };
+}
+
+/** The weight width for a node's weights, or null when the policy leaves them float. */
+export function weightBits(policy: QuantPolicy, node: Node): number | null {
+  const o = overrideFor(policy, node);
+  return o.skip ? null : (o.wbits ?? policy.wbits);
+}
+
+export function activationBits(policy: QuantPolicy, node: Node): number | null {
+  const o = overrideFor(policy, node);
+  return o.skip ? null : (o.abits ?? policy.abits);
+}
+
+export function weightFormat(policy: QuantPolicy, bits: number): IntFormat {
+  return { bits, signed: true, narrow: policy.weightSymmetric };
+}
+
+export function activationFormat(policy: QuantPolicy, bits: number): IntFormat {
+  return { bits, signed: policy.activationSymmetric, narrow: false };
+}
+
+/** What a quantization run did, for the CLI's summary and --json. */
+export interface QuantReport {
+  quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string }[];
+  leftFloat: { name: string; reason: string }[];
+}
+
+export function emptyReport(): QuantReport {
+  return { quantized: [], leftFloat: [] };
+}

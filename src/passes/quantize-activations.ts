@@ -1,0 +1,129 @@
+import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { intRange, paramsFromRange } from "../quant/math.ts";
+import type { Pass } from "./pass.ts";
+import { activationBits, activationFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
+
+/** One activation to quantize: a value and the input slots that should read its quantized copy. */
+export interface ActivationTarget {
+  value: Value;
+  uses: { node: Node; input: number }[];
+  bits: number;
+}
+
+/** Whether a value is a weight (an initializer, possibly behind DequantizeLinear or Identity). */
+function isWeight(v: Value): boolean {
+  for (let cur: Value | null = v, hops = 0; cur && hops < 4; hops++) {
+    if (cur.initializer) return true;
+    const p: Node | null = cur.producer;
+    if (!p || (p.opType !== "DequantizeLinear" && p.opType !== "Identity")) return false;
+    cur = p.inputs[0];
+  }
+  return false;
+}
+
+/** The activation inputs of an op that the quantizer covers. */
+function activationInputs(node: Node): number[] {
+  switch (node.opType) {
+    case "MatMul":
+      return [0, 1];
+    case "Gemm":
+      return [0, 1];
+    case "LSTM":
+      return [0];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Every activation the passes will quantize, in this graph and its subgraphs: the float
+ * inputs of MatMul, Gemm and LSTM that are not weights, plus the values named in `extra`
+ * (the decomposed LSTM's gates, cell and hidden state). Exposed so that calibration
+ * observes exactly these tensors.
+ */
+export function activationTargets(model: Model, policy: QuantPolicy, extra: Value[] = []): ActivationTarget[] {
+  const byValue = new Map<Value, ActivationTarget>();
+  const add = (value: Value, node: Node | null, input: number, bits: number): void => {
+    if (policy.exclude.has(value.name)) return;
+    let t = byValue.get(value);
+    if (!t) byValue.set(value, (t = { value, uses: [], bits }));
+    t.bits = Math.max(t.bits, bits);
+    if (node) t.uses.push({ node, input });
+  };
+  for (const node of model.allNodes()) {
+    if (node.domain) continue;
+    const bits = activationBits(policy, node);
+    if (bits === null) continue;
+    for (const i of activationInputs(node)) {
+      const v = node.inputs[i];
+      if (!v || isWeight(v) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
+      add(v, node, i, bits);
+    }
+  }
+  for (const v of extra) {
+    const bits = v.consumers.map((n) => activationBits(policy, n)).find((b) => b !== null) ?? policy.abits;
+    // Every reader of an internal LSTM tensor sees the quantized copy, as in QuantLSTM.
+    add(v, null, -1, bits);
+    const t = byValue.get(v);
+    if (t) for (const n of v.consumers) n.inputs.forEach((x, i) => x === v && t.uses.push({ node: n, input: i }));
+  }
+  return [...byValue.values()];
+}
+
+/**
+ * Inserts QuantizeLinear -> DequantizeLinear (8 bits) or QuantizeLinear -> Clip ->
+ * DequantizeLinear (fewer bits) on each target, with the range from the calibration table.
+ * Targets without a range are left float and reported.
+ */
+export function quantizeActivationsPass(
+  policy: QuantPolicy,
+  ranges: ReadonlyMap<string, readonly [number, number]>,
+  report: QuantReport,
+  extra: (model: Model) => Value[] = () => [],
+): Pass {
+  return {
+    name: "quantize-activations",
+    run(model: Model): boolean {
+      let changed = false;
+      for (const target of activationTargets(model, policy, extra(model))) {
+        const range = ranges.get(target.value.name);
+        if (!range) {
+          report.leftFloat.push({ name: target.value.name, reason: "no calibration range" });
+          continue;
+        }
+        insertQdq(target, range, policy);
+        const ops = [...new Set(target.uses.map((u) => u.node.opType))].join("+");
+        report.quantized.push({ name: target.value.name, kind: "activation", bits: target.bits, granularity: "per-tensor", op: ops });
+        changed = true;
+      }
+      return changed;
+    },
+  };
+}
+
+function insertQdq(target: ActivationTarget, range: readonly [number, number], policy: QuantPolicy): void {
+  const { value, bits } = target;
+  const g: Graph = value.graph;
+  const format = activationFormat(policy, bits);
+  const p = paramsFromRange(range[0], range[1], format, policy.activationSymmetric);
+  // Codes are stored as 8-bit integers; narrower widths are enforced by a Clip (QCDQ).
+  const storage = format.signed ? DataType.INT8 : DataType.UINT8;
+  const int8 = (name: string, v: number): Tensor =>
+    Tensor.fromData(name, storage, [], format.signed ? Int8Array.of(v) : Uint8Array.of(v));
+  const base = value.name;
+  const scale = g.addInitializer(Tensor.float32(`${base}_scale`, [], [p.scale]));
+  const zero = g.addInitializer(int8(`${base}_zero_point`, p.zeroPoint));
+  const anchor = value.producer && value.producer.graph === g ? { after: value.producer } : g.nodes[0] ? { before: g.nodes[0] } : {};
+  const q = g.addNode({ opType: "QuantizeLinear", name: `${base}_QuantizeLinear`, inputs: [value, scale, zero], outputs: [`${base}_quantized`] }, anchor);
+  let codes = q.outputs[0]!;
+  let last = q;
+  if (bits < 8) {
+    const { qmin, qmax } = intRange(format);
+    const lo = g.addInitializer(int8(`${base}_qmin`, qmin));
+    const hi = g.addInitializer(int8(`${base}_qmax`, qmax));
+    last = g.addNode({ opType: "Clip", name: `${base}_Clip`, inputs: [codes, lo, hi], outputs: [`${base}_clipped`] }, { after: q });
+    codes = last.outputs[0]!;
+  }
+  const dq = g.addNode({ opType: "DequantizeLinear", name: `${base}_DequantizeLinear`, inputs: [codes, scale, zero], outputs: [`${base}_dequantized`] }, { after: last });
+  for (const use of target.uses) use.node.setInput(use.input, dq.outputs[0]!);
+}

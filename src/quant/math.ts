@@ -1,0 +1,156 @@
+/**
+ * The quantization math of ptq-onnx, in one place: integer ranges, scales and zero points,
+ * ONNX's rounding, (fake-)quantization, per-tensor and per-channel. Every pass, observer and
+ * report uses these functions so that they agree with each other and with onnxruntime.
+ * Imports nothing of ours.
+ */
+
+/** How values are stored: bit width, signedness and narrow range (symmetric about zero). */
+export interface IntFormat {
+  bits: number;
+  signed: boolean;
+  /** Drop the most negative code (-128 for int8) so that the signed grid is symmetric. */
+  narrow: boolean;
+}
+
+export interface QuantParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+export const MIN_BITS = 2;
+export const MAX_BITS = 8;
+
+export function checkBits(bits: number, what = "bits"): void {
+  if (!Number.isInteger(bits) || bits < MIN_BITS || bits > MAX_BITS) {
+    throw new RangeError(`${what} must be an integer from ${MIN_BITS} to ${MAX_BITS}, got ${bits}`);
+  }
+}
+
+/** The integer codes a format can hold. */
+export function intRange(f: IntFormat): { qmin: number; qmax: number } {
+  checkBits(f.bits);
+  if (f.signed) {
+    const half = 2 ** (f.bits - 1);
+    return { qmin: f.narrow ? -half + 1 : -half, qmax: half - 1 };
+  }
+  return { qmin: 0, qmax: 2 ** f.bits - (f.narrow ? 2 : 1) };
+}
+
+/** Round half to even, as ONNX QuantizeLinear rounds. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  // Math.round sends .5 up; step back to the even neighbour on exact ties.
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Scale and zero point that map [min, max] onto the format's codes. The range is widened
+ * to contain 0 so that zero (padding, ReLU outputs) is exactly representable.
+ * Symmetric: zero point 0 (signed) or the middle code (unsigned); asymmetric: the range's
+ * ends map to the ends of the code range.
+ */
+export function paramsFromRange(min: number, max: number, f: IntFormat, symmetric: boolean): QuantParams {
+  if (!Number.isFinite(min) || !Number.isFinite(max) || min > max) {
+    throw new RangeError(`invalid range [${min}, ${max}]`);
+  }
+  const { qmin, qmax } = intRange(f);
+  const lo = Math.min(min, 0);
+  const hi = Math.max(max, 0);
+  if (symmetric) {
+    const absMax = Math.max(-lo, hi);
+    const halfSteps = (qmax - qmin) / 2;
+    const scale = absMax > 0 ? Math.fround(absMax / Math.floor(halfSteps)) : 1;
+    const zeroPoint = f.signed ? 0 : Math.ceil((qmin + qmax) / 2);
+    return { scale, zeroPoint };
+  }
+  const scale = hi > lo ? Math.fround((hi - lo) / (qmax - qmin)) : 1;
+  const zeroPoint = clamp(roundHalfEven(qmin - lo / scale), qmin, qmax);
+  return { scale, zeroPoint };
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/** The integer code of x, computed as onnxruntime does (float32 division, half-to-even, saturate). */
+export function quantize(x: number, p: QuantParams, f: IntFormat): number {
+  const { qmin, qmax } = intRange(f);
+  return clamp(roundHalfEven(Math.fround(Math.fround(x) / p.scale)) + p.zeroPoint, qmin, qmax);
+}
+
+export function dequantize(q: number, p: QuantParams): number {
+  return Math.fround((q - p.zeroPoint) * p.scale);
+}
+
+/** Quantize then dequantize: the value a Q/DQ pair hands on. */
+export function fakeQuantize(x: number, p: QuantParams, f: IntFormat): number {
+  return dequantize(quantize(x, p, f), p);
+}
+
+/** A float tensor quantized along one axis (per channel) or as a whole (axis null). */
+export interface QuantizedTensor {
+  codes: Int32Array;
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+  axis: number | null;
+}
+
+/**
+ * Per-channel min and max of `data` (row-major, shape `dims`) along `axis`, or of the whole
+ * tensor when axis is null.
+ */
+export function channelRanges(data: ArrayLike<number>, dims: readonly number[], axis: number | null): { min: Float64Array; max: Float64Array } {
+  const channels = axis === null ? 1 : dims[axis];
+  const inner = axis === null ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const min = new Float64Array(channels).fill(Infinity);
+  const max = new Float64Array(channels).fill(-Infinity);
+  for (let i = 0; i < data.length; i++) {
+    const c = axis === null ? 0 : Math.floor(i / inner) % channels;
+    const v = data[i];
+    if (v < min[c]) min[c] = v;
+    if (v > max[c]) max[c] = v;
+  }
+  return { min, max };
+}
+
+/** Round-to-nearest quantization of a weight tensor from its own min/max. */
+export function quantizeTensor(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  axis: number | null,
+  f: IntFormat,
+  symmetric: boolean,
+): QuantizedTensor {
+  if (axis !== null && (axis < 0 || axis >= dims.length)) {
+    throw new RangeError(`per-channel axis ${axis} is outside a tensor of rank ${dims.length}`);
+  }
+  const { min, max } = channelRanges(data, dims, axis);
+  const channels = min.length;
+  const scales = new Float32Array(channels);
+  const zeroPoints = new Int32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const p = paramsFromRange(min[c], max[c], f, symmetric);
+    scales[c] = p.scale;
+    zeroPoints[c] = p.zeroPoint;
+  }
+  const codes = new Int32Array(data.length);
+  const inner = axis === null ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  for (let i = 0; i < data.length; i++) {
+    const c = axis === null ? 0 : Math.floor(i / inner) % channels;
+    codes[i] = quantize(data[i], { scale: scales[c], zeroPoint: zeroPoints[c] }, f);
+  }
+  return { codes, scales, zeroPoints, axis };
+}
+
+/** The float values a QuantizedTensor stands for (what DequantizeLinear computes). */
+export function dequantizeTensor(t: QuantizedTensor, dims: readonly number[]): Float32Array {
+  const out = new Float32Array(t.codes.length);
+  const channels = t.scales.length;
+  const inner = t.axis === null ? 1 : dims.slice(t.axis + 1).reduce((a, b) => a * b, 1);
+  for (let i = 0; i < out.length; i++) {
+    const c = t.axis === null ? 0 : Math.floor(i / inner) % channels;
+    out[i] = dequantize(t.codes[i], { scale: t.scales[c], zeroPoint: t.zeroPoints[c] });
+  }
+  return out;
+}
