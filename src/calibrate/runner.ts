@@ -1,0 +1,118 @@
+import * as ort from "onnxruntime-node";
+import { parseModel, serializeModel, type ClassifierRoles, type Model, type Value } from "../graph/index.ts";
+
+/** Receives every calibrated tensor's values, batch by batch. */
+export interface ActivationSink {
+  /** Values of one tensor for rows that all have class `label` (and no padded time step). */
+  tensor(name: string, values: Float32Array, label: number): void;
+  /** A logical calibration batch ended (for per-batch statistics such as batch-percentile). */
+  endBatch(): void;
+}
+
+/**
+ * Makes values visible as graph outputs of a copy of the model; returns each value's output
+ * name. Values inside a subgraph (a decomposed LSTM's Scan body) need `exposeNested`.
+ */
+export type ExposeFn = (copy: Model, values: Value[]) => Map<string, string>;
+
+export function exposeRootValues(copy: Model, values: Value[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of values) {
+    if (v.graph !== copy.graph) throw new Error(`cannot expose '${v.name}': it lives in a subgraph`);
+    if (!v.isGraphOutput) copy.graph.addOutput(v, v.elemType ?? 1);
+    out.set(v.name, v.name);
+  }
+  return out;
+}
+
+export interface RunnerOptions {
+  /** Rows per logical calibration batch (default 32). */
+  batch?: number;
+  threads?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** How to expose values that live in subgraphs; defaults to root values only. */
+  expose?: ExposeFn;
+}
+
+/**
+ * Feeds calibration rows through onnxruntime-node and hands the target tensors to `sink`.
+ *
+ * Rows are cut into logical batches in the given order; inside a batch, rows run together
+ * only when they have the same length and class. So no padded time step ever reaches a
+ * statistic (whatever the tensor's layout), and every value can be attributed to a class.
+ */
+export async function runCalibration(
+  model: Model,
+  targets: string[],
+  rows: { ids: number[][]; labels: number[] },
+  order: number[],
+  sink: ActivationSink,
+  opts: RunnerOptions = {},
+  inputs: ClassifierRoles,
+): Promise<void> {
+  const copy = parseModel(serializeModel(model), model.path);
+  const values = targets.map((name) => {
+    const v = findValue(copy, name);
+    if (!v) throw new Error(`calibration target '${name}' is not in the model`);
+    return v;
+  });
+  const outputs = (opts.expose ?? exposeRootValues)(copy, values);
+  const session = await ort.InferenceSession.create(serializeModel(copy), {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: opts.threads ?? 2,
+  });
+  const fetches = [...new Set(outputs.values())];
+  try {
+    const batchSize = opts.batch ?? 32;
+    for (let start = 0; start < order.length; start += batchSize) {
+      const batch = order.slice(start, start + batchSize);
+      const groups = new Map<string, number[]>();
+      for (const i of batch) {
+        const key = `${rows.labels[i]}:${rows.ids[i].length}`;
+        (groups.get(key) ?? groups.set(key, []).get(key)!).push(i);
+      }
+      for (const members of [...groups.values()]) {
+        const real = rows.ids[members[0]].length;
+        // A fixed-length input must be padded (or truncated) to its length; only then do padded steps exist.
+        const len = inputs.tokenIds.seqLen ?? real;
+        const feeds: Record<string, ort.Tensor> = { [inputs.tokenIds.name]: idsTensor(members.map((r) => rows.ids[r]), len, inputs.tokenIds.elemType) };
+        if (inputs.lengths) {
+          feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
+        }
+        const result = await session.run(feeds, fetches);
+        for (const [name, output] of outputs) sink.tensor(name, result[output].data as Float32Array, rows.labels[members[0]]);
+      }
+      sink.endBatch();
+      opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
+    }
+  } finally {
+    await session.release();
+  }
+}
+
+/** A value by name anywhere in the model, subgraphs included. */
+export function findValue(model: Model, name: string): Value | undefined {
+  const own = model.graph.ownValue(name);
+  if (own) return own;
+  for (const n of model.allNodes()) {
+    for (const subs of n.subgraphs.values()) {
+      for (const g of subs) {
+        const v = g.ownValue(name);
+        if (v) return v;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A [rows, len] id tensor, right-padded with 0 or truncated. */
+export function idsTensor(rows: number[][], len: number, type: "int64" | "int32"): ort.Tensor {
+  if (type === "int32") {
+    const ids = new Int32Array(rows.length * len);
+    rows.forEach((r, b) => r.slice(0, len).forEach((t, j) => (ids[b * len + j] = t)));
+    return new ort.Tensor("int32", ids, [rows.length, len]);
+  }
+  const ids = new BigInt64Array(rows.length * len);
+  rows.forEach((r, b) => r.slice(0, len).forEach((t, j) => (ids[b * len + j] = BigInt(t))));
+  return new ort.Tensor("int64", ids, [rows.length, len]);
+}
