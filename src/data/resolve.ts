@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { InputError, findRoles, weightSource, type Model, type Value } from "../graph/index.ts";
 import type { SplitName } from "./dataset.ts";
 import { readRows, type Row } from "./jsonl.ts";
@@ -120,6 +120,3 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, sha256: hash.digest("hex") };
 }
 
-export function sha256File(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
-}

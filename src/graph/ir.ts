@@ -76,9 +76,12 @@ export class Value {
         if (v === this) node.setInput(i, other);
       });
     }
-    if (opts.graphOutputs) {
+    if (opts.graphOutputs && this.isGraphOutput) {
       const g = this.graph;
       g.outputs = g.outputs.map((v) => (v === this ? other : v));
+      // The declared type carries over; the name is rewritten on save.
+      const info = g.outputInfo.get(this);
+      if (info) g.outputInfo.set(other, info);
     }
   }
 }
@@ -345,6 +348,14 @@ export class Graph {
   setInitializer(value: Value, tensor: Tensor): void {
     tensor.name = value.name;
     value.initializer = tensor;
+  }
+
+  /** Deletes an initializer nobody reads any more (throws if it is still read or is a graph input/output). */
+  removeInitializer(value: Value): void {
+    if (value.graph !== this || !this.initializers.includes(value)) throw new Error(`${value.name} is not an initializer of this graph`);
+    if (value.consumers.length > 0 || value.isGraphInput || value.isGraphOutput) throw new Error(`initializer ${value.name} is still in use`);
+    this.initializers = this.initializers.filter((v) => v !== value);
+    this.values.delete(value.name);
   }
 
   /** Adds a node, by default at the end; `before` places it ahead of a given node. */

@@ -4,9 +4,11 @@ import { upgradeOpsetPass } from "./opset.ts";
 import { quantizeActivationsPass } from "./quantize-activations.ts";
 import { quantizeWeightsPass } from "./quantize-weights.ts";
 import type { QuantPolicy, QuantReport } from "./policy.ts";
+import { decomposeLstm, lstmInternals, type LstmRole } from "./decompose-lstm.ts";
 
 export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts";
 export { upgradeOpsetPass } from "./opset.ts";
+export { decomposeLstm, decomposeLstmPass, exposeScanInternals, lstmInternals } from "./decompose-lstm.ts";
 export { activationTargets, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
 export { quantizeWeightsPass } from "./quantize-weights.ts";
 export * from "./policy.ts";
@@ -16,6 +18,23 @@ export function requiredOpset(model: Model, policy: QuantPolicy): number {
   const current = model.opset("") ?? 13;
   const packs = policy.packInt4 && Math.min(policy.wbits, ...Object.values(policy.byOpType).map((o) => o.wbits ?? 8)) <= 4;
   return Math.max(current, 13, packs ? 21 : 0);
+}
+
+/** The decomposed LSTM tensors quantized every step, as Brevitas' QuantLSTM does. */
+export const QUANTIZED_LSTM_ROLES: readonly LstmRole[] = ["gates", "gates_i", "gates_f", "gates_o", "i", "f", "o", "g", "c", "c_act", "h"];
+
+/** The internal LSTM tensors a policy quantizes (none unless `lstmInternals`). */
+export function lstmInternalTargets(model: Model, policy: QuantPolicy): Value[] {
+  if (!policy.lstmInternals) return [];
+  return lstmInternals(model).flatMap((l) => l.tensors.filter((t) => QUANTIZED_LSTM_ROLES.includes(t.role)).map((t) => t.value));
+}
+
+/**
+ * Passes that change the graph's structure before calibration (so that calibration sees the
+ * tensors that will be quantized): the opset upgrade and, with `lstmInternals`, LSTM decomposition.
+ */
+export function preparationPasses(model: Model, policy: QuantPolicy): Pass[] {
+  return [upgradeOpsetPass(requiredOpset(model, policy)), ...(policy.lstmInternals ? [decomposeLstm()] : [])];
 }
 
 export interface PipelineOptions {
@@ -34,10 +53,10 @@ export function quantizationPipeline(
   opts: PipelineOptions = {},
 ): PassManager {
   return new PassManager([
-    upgradeOpsetPass(requiredOpset(model, policy)),
+    ...preparationPasses(model, policy),
     ...(opts.before ?? []),
     quantizeWeightsPass(policy, report),
-    quantizeActivationsPass(policy, ranges, report, opts.internals),
+    quantizeActivationsPass(policy, ranges, report, opts.internals ?? ((m) => lstmInternalTargets(m, policy))),
     cleanupPass,
   ]);
 }

@@ -8,6 +8,8 @@ export interface ActivationTarget {
   value: Value;
   uses: { node: Node; input: number }[];
   bits: number;
+  /** Also hand the quantized copy to the graph's outputs (a Scan body's carried state). */
+  replaceOutputs?: boolean;
 }
 
 /** Whether a value is a weight (an initializer, possibly behind DequantizeLinear or Identity). */
@@ -57,6 +59,8 @@ export function activationTargets(model: Model, policy: QuantPolicy, extra: Valu
     for (const i of activationInputs(node)) {
       const v = node.inputs[i];
       if (!v || isWeight(v) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
+      // A decomposed LSTM's carried hidden state arrives already quantized where it was produced.
+      if (policy.lstmInternals && v.graph.parent && v.isGraphInput) continue;
       add(v, node, i, bits);
     }
   }
@@ -65,7 +69,10 @@ export function activationTargets(model: Model, policy: QuantPolicy, extra: Valu
     // Every reader of an internal LSTM tensor sees the quantized copy, as in QuantLSTM.
     add(v, null, -1, bits);
     const t = byValue.get(v);
-    if (t) for (const n of v.consumers) n.inputs.forEach((x, i) => x === v && t.uses.push({ node: n, input: i }));
+    if (!t) continue;
+    t.uses = [];
+    for (const n of new Set(v.consumers)) n.inputs.forEach((x, i) => x === v && t.uses.push({ node: n, input: i }));
+    t.replaceOutputs = true;
   }
   return [...byValue.values()];
 }
@@ -126,4 +133,11 @@ function insertQdq(target: ActivationTarget, range: readonly [number, number], p
   }
   const dq = g.addNode({ opType: "DequantizeLinear", name: `${base}_DequantizeLinear`, inputs: [codes, scale, zero], outputs: [`${base}_dequantized`] }, { after: last });
   for (const use of target.uses) use.node.setInput(use.input, dq.outputs[0]!);
+  if (target.replaceOutputs && value.isGraphOutput) {
+    // Only graph outputs move here: the consumers were rewired above, and the Quantize must keep reading the value.
+    const g2 = value.graph;
+    g2.outputs = g2.outputs.map((v) => (v === value ? dq.outputs[0]! : v));
+    const info = g2.outputInfo.get(value);
+    if (info) g2.outputInfo.set(dq.outputs[0]!, info);
+  }
 }

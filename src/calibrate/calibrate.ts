@@ -1,0 +1,85 @@
+import { findRoles, type Model, type Value } from "../graph/index.ts";
+import { exposeScanInternals } from "../passes/index.ts";
+import { parseObserver, type Observer } from "./observers.ts";
+import { runCalibration, type ExposeFn } from "./runner.ts";
+import { parseCalibMode, selectCalibrationRows, type CalibrationSelection } from "./select.ts";
+import { TensorStats } from "./stats.ts";
+import { makeCalibrationTable, tensorEntry, type CalibrationTable } from "./table.ts";
+
+export interface CalibrationData {
+  ids: number[][];
+  labels: number[];
+  /** Where the rows came from (a file or `zoo:<dataset>/<split>`) and their hash. */
+  source: string;
+  sha256: string;
+}
+
+export interface CalibrateOptions {
+  mode: string;
+  size: number;
+  seed: number;
+  observer: string;
+  numClasses: number;
+  /** The model file and its hash, recorded in the table. */
+  modelFile: string;
+  modelSha256: string;
+  /** Rows per logical calibration batch. */
+  batch?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Calibration {
+  table: CalibrationTable;
+  selection: CalibrationSelection;
+}
+
+/** Exposes main-graph values as outputs and Scan-body values as stacked scan outputs. */
+const exposeAll: ExposeFn = (copy, values) =>
+  new Map(exposeScanInternals(copy, values).map((e) => [e.value.name, e.output.name]));
+
+/**
+ * Chooses the calibration rows, runs them through the model and records, per target tensor,
+ * its statistics (overall and per class) and the observer's state, as a calibration table.
+ */
+export async function calibrate(model: Model, targets: Value[], data: CalibrationData, opts: CalibrateOptions): Promise<Calibration> {
+  const mode = parseCalibMode(opts.mode, opts.numClasses);
+  const selection = selectCalibrationRows(data.labels.map((label) => ({ label })), mode, opts.size, opts.seed);
+  const factory = parseObserver(opts.observer);
+  const names = targets.map((v) => v.name);
+  const observers = new Map<string, Observer>(names.map((n) => [n, factory.create()]));
+  const stats = new Map(names.map((n) => [n, new TensorStats({ numClasses: opts.numClasses })]));
+  await runCalibration(
+    model,
+    names,
+    data,
+    selection.indices,
+    {
+      tensor(name, values, label) {
+        observers.get(name)!.observe(values);
+        stats.get(name)!.observe(values, label);
+      },
+      endBatch() {
+        for (const o of observers.values()) o.endBatch?.();
+      },
+    },
+    { batch: opts.batch, onProgress: opts.onProgress, expose: exposeAll },
+    findRoles(model),
+  );
+  const tensors: CalibrationTable["tensors"] = {};
+  for (const v of targets) tensors[v.name] = tensorEntry(stats.get(v.name)!, observers.get(v.name)!, graphPath(v));
+  const table = makeCalibrationTable({
+    model: { file: opts.modelFile, sha256: opts.modelSha256 },
+    data: { file: data.source, sha256: data.sha256, rows: data.ids.length },
+    options: { mode: mode.spec, size: opts.size, seed: opts.seed, observer: factory.spec },
+    composition: { per_class: selection.perClass, shortfalls: selection.shortfalls },
+    tensors,
+  });
+  return { table, selection };
+}
+
+/** "main", or the names of the nodes whose subgraphs lead to the value's graph. */
+function graphPath(v: Value): string {
+  const parts: string[] = [];
+  for (let g = v.graph; g.parent; g = g.parent) parts.unshift(g.owner?.name ?? "?");
+  return parts.length ? parts.join("/") : "main";
+}

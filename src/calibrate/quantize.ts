@@ -1,0 +1,188 @@
+import { statSync } from "node:fs";
+import {
+  InputError,
+  findRoles,
+  loadModel,
+  serializeModel,
+  validateModel,
+  writeFileAtomic,
+  type Model,
+} from "../graph/index.ts";
+import { loadLabelledData, modelLabels } from "../data/resolve.ts";
+import {
+  PassManager,
+  activationFormat,
+  activationTargets,
+  emptyReport,
+  lstmInternalTargets,
+  makePolicy,
+  preparationPasses,
+  quantizationPipeline,
+  type QuantPolicy,
+  type QuantReport,
+} from "../passes/index.ts";
+import { calibrate } from "./calibrate.ts";
+import { parseObserver } from "./observers.ts";
+import { readCalibrationTable, sha256Bytes, sha256File, writeCalibrationTable, type CalibrationTable } from "./table.ts";
+
+export interface QuantizeOptions {
+  model: string;
+  /** Output path; default MODEL with `.q{wbits}a{abits}.onnx` in place of `.onnx`. */
+  out?: string;
+  bits: number;
+  wbits?: number;
+  abits?: number;
+  calib: string;
+  calibSize?: number;
+  data?: string;
+  tokenizer?: string;
+  observer?: string;
+  granularity?: "per-channel" | "per-tensor";
+  lstmInternals?: boolean;
+  packInt4?: boolean;
+  /** Reuse this calibration table instead of calibrating. */
+  calibTable?: string;
+  /** Where to write the calibration table; default OUT with `.calib.json` in place of `.onnx`. */
+  saveCalibTable?: string | false;
+  seed?: number;
+  byOpType?: QuantPolicy["byOpType"];
+  byNode?: QuantPolicy["byNode"];
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface QuantizeResult {
+  output: string;
+  wbits: number;
+  abits: number;
+  calibration: {
+    mode: string;
+    size: number;
+    per_class: number[];
+    shortfalls: { class: number; asked: number; available: number }[];
+    source: string;
+    observer: string;
+    table: string | null;
+  };
+  quantized: string[];
+  details: QuantReport["quantized"];
+  left_float: QuantReport["leftFloat"];
+  bytes: { input: number; output: number };
+}
+
+export const DEFAULT_CALIB_SIZE = 512;
+export const DEFAULT_OBSERVER = "percentile:99.99";
+
+export function defaultOutput(model: string, wbits: number, abits: number): string {
+  const base = model.endsWith(".onnx") ? model.slice(0, -5) : model;
+  return `${base}.q${wbits}a${abits}.onnx`;
+}
+
+function numClasses(model: Model, labels: number[]): number {
+  const names = modelLabels(model);
+  if (names) return names.length;
+  const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
+  const dim = out?.shape?.[1];
+  return typeof dim === "number" ? dim : Math.max(...labels) + 1;
+}
+
+/**
+ * Calibrates (or reads a calibration table), quantizes and writes the model: the whole of
+ * `ptq-onnx quantize`. Throws InputError for bad input; writes nothing unless it succeeds.
+ */
+export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResult> {
+  const model = loadModel(opts.model);
+  const problems = validateModel(model);
+  if (problems.length) throw new InputError(problems[0], opts.model);
+  const roles = findRoles(model);
+  const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
+  const observerSpec = parseObserver(opts.observer ?? DEFAULT_OBSERVER).spec;
+  const out = opts.out ?? defaultOutput(opts.model, policy.wbits, policy.abits);
+  const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
+  if (!Number.isInteger(size) || size < 1) throw new InputError(`--calib-size must be a positive integer, got ${size}`);
+  const seed = opts.seed ?? 0;
+
+  // Calibration must see the graph that will be quantized (the decomposed LSTM's internals).
+  new PassManager(preparationPasses(model, policy)).run(model);
+  const targets = activationTargets(model, policy, lstmInternalTargets(model, policy));
+
+  let table: CalibrationTable;
+  let tablePath: string | null = null;
+  let perClass: number[];
+  let shortfalls: QuantizeResult["calibration"]["shortfalls"];
+  if (opts.calibTable) {
+    table = readCalibrationTable(opts.calibTable);
+    const missing = targets.find((t) => !table.tensors[t.value.name]);
+    if (missing) throw new InputError(`has no entry for tensor '${missing.value.name}' of this model`, opts.calibTable);
+    perClass = table.composition.per_class;
+    shortfalls = table.composition.shortfalls;
+    tablePath = opts.calibTable;
+  } else {
+    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val" });
+    const calibration = await calibrate(model, targets.map((t) => t.value), data, {
+      mode: opts.calib,
+      size,
+      seed,
+      observer: observerSpec,
+      numClasses: numClasses(model, data.labels),
+      modelFile: opts.model,
+      modelSha256: sha256File(opts.model),
+      onProgress: opts.onProgress,
+    });
+    table = calibration.table;
+    perClass = calibration.selection.perClass;
+    shortfalls = calibration.selection.shortfalls;
+  }
+
+  const factory = parseObserver(opts.calibTable ? (opts.observer ?? table.options.observer) : observerSpec);
+  const ranges = new Map<string, [number, number]>();
+  for (const t of targets) {
+    const range = factory.restore(table.tensors[t.value.name].observer).range(activationFormat(policy, t.bits), policy.activationSymmetric);
+    // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
+    if (range[0] < range[1]) ranges.set(t.value.name, range);
+  }
+
+  const report = emptyReport();
+  quantizationPipeline(model, policy, ranges, report).run(model);
+  const after = validateModel(model);
+  if (after.length) throw new Error(`the quantized model is invalid: ${after[0]}`);
+  model.setMetadata(
+    "ptq-onnx.quantization",
+    JSON.stringify({
+      float_sha256: sha256File(opts.model),
+      wbits: policy.wbits,
+      abits: policy.abits,
+      granularity: policy.granularity,
+      lstm_internals: policy.lstmInternals,
+      pack_int4: policy.packInt4,
+      calib: table.options.mode,
+      calib_size: table.options.size,
+      seed: table.options.seed,
+      observer: factory.spec,
+      calib_sha256: sha256Bytes(JSON.stringify(table.tensors)),
+    }),
+  );
+  const bytes = serializeModel(model);
+  if (!opts.calibTable && opts.saveCalibTable !== false) {
+    tablePath = opts.saveCalibTable ?? (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json";
+    writeCalibrationTable(tablePath, table);
+  }
+  writeFileAtomic(out, bytes);
+  return {
+    output: out,
+    wbits: policy.wbits,
+    abits: policy.abits,
+    calibration: {
+      mode: table.options.mode,
+      size: perClass.reduce((a, b) => a + b, 0),
+      per_class: perClass,
+      shortfalls,
+      source: table.data.file,
+      observer: factory.spec,
+      table: tablePath,
+    },
+    quantized: report.quantized.map((q) => q.name),
+    details: report.quantized,
+    left_float: report.leftFloat,
+    bytes: { input: statSync(opts.model).size, output: bytes.length },
+  };
+}
