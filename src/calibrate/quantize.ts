@@ -23,7 +23,14 @@ import {
 } from "../passes/index.ts";
 import { calibrate } from "./calibrate.ts";
 import { parseObserver } from "./observers.ts";
-import { readCalibrationTable, sha256Bytes, sha256File, writeCalibrationTable, type CalibrationTable } from "./table.ts";
+import {
+  readCalibrationTable,
+  serializeCalibrationTable,
+  sha256Bytes,
+  sha256File,
+  writeCalibrationTable,
+  type CalibrationTable,
+} from "./table.ts";
 
 export interface QuantizeOptions {
   model: string;
@@ -158,7 +165,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
       calib_size: table.options.size,
       seed: table.options.seed,
       observer: factory.spec,
-      calib_sha256: sha256Bytes(JSON.stringify(table.tensors)),
+      calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
     }),
   );
   const bytes = serializeModel(model);

@@ -13,7 +13,7 @@ interface Args {
   data?: string;
   tokenizer?: string;
   "calib-size": number;
-  observer: string;
+  observer?: string;
   granularity: string;
   "lstm-internals": boolean;
   "pack-int4": boolean;
@@ -48,7 +48,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("data", { type: "string", describe: "labelled JSONL calibration pool (default: the zoo model's validation split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
       .option("calib-size", { type: "number", default: DEFAULT_CALIB_SIZE, describe: "calibration rows" })
-      .option("observer", { type: "string", default: DEFAULT_OBSERVER, describe: "minmax | percentile:P | mse | entropy | batch-percentile:P" })
+      .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}, or the table's)` })
       .option("granularity", { type: "string", default: "per-channel", choices: ["per-channel", "per-tensor"], describe: "weight scales" })
       .option("lstm-internals", { type: "boolean", default: false, describe: "decompose LSTMs and quantize gates, cell and hidden state" })
       .option("pack-int4", { type: "boolean", default: false, describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })

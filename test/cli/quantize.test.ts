@@ -1,0 +1,126 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadModel, validateModel } from "../../src/graph/index.ts";
+import { fixtureModel, idsFeed, listDir, runCli, runOrt, tempDir } from "../helpers.ts";
+
+/** A labelled pool for the 3-class disc-tiny fixture (vocabulary 50): 20 rows per class, seeded. */
+function writePool(dir: string, perClass = [20, 20, 20]): string {
+  let s = 7;
+  const rand = (): number => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const lines: string[] = [];
+  perClass.forEach((n, label) => {
+    for (let i = 0; i < n; i++) {
+      const len = 1 + Math.floor(rand() * 9);
+      lines.push(JSON.stringify({ ids: Array.from({ length: len }, () => 2 + Math.floor(rand() * 40)), label }));
+    }
+  });
+  const path = join(dir, "pool.jsonl");
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+describe("ptq-onnx quantize", () => {
+  const dir = tempDir();
+  const pool = writePool(dir);
+  const model = join(dir, "disc.onnx");
+  writeFileSync(model, readFileSync(fixtureModel("disc-tiny")));
+
+  it("--json reports the contract's fields and writes a model onnxruntime runs", async () => {
+    const r = runCli(["quantize", model, "--bits", "4", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.output).toBe(join(dir, "disc.q4a4.onnx"));
+    expect(out.wbits).toBe(4);
+    expect(out.abits).toBe(4);
+    expect(out.calibration).toMatchObject({ mode: "balanced", size: 24, per_class: [8, 8, 8] });
+    expect(out.quantized).toEqual(expect.arrayContaining(["emb.weight", "head.weight"]));
+    expect(out.left_float).toEqual(expect.arrayContaining([{ name: "head.bias", reason: "bias or vector (kept float)" }]));
+    expect(out.bytes.input).toBe(readFileSync(model).length);
+    expect(out.bytes.output).toBe(readFileSync(out.output).length);
+    const q = loadModel(out.output);
+    expect(validateModel(q)).toEqual([]);
+    expect(JSON.parse(q.metadata.get("ptq-onnx.quantization")!)).toMatchObject({ wbits: 4, abits: 4, calib: "balanced" });
+    const scores = await runOrt(readFileSync(out.output), idsFeed([[3, 4, 5], [6]]));
+    expect(scores.logits.dims).toEqual([2, 3]);
+    expect(existsSync(out.calibration.table)).toBe(true);
+  });
+
+  it("takes exactly the calibration composition asked for", () => {
+    const cases: [string, number[]][] = [
+      ["natural", [10, 10, 10]],
+      ["dist:0.5,0.25,0.25", [16, 8, 8]],
+      ["classes:0,2", [15, 0, 15]],
+    ];
+    for (const [mode, perClass] of cases) {
+      const size = perClass.reduce((a, b) => a + b, 0);
+      const r = runCli(["quantize", model, "--bits", "8", "--calib", mode, "--data", pool, "--calib-size", String(size), "-o", join(dir, "c.onnx"), "--json"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).calibration.per_class).toEqual(perClass);
+    }
+  });
+
+  it("says so when a class has fewer rows than asked for, and uses what there is", () => {
+    const small = writePool(tempDir(), [20, 20, 3]);
+    const r = runCli(["quantize", model, "--bits", "8", "--calib", "balanced", "--data", small, "--calib-size", "30", "-o", join(dir, "s.onnx")]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/class 2: asked for 10 rows, only 3 available/);
+  });
+
+  it("the same seed gives a byte-identical model; a saved table reproduces it", () => {
+    const args = ["--bits", "5", "--calib", "balanced", "--data", pool, "--calib-size", "30", "--seed", "3", "--observer", "mse"];
+    const a = join(dir, "a.onnx"), b = join(dir, "b.onnx"), c = join(dir, "c2.onnx");
+    expect(runCli(["quantize", model, ...args, "-o", a]).status).toBe(0);
+    expect(runCli(["quantize", model, ...args, "-o", b]).status).toBe(0);
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "a.calib.json")), readFileSync(join(dir, "b.calib.json")))).toBe(0);
+    const fromTable = runCli(["quantize", model, "--bits", "5", "--calib", "balanced", "--calib-table", join(dir, "a.calib.json"), "-o", c]);
+    expect(fromTable.status, fromTable.stderr).toBe(0);
+    expect(Buffer.compare(readFileSync(a), readFileSync(c))).toBe(0);
+  });
+
+  it("--lstm-internals quantizes gates, cell and hidden state inside the decomposed LSTM", async () => {
+    const r = runCli(["quantize", model, "--bits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "30", "--lstm-internals", "-o", join(dir, "li.onnx"), "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const names: string[] = JSON.parse(r.stdout).quantized;
+    for (const role of ["gates", "i", "f", "o", "g", "c", "h"]) expect(names).toContain(`/lstm/LSTM/d0/${role}`);
+    const q = loadModel(join(dir, "li.onnx"));
+    expect(q.allNodes().some((n) => n.opType === "LSTM")).toBe(false);
+    const out = await runOrt(readFileSync(join(dir, "li.onnx")), idsFeed([[3, 4, 5, 9], [6]]));
+    expect(out.logits.dims).toEqual([2, 3]);
+  });
+
+  describe("bad input: one line, exit 2, nothing written", () => {
+    const bad = tempDir();
+    const empty = join(bad, "empty.jsonl");
+    writeFileSync(empty, "\n\n");
+    const bigTok = join(bad, "tok.json");
+    writeFileSync(bigTok, JSON.stringify({ type: "word-regex", lowercase: true, pattern: "[a-z]+", vocab: ["<pad>", "<unk>", ...Array.from({ length: 60 }, (_, i) => `w${String.fromCharCode(97 + (i % 26))}${i}`)], pad_id: 0, unk_id: 1, max_len: 8, truncation: "end" }));
+    const textPool = join(bad, "text.jsonl");
+    writeFileSync(textPool, '{"text": "hello world", "label": 0}\n');
+    const cases: [string, string[], RegExp][] = [
+      ["unknown calib mode", ["--calib", "skewed", "--data", pool], /skewed/],
+      ["proportions not summing to 1", ["--calib", "dist:0.5,0.2,0.2", "--data", pool], /sum/],
+      ["class index outside the labels", ["--calib", "classes:0,7", "--data", pool], /7/],
+      ["no usable row", ["--calib", "balanced", "--data", empty], /empty\.jsonl/],
+      ["tokenizer larger than the embedding", ["--calib", "balanced", "--data", textPool, "--tokenizer", bigTok], /does not fit the model's embedding \(50 rows\)/],
+      ["bits 1", ["--bits", "1", "--calib", "balanced", "--data", pool], /--bits must be an integer from 2 to 8/],
+      ["bits 9", ["--bits", "9", "--calib", "balanced", "--data", pool], /from 2 to 8/],
+      ["unknown observer", ["--calib", "balanced", "--observer", "median", "--data", pool], /median/],
+      ["missing data file", ["--calib", "balanced", "--data", join(bad, "nope.jsonl")], /nope\.jsonl/],
+    ];
+    for (const [what, args, pattern] of cases) {
+      it(what, () => {
+        const before = listDir(bad);
+        const full = args.includes("--bits") ? args : ["--bits", "4", ...args];
+        const r = runCli(["quantize", model, ...full, "-o", join(bad, "out.onnx")]);
+        expect(r.status).toBe(2);
+        const lines = r.stderr.trimEnd().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(pattern);
+        expect(listDir(bad)).toEqual(before);
+      });
+    }
+  });
+});
