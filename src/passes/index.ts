@@ -5,6 +5,8 @@ import { quantizeActivationsPass } from "./quantize-activations.ts";
 import { quantizeWeightsPass } from "./quantize-weights.ts";
 import type { QuantPolicy, QuantReport } from "./policy.ts";
 import { decomposeLstm, lstmInternals, type LstmRole } from "./decompose-lstm.ts";
+import { gatherQuantizedRule } from "./gather-quantized.ts";
+import { rulePass } from "./rewrite.ts";
 
 export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts";
 export { upgradeOpsetPass } from "./opset.ts";
@@ -12,6 +14,8 @@ export { decomposeLstm, decomposeLstmPass, exposeScanInternals, lstmInternals } 
 export { activationTargets, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
 export { quantizeWeightsPass } from "./quantize-weights.ts";
 export * from "./policy.ts";
+export { gatherQuantizedRule } from "./gather-quantized.ts";
+export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";
 
 /** The default-domain opset a policy needs: per-channel DequantizeLinear 13, INT4 21. */
 export function requiredOpset(model: Model, policy: QuantPolicy): number {
@@ -56,6 +60,7 @@ export function quantizationPipeline(
     ...preparationPasses(model, policy),
     ...(opts.before ?? []),
     quantizeWeightsPass(policy, report),
+    rulePass(gatherQuantizedRule),
     quantizeActivationsPass(policy, ranges, report, opts.internals ?? ((m) => lstmInternalTargets(m, policy))),
     cleanupPass,
   ]);

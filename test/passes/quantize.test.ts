@@ -8,6 +8,9 @@ import {
   activationTargets,
   cleanupPass,
   emptyReport,
+  gatherQuantizedRule,
+  rulePass,
+  type RuleOutcome,
   makePolicy,
   quantizationPipeline,
   quantizeWeightsPass,
@@ -204,5 +207,27 @@ describe.skipIf(!pythonHas("onnx"))("python onnx checker", () => {
       const r = spawnSync(DEBIAN_PYTHON, ["-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", path], { encoding: "utf8" });
       expect(r.status, r.stderr).toBe(0);
     }
+  });
+});
+
+describe("gather-quantized-rows rule", () => {
+  it("gathers int8 rows before dequantizing, with bit-identical scores, and says why it skips INT4 tables", async () => {
+    for (const granularity of ["per-channel", "per-tensor"] as const) {
+      const model = loadModel(fixtureModel("gen-tiny"));
+      new PassManager([quantizeWeightsPass(makePolicy({ bits: 4, granularity }), emptyReport())]).run(model);
+      const before = await scores(serializeModel(model), "all");
+      const log: RuleOutcome[] = [];
+      new PassManager([rulePass(gatherQuantizedRule, log), cleanupPass], { validate: true }).run(model);
+      expect(log.filter((o) => o.applied).length).toBe(1);
+      expect(log.find((o) => !o.applied)?.reason).toBe("the gathered table is not a DequantizeLinear output");
+      const dqTables = model.allNodes().filter((n) => n.opType === "DequantizeLinear" && n.outputs[0]!.consumers.some((c) => c.opType === "Gather"));
+      expect(dqTables).toHaveLength(0);
+      expect(Array.from(await scores(serializeModel(model), "all"))).toEqual(Array.from(before));
+    }
+    const packed = loadModel(fixtureModel("disc-tiny"));
+    new PassManager([upgradeOpsetPass(21), quantizeWeightsPass(makePolicy({ bits: 4, packInt4: true }), emptyReport())]).run(packed);
+    const log: RuleOutcome[] = [];
+    expect(rulePass(gatherQuantizedRule, log).run(packed)).toBe(false);
+    expect(log.map((o) => o.reason)).toContain("codes are not 8-bit (packed 4-bit rows are kept whole)");
   });
 });
