@@ -1,5 +1,6 @@
 import { findRoles, type Model, type Value } from "../graph/index.ts";
-import { exposeScanInternals } from "../passes/index.ts";
+import { exposeScanInternals, type GptqTarget } from "../passes/index.ts";
+import { HessianAccumulator, addLstmPreviousStates } from "./hessian.ts";
 import { parseObserver, type Observer } from "./observers.ts";
 import { runCalibration, type ExposeFn } from "./runner.ts";
 import { parseCalibMode, selectCalibrationRows, type CalibrationSelection } from "./select.ts";
@@ -25,6 +26,8 @@ export interface CalibrateOptions {
   modelSha256: string;
   /** Rows per logical calibration batch. */
   batch?: number;
+  /** Weights whose layer-input second moments to record, for GPTQ rounding. */
+  gptq?: GptqTarget[];
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -48,15 +51,20 @@ export async function calibrate(model: Model, targets: Value[], data: Calibratio
   const names = targets.map((v) => v.name);
   const observers = new Map<string, Observer>(names.map((n) => [n, factory.create()]));
   const stats = new Map(names.map((n) => [n, new TensorStats({ numClasses: opts.numClasses })]));
+  const hessians = new Map<GptqTarget, HessianAccumulator[]>();
+  const byInput = new Map<string, GptqTarget[]>();
+  for (const t of opts.gptq ?? []) (byInput.get(t.input.name) ?? byInput.set(t.input.name, []).get(t.input.name)!).push(t);
+  const fetched = [...new Set([...names, ...byInput.keys()])];
   await runCalibration(
     model,
-    names,
+    fetched,
     data,
     selection.indices,
     {
-      tensor(name, values, label) {
-        observers.get(name)!.observe(values);
-        stats.get(name)!.observe(values, label);
+      tensor(name, values, label, dims) {
+        observers.get(name)?.observe(values);
+        stats.get(name)?.observe(values, label);
+        for (const t of byInput.get(name) ?? []) addHessian(hessians, t, values, dims);
       },
       endBatch() {
         for (const o of observers.values()) o.endBatch?.();
@@ -74,7 +82,27 @@ export async function calibrate(model: Model, targets: Value[], data: Calibratio
     composition: { per_class: selection.perClass, shortfalls: selection.shortfalls },
     tensors,
   });
+  if (hessians.size) {
+    table.hessians = {};
+    for (const [t, accs] of hessians) {
+      table.hessians[t.weight.name] = accs.map((a) => ({ input: t.input.name, n: a.n, count: a.count, data: Array.from(a.matrix()) }));
+    }
+  }
   return { table, selection };
+}
+
+/** Adds one batch of a weight's input to its accumulators (one per LSTM direction for R). */
+function addHessian(hessians: Map<GptqTarget, HessianAccumulator[]>, t: GptqTarget, values: Float32Array, dims: readonly number[]): void {
+  const n = dims[dims.length - 1];
+  if (t.kind === "lstm-r") {
+    const accs = hessians.get(t) ?? Array.from({ length: dims[1] }, () => new HessianAccumulator(n));
+    hessians.set(t, accs);
+    addLstmPreviousStates(accs, values, dims);
+    return;
+  }
+  const accs = hessians.get(t) ?? [new HessianAccumulator(n)];
+  hessians.set(t, accs);
+  accs[0].addRows(values);
 }
 
 /** "main", or the names of the nodes whose subgraphs lead to the value's graph. */

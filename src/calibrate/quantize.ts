@@ -14,6 +14,7 @@ import {
   activationFormat,
   activationTargets,
   emptyReport,
+  gptqTargets,
   lstmInternalTargets,
   makePolicy,
   preparationPasses,
@@ -52,6 +53,8 @@ export interface QuantizeOptions {
   /** Where to write the calibration table; default OUT with `.calib.json` in place of `.onnx`. */
   saveCalibTable?: string | false;
   seed?: number;
+  /** Weight rounding: to nearest, or GPTQ's error compensation from calibration inputs. */
+  rounding?: "nearest" | "gptq";
   byOpType?: QuantPolicy["byOpType"];
   byNode?: QuantPolicy["byNode"];
   onProgress?: (done: number, total: number) => void;
@@ -111,6 +114,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   // Calibration must see the graph that will be quantized (the decomposed LSTM's internals).
   new PassManager(preparationPasses(model, policy)).run(model);
   const targets = activationTargets(model, policy, lstmInternalTargets(model, policy));
+  const rounding = opts.rounding ?? "nearest";
+  if (rounding !== "nearest" && rounding !== "gptq") throw new InputError(`--rounding must be nearest or gptq, got ${rounding}`);
+  const gptq = rounding === "gptq" ? gptqTargets(model) : [];
 
   let table: CalibrationTable;
   let tablePath: string | null = null;
@@ -120,6 +126,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     table = readCalibrationTable(opts.calibTable);
     const missing = targets.find((t) => !table.tensors[t.value.name]);
     if (missing) throw new InputError(`has no entry for tensor '${missing.value.name}' of this model`, opts.calibTable);
+    if (rounding === "gptq" && !table.hessians) {
+      throw new InputError("has no layer-input moments for GPTQ rounding (calibrate with --rounding gptq)", opts.calibTable);
+    }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;
     tablePath = opts.calibTable;
@@ -134,6 +143,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
       modelFile: opts.model,
       modelSha256: sha256File(opts.model),
       onProgress: opts.onProgress,
+      gptq,
     });
     table = calibration.table;
     perClass = calibration.selection.perClass;
@@ -149,7 +159,8 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   }
 
   const report = emptyReport();
-  quantizationPipeline(model, policy, ranges, report).run(model);
+  const hessians = rounding === "gptq" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
+  quantizationPipeline(model, policy, ranges, report, { hessians }).run(model);
   const after = validateModel(model);
   if (after.length) throw new Error(`the quantized model is invalid: ${after[0]}`);
   model.setMetadata(
@@ -165,6 +176,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
       calib_size: table.options.size,
       seed: table.options.seed,
       observer: factory.spec,
+      rounding,
       calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
     }),
   );

@@ -4,7 +4,7 @@ import { parseModel, serializeModel, type ClassifierRoles, type Model, type Valu
 /** Receives every calibrated tensor's values, batch by batch. */
 export interface ActivationSink {
   /** Values of one tensor for rows that all have class `label` (and no padded time step). */
-  tensor(name: string, values: Float32Array, label: number): void;
+  tensor(name: string, values: Float32Array, label: number, dims: readonly number[]): void;
   /** A logical calibration batch ended (for per-batch statistics such as batch-percentile). */
   endBatch(): void;
 }
@@ -80,7 +80,10 @@ export async function runCalibration(
           feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
         }
         const result = await session.run(feeds, fetches);
-        for (const [name, output] of outputs) sink.tensor(name, result[output].data as Float32Array, rows.labels[members[0]]);
+        for (const [name, output] of outputs) {
+          const t = result[output];
+          sink.tensor(name, t.data as Float32Array, rows.labels[members[0]], t.dims);
+        }
       }
       sink.endBatch();
       opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);

@@ -55,6 +55,21 @@ export interface CalibrationTable {
   options: { mode: string; size: number; seed: number; observer: string };
   composition: { per_class: number[]; shortfalls: Shortfall[] };
   tensors: Record<string, TensorEntry>;
+  /**
+   * Optional: per weight, the second moments of its layer's inputs (one per LSTM direction),
+   * for error-compensating (GPTQ) rounding.
+   */
+  hessians?: Record<string, HessianEntry[]>;
+}
+
+export interface HessianEntry {
+  /** The activation the moments were taken from. */
+  input: string;
+  n: number;
+  /** Input vectors accumulated. */
+  count: number;
+  /** Σ x xᵀ, n x n row-major. */
+  data: number[];
 }
 
 /** SHA-256 of a file's bytes, lower-case hex. */
@@ -248,6 +263,21 @@ export function validateCalibrationTable(json: unknown, file?: string): Calibrat
     const st = obj(entry.observer, `${where}.observer`);
     if (st.spec !== factory.spec) fail(`${where}.observer.spec is ${JSON.stringify(st.spec ?? null)}, but options.observer is "${factory.spec}"`);
     guard(`${where}.observer`, () => factory.restore(st));
+  }
+  if (top.hessians !== undefined) {
+    for (const [name, list] of Object.entries(obj(top.hessians, "hessians"))) {
+      const where = `hessians[${JSON.stringify(name)}]`;
+      if (!Array.isArray(list) || list.length === 0) fail(`${where} must be a non-empty array`);
+      (list as unknown[]).forEach((e, i) => {
+        const h = obj(e, `${where}[${i}]`);
+        str(h.input, `${where}[${i}].input`);
+        const n = int(h.n, `${where}[${i}].n`, 1);
+        int(h.count, `${where}[${i}].count`, 0);
+        if (!Array.isArray(h.data) || h.data.length !== n * n || !h.data.every((x) => typeof x === "number" && Number.isFinite(x))) {
+          fail(`${where}[${i}].data must hold ${n} x ${n} finite numbers`);
+        }
+      });
+    }
   }
   return json as CalibrationTable;
 }

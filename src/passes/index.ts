@@ -2,7 +2,7 @@ import type { Model, Value } from "../graph/index.ts";
 import { cleanupPass, PassManager, type Pass } from "./pass.ts";
 import { upgradeOpsetPass } from "./opset.ts";
 import { quantizeActivationsPass } from "./quantize-activations.ts";
-import { quantizeWeightsPass } from "./quantize-weights.ts";
+import { quantizeWeightsPass, type Hessians } from "./quantize-weights.ts";
 import type { QuantPolicy, QuantReport } from "./policy.ts";
 import { decomposeLstm, lstmInternals, type LstmRole } from "./decompose-lstm.ts";
 import { gatherQuantizedRule } from "./gather-quantized.ts";
@@ -12,7 +12,8 @@ export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts"
 export { upgradeOpsetPass } from "./opset.ts";
 export { decomposeLstm, decomposeLstmPass, exposeScanInternals, lstmInternals } from "./decompose-lstm.ts";
 export { activationTargets, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
-export { quantizeWeightsPass } from "./quantize-weights.ts";
+export { quantizeWeightsPass, type Hessians } from "./quantize-weights.ts";
+export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";
 export * from "./policy.ts";
 export { gatherQuantizedRule } from "./gather-quantized.ts";
 export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";
@@ -46,6 +47,8 @@ export interface PipelineOptions {
   internals?: (model: Model) => Value[];
   /** Passes to run before quantization (LSTM decomposition). */
   before?: Pass[];
+  /** Layer-input second moments for GPTQ rounding of the weights that have them. */
+  hessians?: Hessians;
 }
 
 /** The passes `quantize` runs, in order. */
@@ -59,7 +62,7 @@ export function quantizationPipeline(
   return new PassManager([
     ...preparationPasses(model, policy),
     ...(opts.before ?? []),
-    quantizeWeightsPass(policy, report),
+    quantizeWeightsPass(policy, report, opts.hessians),
     rulePass(gatherQuantizedRule),
     quantizeActivationsPass(policy, ranges, report, opts.internals ?? ((m) => lstmInternalTargets(m, policy))),
     cleanupPass,

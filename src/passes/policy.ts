@@ -91,7 +91,7 @@ export function activationFormat(policy: QuantPolicy, bits: number): IntFormat {
 
 /** What a quantization run did, for the CLI's summary and --json. */
 export interface QuantReport {
-  quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string }[];
+  quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string; rounding?: "nearest" | "gptq" }[];
   leftFloat: { name: string; reason: string }[];
 }
 

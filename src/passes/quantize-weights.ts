@@ -1,5 +1,6 @@
 import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
-import { intRange, quantizeTensor } from "../quant/math.ts";
+import { gptqQuantize } from "../quant/gptq.ts";
+import { intRange, quantizeTensor, type IntFormat, type QuantizedTensor } from "../quant/math.ts";
 import type { Pass } from "./pass.ts";
 import { weightBits, weightFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
 
@@ -33,11 +34,15 @@ function useOf(node: Node, inputIndex: number, rank: number): Use {
   }
 }
 
+/** Per weight, the second moments of its layer's inputs (one matrix per LSTM direction). */
+export type Hessians = ReadonlyMap<string, readonly { n: number; data: ArrayLike<number> }[]>;
+
 /**
  * Replaces float weight initializers by integer codes on the n-bit grid behind a
- * DequantizeLinear, keeping the value (and so every consumer) as it was.
+ * DequantizeLinear, keeping the value (and so every consumer) as it was. Weights with a
+ * Hessian in `hessians` are rounded with GPTQ's error compensation, the rest to nearest.
  */
-export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport): Pass {
+export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport, hessians?: Hessians): Pass {
   return {
     name: "quantize-weights",
     run(model: Model): boolean {
@@ -45,14 +50,14 @@ export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport): P
       const graphs: Graph[] = [model.graph];
       for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
       for (const g of graphs) {
-        for (const value of [...g.initializers]) changed = quantizeOne(model, g, value, policy, report) || changed;
+        for (const value of [...g.initializers]) changed = quantizeOne(model, g, value, policy, report, hessians) || changed;
       }
       return changed;
     },
   };
 }
 
-function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, report: QuantReport): boolean {
+function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, report: QuantReport, hessians?: Hessians): boolean {
   const t = value.initializer!;
   if (t.dataType !== DataType.FLOAT || value.consumers.length === 0) return false;
   if (t.dims.length < 2) {
@@ -80,6 +85,8 @@ function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, 
   const axis = policy.granularity === "per-channel" && axes.size === 1 ? [...axes][0] : null;
   const format = weightFormat(policy, bits);
   const q = quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
+  const h = hessians?.get(value.name);
+  const rounding = h && uses.length === 1 && applyGptq(t.data as Float32Array, t.dims, uses[0].node, q, h, format) ? "gptq" : "nearest";
 
   const packed = policy.packInt4 && bits <= 4;
   if (packed && (model.opset("") ?? 0) < 21) throw new Error(`INT4 weights need opset 21; the model is at ${model.opset("")}`);
@@ -108,10 +115,53 @@ function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, 
     first ? { before: first } : {},
   );
   const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
-  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op });
+  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op, rounding });
   return true;
 }
 
 function isCompute(n: Node): boolean {
   return ["Gemm", "MatMul", "LSTM", "GRU", "RNN", "Add", "Conv"].includes(n.opType);
+}
+
+/**
+ * Re-rounds q.codes with GPTQ, viewing the weight as [output channels, inputs] for its op.
+ * Returns false (codes untouched) when the scales do not run along the output channels.
+ */
+function applyGptq(
+  data: Float32Array,
+  dims: readonly number[],
+  node: Node,
+  q: QuantizedTensor,
+  hessians: readonly { n: number; data: ArrayLike<number> }[],
+  format: IntFormat,
+): boolean {
+  // Blocks of [rows, cols], the element (r, c) of block b sits at index(b, r, c).
+  let blocks: number, rows: number, cols: number, index: (b: number, r: number, c: number) => number, channelAxis: number;
+  if (node.opType === "LSTM") {
+    [blocks, rows, cols] = dims;
+    index = (b, r, c) => (b * rows + r) * cols + c;
+    channelAxis = 1;
+  } else if (node.opType === "Gemm" && node.getInt("transB", 0) === 1) {
+    [rows, cols] = dims;
+    blocks = 1;
+    index = (_b, r, c) => r * cols + c;
+    channelAxis = 0;
+  } else {
+    // MatMul's B and Gemm's untransposed B are [inputs, outputs].
+    [cols, rows] = dims;
+    blocks = 1;
+    index = (_b, r, c) => c * rows + r;
+    channelAxis = 1;
+  }
+  if (q.axis !== null && q.axis !== channelAxis) return false;
+  if (hessians.some((h) => h.n !== cols)) return false;
+  for (let b = 0; b < blocks; b++) {
+    const h = hessians[Math.min(b, hessians.length - 1)];
+    const w = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = data[index(b, r, c)];
+    const perRow = q.axis === null ? { s: [q.scales[0]], z: [q.zeroPoints[0]] } : { s: q.scales, z: q.zeroPoints };
+    const codes = gptqQuantize(w, rows, cols, h.data, perRow.s, perRow.z, format);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) q.codes[index(b, r, c)] = codes[r * cols + c];
+  }
+  return true;
 }

@@ -91,6 +91,36 @@ describe("ptq-onnx quantize", () => {
     expect(out.logits.dims).toEqual([2, 3]);
   });
 
+  it("--rounding gptq compensates rounding errors: lower score error than rounding to nearest at 3 bits", async () => {
+    const rows = readFileSync(pool, "utf8").trim().split("\n").map((l) => JSON.parse(l).ids as number[]);
+    const scores = async (path: string): Promise<Float32Array[]> => {
+      const out: Float32Array[] = [];
+      for (const r of rows) out.push((await runOrt(readFileSync(path), idsFeed([r]))).logits.data as Float32Array);
+      return out;
+    };
+    const float = await scores(model);
+    const mse = (q: Float32Array[]): number => q.reduce((s, row, i) => s + row.reduce((t, v, j) => t + (v - float[i][j]) ** 2, 0), 0);
+    const errors: Record<string, number> = {};
+    for (const rounding of ["nearest", "gptq"]) {
+      const out = join(dir, `r-${rounding}.onnx`);
+      const r = runCli(["quantize", model, "--bits", "8", "--wbits", "3", "--calib", "natural", "--data", pool, "--calib-size", "60", "--observer", "minmax", "--rounding", rounding, "-o", out, "--json"]);
+      expect(r.status, r.stderr).toBe(0);
+      const details: { name: string; rounding?: string }[] = JSON.parse(r.stdout).details;
+      const gptq = details.filter((d) => d.rounding === "gptq").map((d) => d.name).sort();
+      expect(gptq).toEqual(rounding === "gptq" ? ["head.weight", "onnx::LSTM_149", "onnx::LSTM_150"] : []);
+      errors[rounding] = mse(await scores(out));
+    }
+    expect(errors.gptq).toBeLessThan(errors.nearest * 0.9);
+    const table = JSON.parse(readFileSync(join(dir, "r-gptq.calib.json"), "utf8"));
+    expect(Object.keys(table.hessians).sort()).toEqual(["head.weight", "onnx::LSTM_149", "onnx::LSTM_150"]);
+    const again = runCli(["quantize", model, "--bits", "8", "--wbits", "3", "--calib", "natural", "--calib-table", join(dir, "r-gptq.calib.json"), "--rounding", "gptq", "-o", join(dir, "r-again.onnx")]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "r-again.onnx")), readFileSync(join(dir, "r-gptq.onnx")))).toBe(0);
+    const noMoments = runCli(["quantize", model, "--bits", "4", "--calib", "natural", "--calib-table", join(dir, "r-nearest.calib.json"), "--rounding", "gptq", "-o", join(dir, "x.onnx")]);
+    expect(noMoments.status).toBe(2);
+    expect(noMoments.stderr).toMatch(/r-nearest\.calib\.json: has no layer-input moments/);
+  });
+
   describe("bad input: one line, exit 2, nothing written", () => {
     const bad = tempDir();
     const empty = join(bad, "empty.jsonl");

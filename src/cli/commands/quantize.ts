@@ -20,6 +20,7 @@ interface Args {
   "calib-table"?: string;
   "save-calib-table"?: string;
   seed: number;
+  rounding: string;
   json: boolean;
 }
 
@@ -29,7 +30,7 @@ function printSummary(r: QuantizeResult): void {
   const c = r.calibration;
   lines.push(`calibration: ${c.mode}, ${c.size} rows from ${c.source} (per class ${c.per_class.join("/")}), observer ${c.observer}${c.table ? `, table ${c.table}` : ""}`);
   for (const s of c.shortfalls) lines.push(`  class ${s.class}: asked for ${s.asked} rows, only ${s.available} available; used them all`);
-  lines.push("", table([["quantized", "kind", "bits", "granularity", "read by"], ...r.details.map((q) => [q.name, q.kind, q.bits, q.granularity, q.op])]));
+  lines.push("", table([["quantized", "kind", "bits", "granularity", "rounding", "read by"], ...r.details.map((q) => [q.name, q.kind, q.bits, q.granularity, q.rounding ?? "-", q.op])]));
   if (r.left_float.length) lines.push("", table([["left float", "why"], ...r.left_float.map((l) => [l.name, l.reason])]));
   process.stdout.write(lines.join("\n") + "\n");
 }
@@ -54,6 +55,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("pack-int4", { type: "boolean", default: false, describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })
       .option("calib-table", { type: "string", describe: "reuse a calibration table instead of calibrating" })
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
+      .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
       .option("seed", { type: "number", default: 0, describe: "seed for choosing calibration rows" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
@@ -75,6 +77,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       calibTable: args["calib-table"],
       saveCalibTable: args["save-calib-table"],
       seed: args.seed,
+      rounding: args.rounding as "nearest" | "gptq",
       onProgress: bar?.update,
     });
     bar?.done();
