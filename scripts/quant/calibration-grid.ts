@@ -62,7 +62,7 @@ for (const path of models) {
   }
 }
 
-console.log(`test rows: ${values.rows === "0" ? "all" : values.rows} (seeded sample); calibration 512 validation rows; wall ${((performance.now() - started) / 60000).toFixed(1)} min\n`);
+console.log(`test rows: ${values.rows === "0" ? "all" : `${values.rows} (seeded sample)`}; calibration 512 validation rows; wall ${((performance.now() - started) / 60000).toFixed(1)} min\n`);
 console.log(
   markdown(
     ["model", "float %", "calibration", "observer", ...bitsList.map((b) => `drop @${b}`)],
