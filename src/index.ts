@@ -3,3 +3,6 @@
  * pipelines can run the same steps from code.
  */
 export * from "./graph/index.ts";
+export * from "./passes/index.ts";
+export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./calibrate/quantize.ts";
+export { calibrate } from "./calibrate/calibrate.ts";
