@@ -81,6 +81,11 @@ export interface QuantizeResult {
 
 export const DEFAULT_CALIB_SIZE = 512;
 export const DEFAULT_OBSERVER = "percentile:99.99";
+/**
+ * With quantized LSTM internals the cell state and gate sums have long tails; min/max and
+ * percentile ranges collapse a WordNet-8 LSTM at 4 bits while MSE-optimal clipping holds.
+ */
+export const DEFAULT_INTERNALS_OBSERVER = "mse";
 
 export function defaultOutput(model: string, wbits: number, abits: number): string {
   const base = model.endsWith(".onnx") ? model.slice(0, -5) : model;
@@ -105,7 +110,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   if (problems.length) throw new InputError(problems[0], opts.model);
   const roles = findRoles(model);
   const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
-  const observerSpec = parseObserver(opts.observer ?? DEFAULT_OBSERVER).spec;
+  const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
   const out = opts.out ?? defaultOutput(opts.model, policy.wbits, policy.abits);
   const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
   if (!Number.isInteger(size) || size < 1) throw new InputError(`--calib-size must be a positive integer, got ${size}`);

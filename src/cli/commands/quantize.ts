@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { DEFAULT_CALIB_SIZE, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
+import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { progressBar } from "../progress.ts";
 
@@ -49,7 +49,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("data", { type: "string", describe: "labelled JSONL calibration pool (default: the zoo model's validation split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
       .option("calib-size", { type: "number", default: DEFAULT_CALIB_SIZE, describe: "calibration rows" })
-      .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}, or the table's)` })
+      .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}; ${DEFAULT_INTERNALS_OBSERVER} with --lstm-internals; a table's own with --calib-table)` })
       .option("granularity", { type: "string", default: "per-channel", choices: ["per-channel", "per-tensor"], describe: "weight scales" })
       .option("lstm-internals", { type: "boolean", default: false, describe: "decompose LSTMs and quantize gates, cell and hidden state" })
       .option("pack-int4", { type: "boolean", default: false, describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })
