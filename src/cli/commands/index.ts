@@ -1,8 +1,13 @@
 import type { CommandModule } from "yargs";
+import { benchCommand } from "./bench.ts";
 import { dataCommand } from "./data.ts";
+import { evalCommand } from "./eval.ts";
 import { inspectCommand } from "./inspect.ts";
+import { parityCommand } from "./parity.ts";
 import { quantizeCommand } from "./quantize.ts";
+import { robustnessCommand } from "./robustness.ts";
+import { statsCommand } from "./stats.ts";
 
 /** Every subcommand of the CLI; each lives in its own module beside this one. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand, quantizeCommand, dataCommand];
+export const commands: CommandModule<any, any>[] = [inspectCommand, quantizeCommand, dataCommand, evalCommand, robustnessCommand, benchCommand, parityCommand, statsCommand];

@@ -1,0 +1,103 @@
+import type { Argv, CommandModule } from "yargs";
+import { InputError } from "../../graph/index.ts";
+import { DEFAULT_BATCH, DEFAULT_ROWS, runParity, type ParityResult } from "../../parity/parity.ts";
+import { DEFAULT_PROFILES, PROFILES } from "../../parity/profiles.ts";
+import { printJson, table } from "../output.ts";
+import { loadValidModel } from "./inspect.ts";
+
+interface Args {
+  model: string;
+  data?: string;
+  tokenizer?: string;
+  rows?: number;
+  profiles?: string[];
+  batch?: number;
+  "min-agreement"?: number;
+  timeout?: number;
+  json: boolean;
+}
+
+function intArg(value: unknown, option: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option} must be an integer of at least ${min}, got ${String(value)}`);
+  return n;
+}
+
+function printText(r: ParityResult): void {
+  const f4 = (x: number) => x.toFixed(4);
+  const lines: string[] = [];
+  lines.push(`${r.model} on ${r.data}: ${r.note}`);
+  lines.push(`onnxruntime ${r.onnxruntime ?? "?"}; native ${r.native.arch} (node ${r.native.node}), arm64 node ${r.arm64_node} under qemu-user; batch ${r.batch}, 1 thread`);
+  lines.push("");
+  lines.push(
+    table([
+      ["run", "cpu", "accuracy", "agreement", "max score diff", "disagree", "seconds"],
+      ["native", r.native.arch, f4(r.native.accuracy), "-", "-", "-", r.native.seconds.toFixed(1)],
+      ...r.profiles.map((p) => [p.name, p.qemu_cpu.split(",")[0], f4(p.accuracy), f4(p.agreement), p.max_score_diff.toExponential(2), p.disagreement_count, p.seconds.toFixed(1)]),
+    ]),
+  );
+  for (const p of r.profiles) {
+    if (p.disagreement_count) {
+      const more = p.disagreement_count > p.disagreements.length ? `, ... (${p.disagreement_count} in all)` : "";
+      lines.push(`${p.name}: top-1 differs from native on rows ${p.disagreements.join(", ")}${more} (0-based data rows)`);
+    }
+  }
+  lines.push("");
+  const failed = r.profiles.filter((p) => !p.passed).map((p) => p.name);
+  lines.push(
+    failed.length
+      ? `FAILED: ${failed.join(", ")} below ${r.min_agreement} top-1 agreement with native`
+      : `passed: every profile agrees with native on at least ${r.min_agreement} of the rows`,
+  );
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+export const parityCommand: CommandModule<object, Args> = {
+  command: "parity <model>",
+  describe: "Run the model natively and as arm64 under qemu-user per CPU profile; compare top-1 and scores",
+  builder: (y) =>
+    y
+      .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
+      .option("data", { type: "string", describe: "JSONL data file (default: the zoo model's test split)" })
+      .option("tokenizer", { type: "string", describe: "tokenizer.json (default: the model's metadata, or MODEL.tokenizer.json)" })
+      .option("rows", { type: "number", describe: `rows to check, a fixed sample (default ${DEFAULT_ROWS}: emulation is a few hundred times slower)` })
+      .option("profiles", {
+        type: "string",
+        array: true,
+        describe: `CPU profiles, comma-separated (default ${DEFAULT_PROFILES.join(",")}; known: ${PROFILES.map((p) => p.name).join(", ")})`,
+      })
+      .option("batch", { type: "number", default: DEFAULT_BATCH, describe: "rows per onnxruntime run (the same batches on every side)" })
+      .option("min-agreement", { type: "number", default: 1, describe: "exit 1 when a profile's top-1 agreement with native is below this" })
+      .option("timeout", { type: "number", describe: "seconds after which an emulated run is killed (default: none)" })
+      .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
+  handler: async (args) => {
+    const rows = intArg(args.rows, "rows", 1);
+    const batch = intArg(args.batch, "batch", 1);
+    const timeout = intArg(args.timeout, "timeout", 1);
+    const minAgreement = args["min-agreement"] ?? 1;
+    if (typeof minAgreement !== "number" || !(minAgreement >= 0 && minAgreement <= 1)) {
+      throw new InputError(`--min-agreement must be a number in [0, 1], got ${String(args["min-agreement"])}`);
+    }
+    const profiles = args.profiles?.flatMap((p) => String(p).split(",")).map((p) => p.trim()).filter(Boolean);
+    if (args.profiles && !profiles?.length) throw new InputError("--profiles needs at least one profile name");
+    const model = loadValidModel(args.model);
+    const tty = process.stderr.isTTY;
+    if (tty) process.stderr.write(`parity: running native and ${(profiles ?? DEFAULT_PROFILES).join(", ")} (emulated; slow)...\n`);
+    const result = await runParity({
+      path: args.model,
+      model,
+      data: args.data,
+      tokenizer: args.tokenizer,
+      rows,
+      profiles,
+      batch,
+      minAgreement,
+      timeoutSeconds: timeout,
+      onRunDone: tty ? (name, s) => process.stderr.write(`parity: ${name} done in ${s.toFixed(1)} s\n`) : undefined,
+    });
+    if (args.json) printJson(result);
+    else printText(result);
+    if (!result.passed) process.exitCode = 1;
+  },
+};
