@@ -6,7 +6,7 @@ import { loadModel } from "../../src/graph/index.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores } from "../../src/eval/predict.ts";
 import { accuracy } from "../../src/eval/metrics.ts";
-import { Mulberry32 } from "../../src/calibrate/random.ts";
+import { Mulberry32 } from "../../src/data/random.ts";
 
 export interface TestSet {
   ids: number[][];

@@ -35,4 +35,4 @@ export {
   writeCalibrationTable,
 } from "./table.ts";
 export type { CalibrationTable, TensorEntry } from "./table.ts";
-export { Mulberry32 } from "./random.ts";
+export { Mulberry32 } from "../data/random.ts";

@@ -18,7 +18,7 @@
  * random order so that consecutive calibration batches mix the classes.
  */
 import { InputError } from "../graph/errors.ts";
-import { Mulberry32 } from "./random.ts";
+import { Mulberry32 } from "../data/random.ts";
 
 export type CalibMode =
   | { kind: "balanced"; numClasses: number; spec: string }

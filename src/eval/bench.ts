@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { embeddingRows, loadLabelledData, modelTokenizer } from "../data/resolve.ts";
 import { InputError, findRoles, type Model } from "../graph/index.ts";
-import { Rng } from "./random.ts";
+import { seededRng } from "../data/random.ts";
 
 export const WORKER = fileURLToPath(new URL("../../scripts/bench/worker.mjs", import.meta.url));
 
@@ -44,7 +44,7 @@ export function benchInputs(model: Model, opts: { data?: string; tokenizer?: str
   const allowed: number[] = [];
   for (let i = 0; i < vocab; i++) if (!special.has(i)) allowed.push(i);
   if (allowed.length === 0) throw new InputError("the vocabulary has no ordinary tokens for synthetic rows", model.path);
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = seededRng(opts.seed ?? 0);
   const rows = Array.from({ length: 256 }, () => Array.from({ length: seqLen }, () => allowed[rng.nextInt(allowed.length)]));
   return { source: `synthetic (${seqLen} tokens)`, rows, padId };
 }
@@ -63,7 +63,7 @@ export interface WorkerBatch {
  */
 export function makeBatches(rows: number[][], batch: number, count: number, padId: number, seed: number, fixedSeq?: number): WorkerBatch[] {
   const order = rows.map((_, i) => i);
-  const rng = new Rng(seed);
+  const rng = seededRng(seed);
   for (let i = order.length - 1; i > 0; i--) {
     const j = rng.nextInt(i + 1);
     [order[i], order[j]] = [order[j], order[i]];

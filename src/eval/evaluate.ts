@@ -13,7 +13,7 @@ import { InputError, parseModel, serializeModel, type Model } from "../graph/ind
 import { classificationReport, type ClassMetrics, type Metrics } from "./metrics.ts";
 import { activeStages, addGaussianNoise, applyTokenNoise, tokenNoiseContext, type GaussInsertion, type NoiseStage, type TokenNoiseContext } from "./noise.ts";
 import { openSession, predictScores, type PredictResult } from "./predict.ts";
-import { Rng } from "./random.ts";
+import { seededRng } from "../data/random.ts";
 
 /** Labelled rows ready to score, with what noise needs. */
 export interface EvalData {
@@ -52,7 +52,7 @@ function rowsSha256(ids: number[][], labels: number[]): string {
 /** Indices of a fixed random sample of `k` of `n` rows, ascending; undefined for all rows. */
 export function sampleRows(n: number, k: number | undefined): number[] | undefined {
   if (k === undefined || k >= n) return undefined;
-  const rng = new Rng(0x5eed);
+  const rng = seededRng(0x5eed);
   const idx = Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < k; i++) {
     const j = i + rng.nextInt(n - i);

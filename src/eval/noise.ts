@@ -33,7 +33,7 @@
  */
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { DataType, InputError, findRoles, isFloatType, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
-import { Rng, mixSeed } from "./random.ts";
+import { mixSeed, seededRng, type Mulberry32 } from "../data/random.ts";
 
 export const NOISE_KINDS = ["sub", "sub-unigram", "del", "ins", "swap", "typo", "gauss"] as const;
 export type NoiseKind = (typeof NOISE_KINDS)[number];
@@ -151,12 +151,12 @@ class UniformSampler {
   }
 
   /** Any allowed id. */
-  draw(rng: Rng): number {
+  draw(rng: Mulberry32): number {
     return this.allowed[rng.nextInt(this.allowed.length)];
   }
 
   /** An allowed id other than `not` (or `not` itself when it is the only one). */
-  drawOther(rng: Rng, not: number): number {
+  drawOther(rng: Mulberry32, not: number): number {
     const a = this.allowed;
     let lo = 0;
     let hi = a.length;
@@ -191,7 +191,7 @@ class UnigramSampler {
     sorted.forEach(([, n], i) => (this.cumulative[i] = total += n));
   }
 
-  drawOther(rng: Rng, not: number): number {
+  drawOther(rng: Mulberry32, not: number): number {
     const total = this.cumulative[this.cumulative.length - 1];
     for (let tries = 0; tries < 64; tries++) {
       const x = rng.nextFloat() * total;
@@ -214,7 +214,7 @@ interface State {
   words?: string[];
 }
 
-function typoWord(word: string, p: number, rng: Rng): string {
+function typoWord(word: string, p: number, rng: Mulberry32): string {
   let out = "";
   for (let i = 0; i < word.length; i++) {
     const c = word[i];
@@ -278,7 +278,7 @@ export function applyTokenNoise(rows: readonly NoiseRow[], stages: readonly Nois
     const cleanLength = state.ids.length;
     let { ids, words } = state;
     for (const stage of active) {
-      const rng = new Rng(mixSeed(seed, stage.index, r));
+      const rng = seededRng(mixSeed(seed, stage.index, r));
       const p = stage.level;
       switch (stage.kind) {
         case "sub":

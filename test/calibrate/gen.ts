@@ -1,5 +1,5 @@
 /** Seeded samples for the calibration tests. */
-import { Mulberry32 } from "../../src/calibrate/random.ts";
+import { Mulberry32 } from "../../src/data/random.ts";
 
 export function rng(seed: number): Mulberry32 {
   return new Mulberry32(seed);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Mulberry32 } from "../../src/calibrate/random.ts";
+import { Mulberry32 } from "../../src/data/random.ts";
 
 describe("Mulberry32", () => {
   it("is deterministic per seed and differs across seeds, including above 2^32", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/graph/index.ts";
 import { applyTokenNoise, parseNoiseLevels, parseNoiseSpec, tokenNoiseContext, type NoiseStage } from "../../src/eval/noise.ts";
-import { Rng, mixSeed } from "../../src/eval/random.ts";
+import { mixSeed, seededRng } from "../../src/data/random.ts";
 import { tokenizer, VOCAB } from "./testdata.ts";
 
 const stages = (spec: string): NoiseStage[] => parseNoiseSpec(spec);
@@ -45,9 +45,9 @@ describe("noise spec parsing", () => {
 
 describe("seeded randomness", () => {
   it("is deterministic and seeds differ", () => {
-    const a = new Rng(7);
-    const b = new Rng(7);
-    const c = new Rng(8);
+    const a = seededRng(7);
+    const b = seededRng(7);
+    const c = seededRng(8);
     const xs = Array.from({ length: 5 }, () => a.nextUint32());
     expect(Array.from({ length: 5 }, () => b.nextUint32())).toEqual(xs);
     expect(Array.from({ length: 5 }, () => c.nextUint32())).not.toEqual(xs);
