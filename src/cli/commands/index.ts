@@ -7,7 +7,8 @@ import { parityCommand } from "./parity.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { robustnessCommand } from "./robustness.ts";
 import { statsCommand } from "./stats.ts";
+import { studyCommand } from "./study.ts";
 
 /** Every subcommand of the CLI; each lives in its own module beside this one. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand, quantizeCommand, dataCommand, evalCommand, robustnessCommand, benchCommand, parityCommand, statsCommand];
+export const commands: CommandModule<any, any>[] = [inspectCommand, quantizeCommand, dataCommand, evalCommand, robustnessCommand, benchCommand, parityCommand, statsCommand, studyCommand];

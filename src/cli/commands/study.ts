@@ -1,0 +1,162 @@
+import type { Argv, CommandModule } from "yargs";
+import { InputError } from "../../graph/index.ts";
+import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../../study/study.ts";
+import { printJson } from "../output.ts";
+import { intListOption, intOption } from "./eval.ts";
+
+interface Args {
+  models?: string[];
+  bits?: string[];
+  calib?: string[];
+  noise?: string[];
+  seeds?: number;
+  "calib-seeds"?: number;
+  "calib-size"?: number;
+  observer?: string;
+  "lstm-internals"?: boolean;
+  rounding?: string;
+  rows?: number;
+  "calib-data"?: string;
+  "test-data"?: string;
+  tokenizer?: string;
+  batch?: number;
+  kinds?: string[];
+  resamples?: number;
+  quick?: boolean;
+  out: string;
+  jobs?: number;
+  threads?: number;
+  shard?: string;
+  "max-cells"?: number;
+  "keep-models"?: boolean;
+  json: boolean;
+}
+
+interface MergeArgs {
+  dirs: string[];
+  out: string;
+  json: boolean;
+}
+
+/**
+ * Comma-separated specs, also given as a repeated option. A part that starts with a digit,
+ * a dot or a minus continues the spec before it, so `classes:0,2,balanced` is two modes and
+ * `gauss:0.002,0.006,sub:0.1` two noise kinds.
+ */
+export function specList(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const out: string[] = [];
+  for (const part of (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","))) {
+    const t = part.trim();
+    if (t === "") continue;
+    if (/^[\d.\-]/.test(t) && out.length && out[out.length - 1].includes(":")) out[out.length - 1] += `,${t}`;
+    else out.push(t);
+  }
+  return out;
+}
+
+function list(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(",")).map((s) => s.trim()).filter(Boolean);
+}
+
+function printRun(r: RunSummary): void {
+  const lines = [
+    `study in ${r.out}: ${r.cells} cells${r.shard ? ` (shard ${r.shard}: ${r.shard_cells})` : ""}; ${r.computed} computed, ${r.cached} cached, ${r.missing} missing; ` +
+      `${r.counters.calibrations} calibrations, ${r.counters.quantizations} quantizations, ${r.counters.evaluations} evaluations; ` +
+      `${r.jobs} job(s) x ${r.threads} thread(s); wall ${(r.wall_seconds / 60).toFixed(1)} min`,
+  ];
+  for (const f of r.findings) lines.push(`${f.id}: ${f.verdict} (${f.summary})`);
+  lines.push(`wrote ${r.files.results}, ${r.files.csv}, ${r.files.report}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+function printMerge(r: MergeSummary): void {
+  const lines = [`merged ${r.from.join(", ")} into ${r.out}: ${r.found} of ${r.cells} cells${r.complete ? "" : ` (${r.missing} missing)`}`];
+  for (const f of r.findings) lines.push(`${f.id}: ${f.verdict} (${f.summary})`);
+  lines.push(`wrote ${r.files.results}, ${r.files.csv}, ${r.files.report}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+const mergeCommand: CommandModule<object, MergeArgs> = {
+  command: "merge <dirs..>",
+  describe: "Join the output folders of shards (--shard i/n) of one study into one, with its results and report",
+  builder: (y) =>
+    y
+      .positional("dirs", { type: "string", array: true, demandOption: true, describe: "study output folders" })
+      .option("out", { type: "string", demandOption: true, describe: "merged output folder" })
+      .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<MergeArgs>,
+  handler: (args) => {
+    const r = mergeStudies(args.dirs.map(String), args.out);
+    if (args.json) printJson(r);
+    else printMerge(r);
+  },
+};
+
+export const studyCommand: CommandModule<object, Args> = {
+  command: "study",
+  describe: "The calibration, bit-width and noise study over models: quantize, evaluate, test, report (cached, parallel, shardable)",
+  builder: (y) =>
+    y
+      .command(mergeCommand)
+      .option("models", { type: "string", array: true, describe: "A.onnx,B.onnx (float models; repeatable)" })
+      .option("bits", { type: "string", array: true, describe: "bit widths (default 3,4,5,6,8; quick 8,4)" })
+      .option("calib", { type: "string", array: true, describe: "calibration modes (default balanced,natural,classes:0; quick balanced,classes:0)" })
+      .option("noise", { type: "string", array: true, describe: "KIND:L1,L2,... per kind, repeatable, or none (default gauss:0.002,0.006,0.01; quick gauss:0.006)" })
+      .option("seeds", { type: "number", describe: "noise seeds per level (default 3; quick 1)" })
+      .option("calib-seeds", { type: "number", describe: "calibration sampling seeds per cell (default 1)" })
+      .option("calib-size", { type: "number", describe: "calibration rows (default 512; quick 256)" })
+      .option("observer", { type: "string", describe: "activation range observer (default percentile:99.99; mse with --lstm-internals)" })
+      .option("lstm-internals", { type: "boolean", describe: "decompose LSTMs and quantize their internals" })
+      .option("rounding", { type: "string", choices: ["nearest", "gptq"], describe: "weight rounding (default nearest)" })
+      .option("rows", { type: "number", describe: "test rows: a fixed random sample of N, 0 for all (default all; quick 300)" })
+      .option("calib-data", { type: "string", describe: "labelled JSONL calibration pool (default: each zoo model's validation split)" })
+      .option("test-data", { type: "string", describe: "labelled JSONL test data (default: each zoo model's test split)" })
+      .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
+      .option("batch", { type: "number", describe: "rows per onnxruntime run (default: eval's rule per model)" })
+      .option("kinds", { type: "string", array: true, describe: "discriminative|generative per model, for models without ptq-onnx.kind metadata" })
+      .option("resamples", { type: "number", describe: "bootstrap resamples (default 10000; quick 2000)" })
+      .option("quick", { type: "boolean", default: false, describe: "small grid for CI (defaults above)" })
+      .option("out", { type: "string", default: "study-out", describe: "output folder (cells are cached there)" })
+      .option("jobs", { type: "number", describe: "worker processes (default: the cores available)" })
+      .option("threads", { type: "number", describe: "onnxruntime threads per job (default: cores / jobs)" })
+      .option("shard", { type: "string", describe: "i/n: run only this share of the cells (merge the outputs with study merge)" })
+      .option("max-cells", { type: "number", describe: "compute at most N cells this run (rerun to finish)" })
+      .option("keep-models", { type: "boolean", default: false, describe: "keep the quantized models in OUT/models" })
+      .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
+  handler: async (args) => {
+    const models = list(args.models);
+    if (!models || models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
+    const noiseSpecs = specList(args.noise);
+    const noise = noiseSpecs && noiseSpecs.length === 1 && noiseSpecs[0] === "none" ? [] : noiseSpecs;
+    const r = await runStudy({
+      models,
+      bits: intListOption(args.bits, "bits", 2),
+      calib: specList(args.calib),
+      noise,
+      seeds: intOption(args.seeds, "seeds", 1),
+      calibSeeds: intOption(args["calib-seeds"], "calib-seeds", 1),
+      calibSize: intOption(args["calib-size"], "calib-size", 1),
+      observer: args.observer,
+      lstmInternals: args["lstm-internals"],
+      rounding: args.rounding as "nearest" | "gptq" | undefined,
+      rows: intOption(args.rows, "rows", 0),
+      calibData: args["calib-data"],
+      testData: args["test-data"],
+      tokenizer: args.tokenizer,
+      batch: intOption(args.batch, "batch", 1),
+      kinds: list(args.kinds),
+      resamples: intOption(args.resamples, "resamples", 1),
+      quick: args.quick,
+      out: args.out,
+      jobs: intOption(args.jobs, "jobs", 1),
+      threads: intOption(args.threads, "threads", 1),
+      shard: args.shard,
+      maxCells: intOption(args["max-cells"], "max-cells", 0),
+      keepModels: args["keep-models"],
+      onLog: process.stderr.isTTY ? (line) => process.stderr.write(line + "\n") : undefined,
+    });
+    if (args.json) printJson(r);
+    else printRun(r);
+  },
+};

@@ -1,0 +1,361 @@
+/**
+ * The study grid: options normalized into settings, and the plan: every model with its data
+ * hashes, every calibration and every cell with the content hash that names its cache file.
+ */
+import { basename } from "node:path";
+import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER } from "../calibrate/quantize.ts";
+import { parseObserver } from "../calibrate/observers.ts";
+import { parseCalibMode } from "../calibrate/select.ts";
+import { loadLabelledData, modelLabels } from "../data/resolve.ts";
+import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
+import { parseNoiseLevels, type NoiseKind } from "../eval/noise.ts";
+import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
+import { fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
+
+export const DEFAULT_BITS = [3, 4, 5, 6, 8];
+export const DEFAULT_CALIB = ["balanced", "natural", "classes:0"];
+export const DEFAULT_NOISE = ["gauss:0.002,0.006,0.01"];
+export const DEFAULT_SEEDS = 3;
+export const DEFAULT_RESAMPLES = 10000;
+
+/** What `--quick` sets for every option not given: a grid CI runs in a few minutes on 2 cores. */
+export const QUICK = {
+  bits: [8, 4],
+  calib: ["balanced", "classes:0"],
+  noise: ["gauss:0.006"],
+  seeds: 1,
+  calibSize: 256,
+  rows: 300,
+  resamples: 2000,
+};
+
+export type ModelKind = "discriminative" | "generative" | "unknown";
+
+/** Everything `ptq-onnx study` takes (the library form of its options). */
+export interface StudyOptions {
+  models: string[];
+  bits?: number[];
+  calib?: string[];
+  /** `KIND:L1,L2,...` per noise kind. */
+  noise?: string[];
+  /** Noise seeds per level: 0 .. seeds-1. */
+  seeds?: number;
+  /** Calibration sampling seeds per (model, bits, calibration mode): 0 .. calibSeeds-1. */
+  calibSeeds?: number;
+  calibSize?: number;
+  observer?: string;
+  lstmInternals?: boolean;
+  rounding?: "nearest" | "gptq";
+  /** Test rows: a fixed random sample of N (0 or undefined: all). */
+  rows?: number;
+  calibData?: string;
+  testData?: string;
+  tokenizer?: string;
+  /** Rows per onnxruntime run; default per model (eval's rule). */
+  batch?: number;
+  /** Model kinds, one per model, for models without `ptq-onnx.kind` metadata. */
+  kinds?: string[];
+  /** Bootstrap resamples for the confidence intervals. */
+  resamples?: number;
+  quick?: boolean;
+}
+
+/** The normalized grid: what the results depend on (no output folder, jobs or shard). */
+export interface StudySettings {
+  bits: number[];
+  calib: string[];
+  /** The calibration every other mode is compared with: balanced when listed, else the first. */
+  reference_calib: string;
+  noise: { kind: NoiseKind; levels: number[] }[];
+  seeds: number[];
+  calib_seeds: number[];
+  calib_size: number;
+  observer: string;
+  lstm_internals: boolean;
+  rounding: "nearest" | "gptq";
+  granularity: "per-channel";
+  rows: number | null;
+  calib_data: string | null;
+  test_data: string | null;
+  tokenizer: string | null;
+  batch: number | null;
+  resamples: number;
+  quick: boolean;
+}
+
+export interface PlanModel {
+  index: number;
+  file: string;
+  name: string;
+  sha256: string;
+  kind: ModelKind;
+  /** Where the kind came from: metadata, --kinds, or the file name. */
+  kind_source: "metadata" | "option" | "file name" | "none";
+  labels: string[] | null;
+  classes: number;
+  dataset: string | null;
+  batch: number;
+  tokenizer_sha256: string | null;
+  test: { source: string; sha256: string; n: number; labels: string };
+  calib_data: { source: string; sha256: string };
+}
+
+export interface CalibrationSpec {
+  hash: string;
+  model: number;
+  mode: string;
+  seed: number;
+  key: Record<string, unknown>;
+}
+
+export interface CellSpec {
+  hash: string;
+  type: "float" | "quant";
+  model: number;
+  bits: number | null;
+  calib: string | null;
+  calib_seed: number | null;
+  /** The calibration this cell quantizes with, and the reference one it is compared with. */
+  calibration: string | null;
+  reference: string | null;
+  key: Record<string, unknown>;
+}
+
+export interface Plan {
+  format: "ptq-onnx.study.plan";
+  version: 1;
+  code_version: string;
+  settings: StudySettings;
+  models: PlanModel[];
+  calibrations: CalibrationSpec[];
+  cells: CellSpec[];
+}
+
+function intList(values: number[], what: string, min: number, max: number): number[] {
+  for (const v of values) {
+    if (!Number.isSafeInteger(v) || v < min || v > max) throw new InputError(`--${what}: ${v} is not an integer from ${min} to ${max}`);
+  }
+  return [...new Set(values)];
+}
+
+function positive(v: number | undefined, what: string, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || v < min) throw new InputError(`--${what} must be an integer of at least ${min}, got ${v}`);
+  return v;
+}
+
+export function normalizeSettings(opts: StudyOptions): StudySettings {
+  const q = opts.quick ?? false;
+  const bits = intList(opts.bits ?? (q ? QUICK.bits : DEFAULT_BITS), "bits", 2, 8).sort((a, b) => a - b);
+  const calib = [...new Set((opts.calib ?? (q ? QUICK.calib : DEFAULT_CALIB)).map((c) => c.trim()))];
+  if (calib.length === 0 || calib.some((c) => c === "")) throw new InputError("--calib: empty calibration mode");
+  const noise = (opts.noise ?? (q ? QUICK.noise : DEFAULT_NOISE)).map((spec) => {
+    const parsed = parseNoiseLevels(spec);
+    return { kind: parsed.kind, levels: parsed.levels.filter((l) => l > 0).sort((a, b) => a - b) };
+  });
+  const kinds = noise.map((n) => n.kind);
+  const dup = kinds.find((k, i) => kinds.indexOf(k) !== i);
+  if (dup) throw new InputError(`--noise: ${dup} is given twice (list its levels in one --noise ${dup}:L1,L2,...)`);
+  const seeds = positive(opts.seeds, "seeds") ?? (q ? QUICK.seeds : DEFAULT_SEEDS);
+  const calibSeeds = positive(opts.calibSeeds, "calib-seeds") ?? 1;
+  const calibSize = positive(opts.calibSize, "calib-size") ?? (q ? QUICK.calibSize : DEFAULT_CALIB_SIZE);
+  const lstmInternals = opts.lstmInternals ?? false;
+  const observer = parseObserver(opts.observer ?? (lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
+  const rounding = opts.rounding ?? "nearest";
+  if (rounding !== "nearest" && rounding !== "gptq") throw new InputError(`--rounding must be nearest or gptq, got ${String(rounding)}`);
+  const rowsOpt = opts.rows === undefined ? (q ? QUICK.rows : undefined) : opts.rows === 0 ? undefined : positive(opts.rows, "rows");
+  return {
+    bits,
+    calib,
+    reference_calib: calib.includes("balanced") ? "balanced" : calib[0],
+    noise,
+    seeds: Array.from({ length: seeds }, (_, i) => i),
+    calib_seeds: Array.from({ length: calibSeeds }, (_, i) => i),
+    calib_size: calibSize,
+    observer,
+    lstm_internals: lstmInternals,
+    rounding,
+    granularity: "per-channel",
+    rows: rowsOpt ?? null,
+    calib_data: opts.calibData ?? null,
+    test_data: opts.testData ?? null,
+    tokenizer: opts.tokenizer ?? null,
+    batch: positive(opts.batch, "batch") ?? null,
+    resamples: positive(opts.resamples, "resamples") ?? (q ? QUICK.resamples : DEFAULT_RESAMPLES),
+    quick: q,
+  };
+}
+
+function kindOf(model: Model, file: string, given: string | undefined): { kind: ModelKind; source: PlanModel["kind_source"] } {
+  const norm = (k: string): ModelKind | undefined => {
+    const t = k.trim().toLowerCase();
+    if (["discriminative", "disc", "d"].includes(t)) return "discriminative";
+    if (["generative", "gen", "g"].includes(t)) return "generative";
+    if (t === "unknown") return "unknown";
+    return undefined;
+  };
+  if (given !== undefined) {
+    const k = norm(given);
+    if (!k) throw new InputError(`--kinds: "${given}" is not discriminative, generative or unknown`);
+    return { kind: k, source: "option" };
+  }
+  const meta = model.metadata.get("ptq-onnx.kind");
+  if (meta && norm(meta)) return { kind: norm(meta)!, source: "metadata" };
+  const name = basename(file).toLowerCase();
+  if (/gen/.test(name)) return { kind: "generative", source: "file name" };
+  if (/disc/.test(name)) return { kind: "discriminative", source: "file name" };
+  return { kind: "unknown", source: "none" };
+}
+
+function numClasses(model: Model, labels: string[] | undefined, dataLabels: number[]): number {
+  if (labels) return labels.length;
+  const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
+  const dim = out?.shape?.[1];
+  return typeof dim === "number" ? dim : Math.max(...dataLabels) + 1;
+}
+
+/** Labels as one string: base-36 digits when every class fits one, else comma-separated. */
+export function encodeLabels(values: ArrayLike<number>, classes: number): string {
+  const out: string[] = [];
+  if (classes <= 36) {
+    for (let i = 0; i < values.length; i++) out.push(values[i].toString(36));
+    return out.join("");
+  }
+  for (let i = 0; i < values.length; i++) out.push(String(values[i]));
+  return out.join(",");
+}
+
+export function decodeLabels(text: string, classes: number): Int32Array {
+  if (classes <= 36) {
+    const out = new Int32Array(text.length);
+    for (let i = 0; i < text.length; i++) out[i] = parseInt(text[i], 36);
+    return out;
+  }
+  return text === "" ? new Int32Array(0) : Int32Array.from(text.split(",").map(Number));
+}
+
+/** Reads every model and its data, checks the grid against them, and names every cell. */
+export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)): Plan {
+  if (!opts.models || opts.models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
+  const files = [...new Set(opts.models)];
+  if (opts.kinds && opts.kinds.length !== files.length) {
+    throw new InputError(`--kinds gives ${opts.kinds.length} kinds for ${files.length} models`);
+  }
+  const tokenizerSha = settings.tokenizer ? fileSha256(settings.tokenizer) : null;
+  const models: PlanModel[] = files.map((file, index) => {
+    const model = loadModel(file);
+    const problems = validateModel(model);
+    if (problems.length) throw new InputError(problems[0], file);
+    const sha256 = fileSha256(file);
+    const labels = modelLabels(model);
+    const test = loadEvalData(model, { data: settings.test_data ?? undefined, tokenizer: settings.tokenizer ?? undefined, rows: settings.rows ?? undefined });
+    const classes = numClasses(model, labels, test.labels);
+    for (const mode of settings.calib) parseCalibMode(mode, classes);
+    const calibSource = settings.calib_data
+      ? { source: settings.calib_data, sha256: fileSha256(settings.calib_data) }
+      : (() => {
+          const d = loadLabelledData(model, { tokenizer: settings.tokenizer ?? undefined, split: "val" });
+          return { source: d.source, sha256: d.sha256 };
+        })();
+    const { kind, source } = kindOf(model, file, opts.kinds?.[index]);
+    return {
+      index,
+      file,
+      name: basename(file).replace(/\.onnx$/, ""),
+      sha256,
+      kind,
+      kind_source: source,
+      labels: labels ?? null,
+      classes,
+      dataset: model.metadata.get("ptq-onnx.dataset") ?? null,
+      batch: settings.batch ?? defaultBatch(model, test.tokenizer, test.labelNames),
+      tokenizer_sha256: tokenizerSha,
+      test: { source: test.source, sha256: test.sha256, n: test.ids.length, labels: encodeLabels(test.labels, classes) },
+      calib_data: calibSource,
+    };
+  });
+  const names = models.map((m) => m.name);
+  models.forEach((m, i) => {
+    if (names.indexOf(m.name) !== i) m.name = `${m.name}#${i + 1}`;
+  });
+
+  const calibrations: CalibrationSpec[] = [];
+  const calibIndex = new Map<string, CalibrationSpec>();
+  const calibration = (m: PlanModel, mode: string, seed: number): CalibrationSpec => {
+    const key = {
+      code: STUDY_CODE_VERSION,
+      what: "calibration",
+      model: m.sha256,
+      data: m.calib_data.sha256,
+      tokenizer: m.tokenizer_sha256,
+      mode,
+      seed,
+      size: settings.calib_size,
+      observer: settings.observer,
+      lstm_internals: settings.lstm_internals,
+      rounding: settings.rounding,
+    };
+    const hash = keyHash(key);
+    let spec = calibIndex.get(hash);
+    if (!spec) {
+      spec = { hash, model: m.index, mode, seed, key };
+      calibIndex.set(hash, spec);
+      calibrations.push(spec);
+    }
+    return spec;
+  };
+
+  const cells: CellSpec[] = [];
+  for (const m of models) {
+    const evalKey = {
+      code: STUDY_CODE_VERSION,
+      model: m.sha256,
+      test: m.test.sha256,
+      tokenizer: m.tokenizer_sha256,
+      batch: m.batch,
+      noise: settings.noise,
+      seeds: settings.seeds,
+    };
+    const floatKey = { ...evalKey, what: "float" };
+    cells.push({ hash: keyHash(floatKey), type: "float", model: m.index, bits: null, calib: null, calib_seed: null, calibration: null, reference: null, key: floatKey });
+    for (const bits of settings.bits) {
+      for (const mode of settings.calib) {
+        for (const seed of settings.calib_seeds) {
+          const own = calibration(m, mode, seed);
+          const ref = mode === settings.reference_calib ? null : calibration(m, settings.reference_calib, seed);
+          const key = {
+            ...evalKey,
+            what: "quant",
+            bits,
+            granularity: settings.granularity,
+            calibration: own.key,
+            reference: ref?.key ?? null,
+          };
+          cells.push({ hash: keyHash(key), type: "quant", model: m.index, bits, calib: mode, calib_seed: seed, calibration: own.hash, reference: ref?.hash ?? null, key });
+        }
+      }
+    }
+  }
+  return { format: "ptq-onnx.study.plan", version: 1, code_version: STUDY_CODE_VERSION, settings, models, calibrations, cells };
+}
+
+/** Parses `--shard i/n` (1 <= i <= n). */
+export function parseShard(text: string | undefined): { index: number; count: number } | null {
+  if (text === undefined) return null;
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (!m) throw new InputError(`--shard must be i/n (e.g. 1/2), got "${text}"`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || index < 1 || index > count) throw new InputError(`--shard ${text}: i must be from 1 to n`);
+  return { index, count };
+}
+
+/**
+ * The cells of shard i of n: every n-th cell of the plan, starting at the i-th, in plan order
+ * (models, then bit widths, calibration modes and seeds), so each shard gets a share of every
+ * model's cells. The same plan always gives the same split.
+ */
+export function shardCells(cells: readonly CellSpec[], shard: { index: number; count: number } | null): CellSpec[] {
+  if (!shard) return [...cells];
+  return cells.filter((_, i) => i % shard.count === shard.index - 1);
+}

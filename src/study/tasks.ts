@@ -1,0 +1,326 @@
+/**
+ * The two kinds of work a study does, each writing one file atomically: a calibration
+ * (OUT/calib/<hash>.calib.json, reused by every bit width) and a cell (OUT/cells/<hash>.json:
+ * quantize, evaluate clean and under every noise level and seed, compare with the reference
+ * calibration). They run in the main process (--jobs 1) or in worker processes.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { quantizeModel, type QuantizeResult } from "../calibrate/quantize.ts";
+import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "../eval/evaluate.ts";
+import type { NoiseStage } from "../eval/noise.ts";
+import { InputError, loadModel, writeFileAtomic, type Model } from "../graph/index.ts";
+import { compareModels, type CompareReport } from "../stats/compare.ts";
+import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
+
+export const CELL_FORMAT = "ptq-onnx.study.cell";
+
+export interface EvalRun {
+  seed: number;
+  accuracy: number;
+  macro_f1: number;
+  /** Predicted class per test row (encodeLabels). */
+  predictions: string;
+}
+
+/** What a quantized cell's comparison with the reference calibration found (from stats compare). */
+export interface CompareSummary {
+  reference: string;
+  weights: { layers: number; max_changed_fraction: number; only_in_a: number; only_in_b: number };
+  activations: {
+    tensors: number;
+    wider_in_b: number;
+    narrower_in_b: number;
+    /** Wilcoxon signed-rank on log scale(cell) - log scale(reference) across activation tensors. */
+    scales_wilcoxon: { statistic: number | null; p_value: number | null; effect_size: number | null; method: string | null; skipped?: string };
+    most_different: { name: string; log2_scale_ratio: number }[];
+  };
+  profiles: { status: string; most_different: { name: string; ks_distance: number; wasserstein: number }[] };
+}
+
+export interface CellResult {
+  n: number;
+  accuracy: number;
+  macro_f1: number;
+  predictions: string;
+  noise: { kind: string; level: number; runs: EvalRun[] }[];
+  quantize: {
+    wbits: number;
+    abits: number;
+    bytes: { input: number; output: number };
+    quantized: number;
+    left_float: number;
+    calibration: { mode: string; size: number; per_class: number[]; observer: string };
+  } | null;
+  compare: CompareSummary | null;
+}
+
+export interface CellFile {
+  format: typeof CELL_FORMAT;
+  version: 1;
+  hash: string;
+  type: "float" | "quant";
+  key: Record<string, unknown>;
+  result: CellResult;
+  /** Not part of the results: how long each part took. */
+  seconds: { quantize: number; eval: number; compare: number; total: number };
+}
+
+export interface TaskCounters {
+  calibrations: number;
+  quantizations: number;
+  evaluations: number;
+  cells: number;
+}
+
+export const zeroCounters = (): TaskCounters => ({ calibrations: 0, quantizations: 0, evaluations: 0, cells: 0 });
+
+export function addCounters(a: TaskCounters, b: TaskCounters): void {
+  a.calibrations += b.calibrations;
+  a.quantizations += b.quantizations;
+  a.evaluations += b.evaluations;
+  a.cells += b.cells;
+}
+
+export const cellPath = (out: string, hash: string): string => join(out, "cells", `${hash}.json`);
+export const calibPath = (out: string, hash: string): string => join(out, "calib", `${hash}.calib.json`);
+
+/** A cell file, when it exists and is whole and the one asked for; else undefined. */
+export function readCell(path: string, hash?: string): CellFile | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const cell = JSON.parse(readFileSync(path, "utf8")) as CellFile;
+    if (cell.format !== CELL_FORMAT || cell.version !== 1 || !cell.result || (hash && cell.hash !== hash)) return undefined;
+    return cell;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TaskContext {
+  plan: Plan;
+  out: string;
+  /** onnxruntime intra-op threads. */
+  threads: number;
+  keepModels: boolean;
+}
+
+/** Per-process caches: the float models and their test data are read once. */
+const floatModels = new Map<number, Model>();
+const testData = new Map<number, EvalData>();
+
+function floatModel(m: PlanModel): Model {
+  let model = floatModels.get(m.index);
+  if (!model) floatModels.set(m.index, (model = loadModel(m.file)));
+  return model;
+}
+
+function dataFor(plan: Plan, m: PlanModel): EvalData {
+  let data = testData.get(m.index);
+  if (!data) {
+    const s = plan.settings;
+    data = loadEvalData(floatModel(m), { data: s.test_data ?? undefined, tokenizer: s.tokenizer ?? undefined, rows: s.rows ?? undefined });
+    if (data.sha256 !== m.test.sha256) throw new InputError(`the test rows changed since the study was planned (sha256 ${data.sha256.slice(0, 12)}..., planned ${m.test.sha256.slice(0, 12)}...)`, m.file);
+    testData.set(m.index, data);
+  }
+  return data;
+}
+
+function quantizeOptions(plan: Plan, m: PlanModel, mode: string, seed: number) {
+  const s = plan.settings;
+  return {
+    model: m.file,
+    calib: mode,
+    calibSize: s.calib_size,
+    data: s.calib_data ?? undefined,
+    tokenizer: s.tokenizer ?? undefined,
+    observer: s.observer,
+    seed,
+    lstmInternals: s.lstm_internals,
+    rounding: s.rounding,
+    granularity: s.granularity,
+  };
+}
+
+function tmpDir(out: string): string {
+  const dir = join(out, "tmp");
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Calibrates once for (model, mode, seed) and writes the table every bit width reuses. */
+export async function runCalibration(ctx: TaskContext, spec: CalibrationSpec): Promise<TaskCounters> {
+  const m = ctx.plan.models[spec.model];
+  const table = calibPath(ctx.out, spec.hash);
+  const counters = zeroCounters();
+  if (existsSync(table)) return counters;
+  mkdirSync(join(ctx.out, "calib"), { recursive: true });
+  const model = join(tmpDir(ctx.out), `${spec.hash}.${process.pid}.calibration.onnx`);
+  try {
+    // quantize writes an 8-bit model along with the table; only the table is kept.
+    await quantizeModel({ ...quantizeOptions(ctx.plan, m, spec.mode, spec.seed), bits: 8, out: model, saveCalibTable: table });
+  } finally {
+    rmSync(model, { force: true });
+  }
+  counters.calibrations++;
+  return counters;
+}
+
+async function evaluate(runner: ModelRunner, data: EvalData, classes: number, stages: NoiseStage[], seed: number, file: string) {
+  const { result } = await runner.score(stages.length ? noisyIds(data, stages, seed) : data.ids, stages, seed);
+  const metrics = metricsFor(data.labels, result, data.labelNames, file);
+  return { accuracy: metrics.accuracy, macro_f1: metrics.macro_f1, predictions: encodeLabels(result.predictions, classes) };
+}
+
+function summarizeCompare(reference: string, r: CompareReport): CompareSummary {
+  const w = r.activations.scales_wilcoxon;
+  return {
+    reference,
+    weights: {
+      layers: r.weights.layers.length,
+      max_changed_fraction: r.weights.layers.reduce((a, l) => Math.max(a, l.changed_fraction), 0),
+      only_in_a: r.weights.only_in_a.length,
+      only_in_b: r.weights.only_in_b.length,
+    },
+    activations: {
+      tensors: r.activations.tensors.length,
+      wider_in_b: r.activations.wider_in_b,
+      narrower_in_b: r.activations.narrower_in_b,
+      scales_wilcoxon: w.skipped !== undefined
+        ? { statistic: null, p_value: null, effect_size: null, method: null, skipped: w.skipped }
+        : { statistic: w.statistic, p_value: w.p_value, effect_size: w.effect_size, method: w.method },
+      most_different: r.activations.most_different.slice(0, 3),
+    },
+    profiles: {
+      status: r.profiles.status.startsWith("from ") ? "compared" : r.profiles.status,
+      most_different: r.profiles.most_different.slice(0, 3),
+    },
+  };
+}
+
+/** Quantizes (quantized cells), evaluates clean and noisy, compares, and writes the cell file. */
+export async function runCell(ctx: TaskContext, spec: CellSpec): Promise<TaskCounters> {
+  const started = performance.now();
+  const { plan, out } = ctx;
+  const m = plan.models[spec.model];
+  const counters = zeroCounters();
+  const data = dataFor(plan, m);
+  const seconds = { quantize: 0, eval: 0, compare: 0, total: 0 };
+  const tmp = tmpDir(out);
+  let path = m.file;
+  let quantized: QuantizeResult | undefined;
+  const tmpModel = join(tmp, `${spec.hash}.${process.pid}.onnx`);
+  const refModel = join(tmp, `${spec.hash}.${process.pid}.reference.onnx`);
+  try {
+    if (spec.type === "quant") {
+      const t = performance.now();
+      quantized = await quantizeModel({
+        ...quantizeOptions(plan, m, spec.calib!, spec.calib_seed!),
+        bits: spec.bits!,
+        out: tmpModel,
+        calibTable: calibPath(out, spec.calibration!),
+        saveCalibTable: false,
+      });
+      counters.quantizations++;
+      path = tmpModel;
+      seconds.quantize = (performance.now() - t) / 1000;
+    }
+    const t = performance.now();
+    const runner = new ModelRunner(path, spec.type === "quant" ? loadModel(path) : floatModel(m), { batch: m.batch, threads: ctx.threads, padId: data.padId });
+    let clean: Awaited<ReturnType<typeof evaluate>>;
+    const noise: CellResult["noise"] = [];
+    try {
+      clean = await evaluate(runner, data, m.classes, [], 0, path);
+      counters.evaluations++;
+      for (const { kind, levels } of plan.settings.noise) {
+        for (const level of levels) {
+          const stages: NoiseStage[] = [{ kind, level, index: 0 }];
+          const runs: EvalRun[] = [];
+          for (const seed of plan.settings.seeds) {
+            runs.push({ seed, ...(await evaluate(runner, data, m.classes, stages, seed, path)) });
+            counters.evaluations++;
+          }
+          noise.push({ kind, level, runs });
+        }
+      }
+    } finally {
+      await runner.release();
+    }
+    seconds.eval = (performance.now() - t) / 1000;
+
+    let compare: CompareSummary | null = null;
+    if (spec.type === "quant" && spec.reference) {
+      const t2 = performance.now();
+      await quantizeModel({
+        ...quantizeOptions(plan, m, plan.settings.reference_calib, spec.calib_seed!),
+        bits: spec.bits!,
+        out: refModel,
+        calibTable: calibPath(out, spec.reference),
+        saveCalibTable: false,
+      });
+      counters.quantizations++;
+      const report = await compareModels({
+        a: refModel,
+        b: tmpModel,
+        float: m.file,
+        calibA: calibPath(out, spec.reference),
+        calibB: calibPath(out, spec.calibration!),
+        predictions: false,
+        seed: 0,
+      });
+      compare = summarizeCompare(plan.settings.reference_calib, report);
+      seconds.compare = (performance.now() - t2) / 1000;
+    }
+
+    const result: CellResult = {
+      n: data.ids.length,
+      accuracy: clean.accuracy,
+      macro_f1: clean.macro_f1,
+      predictions: clean.predictions,
+      noise,
+      quantize: quantized
+        ? {
+            wbits: quantized.wbits,
+            abits: quantized.abits,
+            bytes: quantized.bytes,
+            quantized: quantized.quantized.length,
+            left_float: quantized.left_float.length,
+            calibration: {
+              mode: quantized.calibration.mode,
+              size: quantized.calibration.size,
+              per_class: quantized.calibration.per_class,
+              observer: quantized.calibration.observer,
+            },
+          }
+        : null,
+      compare,
+    };
+    seconds.total = (performance.now() - started) / 1000;
+    const cell: CellFile = { format: CELL_FORMAT, version: 1, hash: spec.hash, type: spec.type, key: spec.key, result, seconds };
+    mkdirSync(join(out, "cells"), { recursive: true });
+    if (ctx.keepModels && spec.type === "quant") {
+      mkdirSync(join(out, "models"), { recursive: true });
+      renameSync(tmpModel, join(out, "models", `${m.name}.w${spec.bits}.${spec.calib!.replace(/[^a-z0-9.]+/gi, "_")}.s${spec.calib_seed}.${spec.hash}.onnx`));
+    }
+    writeFileAtomic(cellPath(out, spec.hash), JSON.stringify(cell) + "\n");
+    counters.cells++;
+    return counters;
+  } finally {
+    rmSync(tmpModel, { force: true });
+    rmSync(refModel, { force: true });
+  }
+}
+
+export type TaskRef = { kind: "calibration"; hash: string } | { kind: "cell"; hash: string };
+
+/** Runs one task of the plan by its hash. */
+export async function runTask(ctx: TaskContext, task: TaskRef): Promise<TaskCounters> {
+  if (task.kind === "calibration") {
+    const spec = ctx.plan.calibrations.find((c) => c.hash === task.hash);
+    if (!spec) throw new Error(`no calibration ${task.hash} in the plan`);
+    return runCalibration(ctx, spec);
+  }
+  const spec = ctx.plan.cells.find((c) => c.hash === task.hash);
+  if (!spec) throw new Error(`no cell ${task.hash} in the plan`);
+  return runCell(ctx, spec);
+}
