@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { InputError, findRoles, weightSource, type Model, type Value } from "../graph/index.ts";
+import { InputError, tokenLookups, type Model } from "../graph/index.ts";
 import type { SplitName } from "./dataset.ts";
 import { readRows, type Row } from "./jsonl.ts";
 import { loadDataset } from "./registry.ts";
@@ -52,25 +52,9 @@ export function modelTokenizer(model: Model, file?: string): Tokenizer | undefin
   return undefined;
 }
 
-/** Rows of the embedding table the token ids index, when it can be found (within a few ops of the input). */
+/** Rows of the embedding table the token ids index, when the model has a recognisable one. */
 export function embeddingRows(model: Model): number | undefined {
-  const start = model.graph.lookup(findRoles(model).tokenIds.name);
-  const seen = new Set<Value>();
-  let frontier: Value[] = start ? [start] : [];
-  for (let depth = 0; depth < 8 && frontier.length; depth++) {
-    const next: Value[] = [];
-    for (const v of frontier) {
-      for (const n of v.consumers) {
-        if (n.opType === "Gather" && n.inputs[1] === v) {
-          const table = weightSource(n.inputs[0]);
-          if (table?.value.initializer && table.value.initializer.dims.length === 2) return table.value.initializer.dims[0];
-        }
-        for (const o of n.outputs) if (o && !seen.has(o)) (seen.add(o), next.push(o));
-      }
-    }
-    frontier = next;
-  }
-  return undefined;
+  return tokenLookups(model)[0]?.table.initializer?.dims[0];
 }
 
 export interface DataOptions {

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { InferenceSession } from "onnxruntime-node";
 import type { SplitName } from "../data/dataset.ts";
-import { embeddingRows, loadLabelledData, modelTokenizer } from "../data/resolve.ts";
+import { embeddingRows, loadLabelledData, modelTokenizer, type LabelledIds } from "../data/resolve.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { InputError, parseModel, serializeModel, type Model } from "../graph/index.ts";
 import { classificationReport, type ClassMetrics, type Metrics } from "./metrics.ts";
@@ -16,14 +16,7 @@ import { openSession, predictScores, type PredictResult } from "./predict.ts";
 import { seededRng } from "../data/random.ts";
 
 /** Labelled rows ready to score, with what noise needs. */
-export interface EvalData {
-  ids: number[][];
-  labels: number[];
-  texts: (string | undefined)[];
-  labelNames: string[] | undefined;
-  /** A file path, or `zoo:<dataset>/<split>`. */
-  source: string;
-  sha256: string;
+export interface EvalData extends LabelledIds {
   tokenizer: Tokenizer | undefined;
   noise: TokenNoiseContext;
   padId: number;

@@ -32,7 +32,7 @@
  * spec, row index), so a row's noise does not depend on the other rows or on batching.
  */
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { DataType, InputError, findRoles, isFloatType, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
+import { DataType, InputError, isFloatType, tokenLookups, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
 import { mixSeed, seededRng, type Mulberry32 } from "../data/random.ts";
 
 export const NOISE_KINDS = ["sub", "sub-unigram", "del", "ins", "swap", "typo", "gauss"] as const;
@@ -350,9 +350,6 @@ export interface EmbeddingSite {
   dims: [number, number];
 }
 
-/** Ops whose output carries no token values, only shapes: not followed from the ids. */
-const SHAPE_OPS = new Set(["Shape", "Size"]);
-
 function initializerValues(v: Value | null | undefined, what: string, file?: string): Float64Array {
   const src = weightSource(v ?? null);
   if (!src || src.quantized || !src.value.initializer) throw new InputError(`gauss noise: the embedding's ${what} is not an initializer`, file);
@@ -414,50 +411,30 @@ function gatheredRowScales(gather: Node, out: Value, ids: Value): { output: Valu
  */
 export function findEmbeddings(model: Model): EmbeddingSite[] {
   const file = model.path;
-  const start = model.graph.lookup(findRoles(model).tokenIds.name);
   const sites: EmbeddingSite[] = [];
-  const seen = new Set<Value>();
-  let frontier: Value[] = start ? [start] : [];
-  for (let depth = 0; depth < 12 && frontier.length; depth++) {
-    const next: Value[] = [];
-    for (const v of frontier) {
-      for (const n of v.consumers) {
-        if (SHAPE_OPS.has(n.opType)) continue;
-        if (n.opType === "Gather" && !n.domain && n.inputs[1] === v && n.inputs[0]) {
-          const src = weightSource(n.inputs[0]);
-          const init = src?.value.initializer;
-          const out = n.outputs[0];
-          if (init && init.dims.length === 2 && out) {
-            const dims: [number, number] = [init.dims[0], init.dims[1]];
-            if (isFloatType(init.dataType) && !src!.quantized) {
-              sites.push({ gather: n, output: out, table: init.toNumbers(), dims });
-              continue;
-            }
-            if (src!.quantized) {
-              let dq = n.inputs[0].producer!;
-              while (dq.opType === "Identity") dq = dq.inputs[0]!.producer!;
-              sites.push({ gather: n, output: out, table: dequantizeTable(init.toNumbers(), dims, dq, false, file), dims });
-              continue;
-            }
-            const dqs = out.consumers.filter((c) => c.opType === "DequantizeLinear" && c.inputs[0] === out);
-            if (dqs.length === 1 && out.consumers.length === 1 && dqs[0].outputs[0]) {
-              sites.push({ gather: n, output: dqs[0].outputs[0], table: dequantizeTable(init.toNumbers(), dims, dqs[0], true, file), dims });
-              continue;
-            }
-            const perRow = gatheredRowScales(n, out, v);
-            if (perRow) {
-              const codes = init.toNumbers();
-              const table = new Float64Array(codes.length);
-              for (let r = 0; r < dims[0]; r++) for (let c = 0; c < dims[1]; c++) table[r * dims[1] + c] = codes[r * dims[1] + c] * perRow.scales[r];
-              sites.push({ gather: n, output: perRow.output, table, dims });
-              continue;
-            }
-          }
-        }
-        for (const o of n.outputs) if (o && !seen.has(o)) (seen.add(o), next.push(o));
+  for (const { gather: n, indices: v, table, quantized } of tokenLookups(model)) {
+    const init = table.initializer!;
+    const out = n.outputs[0];
+    if (!out) continue;
+    const dims: [number, number] = [init.dims[0], init.dims[1]];
+    if (isFloatType(init.dataType) && !quantized) {
+      sites.push({ gather: n, output: out, table: init.toNumbers(), dims });
+    } else if (quantized) {
+      let dq = n.inputs[0]!.producer!;
+      while (dq.opType === "Identity") dq = dq.inputs[0]!.producer!;
+      sites.push({ gather: n, output: out, table: dequantizeTable(init.toNumbers(), dims, dq, false, file), dims });
+    } else {
+      const dqs = out.consumers.filter((c) => c.opType === "DequantizeLinear" && c.inputs[0] === out);
+      const perRow = gatheredRowScales(n, out, v);
+      if (dqs.length === 1 && out.consumers.length === 1 && dqs[0].outputs[0]) {
+        sites.push({ gather: n, output: dqs[0].outputs[0], table: dequantizeTable(init.toNumbers(), dims, dqs[0], true, file), dims });
+      } else if (perRow) {
+        const codes = init.toNumbers();
+        const rows = new Float64Array(codes.length);
+        for (let r = 0; r < dims[0]; r++) for (let c = 0; c < dims[1]; c++) rows[r * dims[1] + c] = codes[r * dims[1] + c] * perRow.scales[r];
+        sites.push({ gather: n, output: perRow.output, table: rows, dims });
       }
     }
-    frontier = next;
   }
   return sites;
 }

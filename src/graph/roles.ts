@@ -1,5 +1,6 @@
 import { InputError } from "./errors.ts";
-import type { Model, Value } from "./ir.ts";
+import { weightSource } from "./inspect.ts";
+import type { Model, Node, Value } from "./ir.ts";
 import { DataType } from "./tensor.ts";
 
 /** The inputs and output a token classifier is fed and read through (CONTRACT.md section 1). */
@@ -61,4 +62,45 @@ export function roleOf(model: Model, name: string): "token_ids" | "lengths" | "s
     if (scores && scores.name === name) return "scores";
   }
   return null;
+}
+
+/** A Gather that looks token ids up in a 2-D table (an embedding). */
+export interface TokenLookup {
+  gather: Node;
+  /** The value holding the ids it gathers (the token-ids input or something computed from it). */
+  indices: Value;
+  /** The table's initializer value, behind DequantizeLinear when `quantized`. */
+  table: Value;
+  quantized: boolean;
+}
+
+/**
+ * The embedding lookups of a classifier: every Gather whose indices come from the token-ids
+ * input (through ops such as Cast, Slice and Concat, but not through Shape or Size) and whose
+ * data is a 2-D initializer, read directly or through DequantizeLinear. The walk does not go
+ * past a lookup.
+ */
+export function tokenLookups(model: Model, maxDepth = 12): TokenLookup[] {
+  const start = model.graph.lookup(findRoles(model).tokenIds.name);
+  const found: TokenLookup[] = [];
+  const seen = new Set<Value>();
+  let frontier: Value[] = start ? [start] : [];
+  for (let depth = 0; depth < maxDepth && frontier.length; depth++) {
+    const next: Value[] = [];
+    for (const v of frontier) {
+      for (const n of v.consumers) {
+        if (n.opType === "Shape" || n.opType === "Size") continue;
+        if (n.opType === "Gather" && !n.domain && n.inputs[1] === v && n.inputs[0]) {
+          const src = weightSource(n.inputs[0]);
+          if (src?.value.initializer?.dims.length === 2) {
+            found.push({ gather: n, indices: v, table: src.value, quantized: src.quantized });
+            continue;
+          }
+        }
+        for (const o of n.outputs) if (o && !seen.has(o)) (seen.add(o), next.push(o));
+      }
+    }
+    frontier = next;
+  }
+  return found;
 }
