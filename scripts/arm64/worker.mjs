@@ -13,6 +13,7 @@
 //    "inputs": {"ids": NAME, "idsType": "int64"|"int32", "lengths": NAME|null, "lengthsType": ...},
 //    "batches": [{"rows": [row indices], "t": T, "ids": [B*T ids, row-major], "lengths": [B]}]}
 // OUT: {"arch", "node", "ort", "classes", "scores": [[float32 scores as numbers] per row], "load_ms", "run_ms"}
+import { intTensor } from "../lib/int-tensor.mjs";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 
 const [configFile, outFile] = process.argv.slice(2);
@@ -23,12 +24,6 @@ if (!configFile || !outFile) {
 const cfg = JSON.parse(readFileSync(configFile, "utf8"));
 const ort = await import("onnxruntime-node");
 
-function intTensor(type, values, dims) {
-  if (type === "int32") return new ort.Tensor("int32", Int32Array.from(values), dims);
-  const a = new BigInt64Array(values.length);
-  for (let i = 0; i < values.length; i++) a[i] = BigInt(values[i]);
-  return new ort.Tensor("int64", a, dims);
-}
 
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(cfg.model, {
@@ -44,8 +39,8 @@ const scores = new Array(cfg.rows).fill(null);
 let classes = -1;
 for (const batch of cfg.batches) {
   const b = batch.rows.length;
-  const feeds = { [cfg.inputs.ids]: intTensor(cfg.inputs.idsType, batch.ids, [b, batch.t]) };
-  if (cfg.inputs.lengths) feeds[cfg.inputs.lengths] = intTensor(cfg.inputs.lengthsType, batch.lengths, [b]);
+  const feeds = { [cfg.inputs.ids]: intTensor(ort, cfg.inputs.idsType, batch.ids, [b, batch.t]) };
+  if (cfg.inputs.lengths) feeds[cfg.inputs.lengths] = intTensor(ort, cfg.inputs.lengthsType, batch.lengths, [b]);
   const result = await session.run(feeds, [cfg.output]);
   const out = result[cfg.output];
   if (out.type !== "float32" || out.dims.length !== 2 || out.dims[0] !== b) {

@@ -8,6 +8,7 @@
 //    "inputs": {"ids": NAME, "idsType": "int64"|"int32", "lengths": NAME|null, "lengthsType": ...},
 //    "batches": [{"b": B, "t": T, "ids": [B*T ids, row-major], "lengths": [B]}]}
 // Runs cycle through the batches; warm-up runs come first and are not timed.
+import { intTensor } from "../lib/int-tensor.mjs";
 import { readFileSync } from "node:fs";
 
 const file = process.argv[2];
@@ -18,16 +19,10 @@ if (!file) {
 const cfg = JSON.parse(readFileSync(file, "utf8"));
 const ort = await import("onnxruntime-node");
 
-function intTensor(type, values, dims) {
-  if (type === "int32") return new ort.Tensor("int32", Int32Array.from(values), dims);
-  const a = new BigInt64Array(values.length);
-  for (let i = 0; i < values.length; i++) a[i] = BigInt(values[i]);
-  return new ort.Tensor("int64", a, dims);
-}
 
 const feeds = cfg.batches.map((batch) => {
-  const f = { [cfg.inputs.ids]: intTensor(cfg.inputs.idsType, batch.ids, [batch.b, batch.t]) };
-  if (cfg.inputs.lengths) f[cfg.inputs.lengths] = intTensor(cfg.inputs.lengthsType, batch.lengths, [batch.b]);
+  const f = { [cfg.inputs.ids]: intTensor(ort, cfg.inputs.idsType, batch.ids, [batch.b, batch.t]) };
+  if (cfg.inputs.lengths) f[cfg.inputs.lengths] = intTensor(ort, cfg.inputs.lengthsType, batch.lengths, [batch.b]);
   return { feeds: f, rows: batch.b, tokens: batch.lengths.reduce((a, b) => a + b, 0) };
 });
 cfg.batches = null;

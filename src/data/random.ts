@@ -30,6 +30,16 @@ export function mixSeed(...parts: number[]): number {
   return h;
 }
 
+/** A uniform integer in [0, n) from a source of 32-bit words, without modulo bias (rejection sampling). */
+export function uniformInt(nextUint32: () => number, n: number): number {
+  if (!Number.isInteger(n) || n <= 0 || n > 2 ** 32) throw new RangeError(`nextInt: n must be in [1, 2^32], got ${n}`);
+  const limit = 2 ** 32 - (2 ** 32 % n);
+  for (;;) {
+    const x = nextUint32();
+    if (x < limit) return x % n;
+  }
+}
+
 export class Mulberry32 {
   private state: number;
 
@@ -68,14 +78,9 @@ export class Mulberry32 {
     return this.nextFloat() < p;
   }
 
-  /** Uniform integer in [0, n), without modulo bias (rejection sampling). */
+  /** Uniform integer in [0, n), without modulo bias. */
   nextInt(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 2 ** 32) throw new RangeError(`nextInt: n must be in [1, 2^32], got ${n}`);
-    const limit = 2 ** 32 - (2 ** 32 % n);
-    for (;;) {
-      const x = this.nextUint32();
-      if (x < limit) return x % n;
-    }
+    return uniformInt(() => this.nextUint32(), n);
   }
 
   /** Shuffles `a` in place (Fisher-Yates) and returns it. */

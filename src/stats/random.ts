@@ -3,6 +3,8 @@
  * reproducible from a seed across runs and platforms. The 128-bit state is filled from the
  * seed by splitmix32, which keeps nearby seeds from producing correlated streams.
  */
+import { uniformInt } from "../data/random.ts";
+
 export class Xoshiro128 {
   private s0: number;
   private s1: number;
@@ -46,14 +48,9 @@ export class Xoshiro128 {
     return this.nextUint32() / 2 ** 32;
   }
 
-  /** Uniform integer in [0, n), without modulo bias (rejection sampling). */
+  /** Uniform integer in [0, n), without modulo bias. */
   nextInt(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 2 ** 32) throw new RangeError(`nextInt: n must be in [1, 2^32], got ${n}`);
-    const limit = 2 ** 32 - (2 ** 32 % n);
-    for (;;) {
-      const x = this.nextUint32();
-      if (x < limit) return x % n;
-    }
+    return uniformInt(() => this.nextUint32(), n);
   }
 }
 
