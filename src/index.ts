@@ -6,3 +6,4 @@ export * from "./graph/index.ts";
 export * from "./passes/index.ts";
 export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./calibrate/quantize.ts";
 export { calibrate } from "./calibrate/calibrate.ts";
+export { evaluateModel, type ModelEvaluation, type DataSelection, type RunOptions, type EvalMetrics } from "./eval/index.ts";
