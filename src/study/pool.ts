@@ -21,7 +21,7 @@ export interface PoolTask {
 export type TaskDone = (task: PoolTask, counters: TaskCounters, seconds: number) => void;
 
 // From the sources, worker.mjs registers tsx before loading worker.ts; compiled, worker.js runs as is.
-const WORKER = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./worker.mjs" : "./worker.js", import.meta.url));
+export const WORKER = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./worker.mjs" : "./worker.js", import.meta.url));
 
 class Scheduler {
   private pending: PoolTask[];
