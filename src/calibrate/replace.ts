@@ -11,6 +11,9 @@ export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha25
 
 const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding"];
 
+/** Settings that outputs of earlier versions do not record, with the value those versions used. */
+const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest" };
+
 export interface Replaced {
   /** Whether a file is already at the output path (the write replaces it). */
   replaced: boolean;
@@ -45,9 +48,10 @@ function canonicalCalib(spec: unknown): unknown {
 export function settingsDiff(old: Record<string, unknown>, now: QuantSettings): string[] {
   const diff: string[] = [];
   for (const key of SETTING_KEYS) {
-    const a = key === "calib" ? canonicalCalib(old[key]) : old[key];
+    const was = old[key] ?? RECORDED_LATER[key];
+    const a = key === "calib" ? canonicalCalib(was) : was;
     const b = key === "calib" ? canonicalCalib(now[key]) : now[key];
-    if (a !== b) diff.push(`${key} (was ${JSON.stringify(old[key] ?? null)}, now ${JSON.stringify(now[key])})`);
+    if (a !== b) diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(now[key])})`);
   }
   return diff;
 }
