@@ -155,15 +155,20 @@ export function serializeCalibrationTable(table: CalibrationTable): string {
   return emit(table, "", "", compareKeys) + "\n";
 }
 
-/** Writes the table atomically after checking it (an invalid table is a bug: plain Error). */
-export function writeCalibrationTable(path: string, table: CalibrationTable): void {
+/** The table's bytes after checking them (an invalid table is a bug: plain Error). */
+export function checkedCalibrationTableText(path: string, table: CalibrationTable): string {
   const text = serializeCalibrationTable(table);
   try {
     validateCalibrationTable(JSON.parse(text));
   } catch (err) {
     throw new Error(`refusing to write an invalid calibration table to ${path}: ${(err as Error).message}`);
   }
-  writeFileAtomic(path, text);
+  return text;
+}
+
+/** Writes the table atomically after checking it. */
+export function writeCalibrationTable(path: string, table: CalibrationTable): void {
+  writeFileAtomic(path, checkedCalibrationTableText(path, table));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { InputError } from "../graph/errors.ts";
+import { removeTempsOnSignals } from "../graph/files.ts";
 import { commands } from "./commands/index.ts";
 
 /** Exit codes of the contract: 0 success, 1 a failed check, 2 bad input or usage. */
@@ -27,6 +28,8 @@ async function main(argv: string[]): Promise<void> {
   await cli.parseAsync();
 }
 
+// Also makes every synchronous write (and the model + table install) finish before a signal acts.
+removeTempsOnSignals();
 main(hideBin(process.argv)).catch((err: unknown) => {
   if (err instanceof InputError) failLine(err.message);
   if (process.env.PTQ_ONNX_DEBUG) console.error(err);

@@ -48,6 +48,27 @@ export function saveModel(model: Model, path: string): void {
   writeFileAtomic(path, serializeModel(model));
 }
 
+/** The external data files a model file refers to (absolute paths, each once). */
+export function externalDataFiles(model: Model): string[] {
+  const baseDir = dirname(resolve(model.path ?? "."));
+  const files = new Set<string>();
+  const visit = (g: GraphProto): void => {
+    const tensors = [...g.initializer, ...g.sparseInitializer.flatMap((s) => [s.values, s.indices])];
+    for (const node of g.node) {
+      for (const a of node.attribute) {
+        tensors.push(a.t, ...a.tensors);
+        for (const sub of [a.g, ...a.graphs]) if (sub) visit(sub);
+      }
+    }
+    for (const t of tensors) {
+      const ref = t && externalRef(t);
+      if (ref) files.add(join(baseDir, ref.location));
+    }
+  };
+  if (model.proto.graph) visit(model.proto.graph);
+  return [...files];
+}
+
 /** First pass: define every value (inputs, initializers, node outputs) and create the nodes. */
 function buildGraph(proto: GraphProto, parent: Graph | null, baseDir: string, file: string): Graph {
   const g = new Graph(proto, parent);

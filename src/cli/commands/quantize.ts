@@ -21,7 +21,16 @@ interface Args {
   "save-calib-table"?: string;
   seed: number;
   rounding: string;
+  force: boolean;
   json: boolean;
+}
+
+/** `wbits 4, abits 4, calib balanced, ...` from a model's ptq-onnx.quantization metadata. */
+function madeWith(settings: Record<string, unknown>): string {
+  return Object.entries(settings)
+    .filter(([key]) => !key.endsWith("_sha256"))
+    .map(([key, value]) => `${key} ${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(", ");
 }
 
 function printSummary(r: QuantizeResult): void {
@@ -32,6 +41,7 @@ function printSummary(r: QuantizeResult): void {
   for (const s of c.shortfalls) lines.push(`  class ${s.class}: asked for ${s.asked} rows, only ${s.available} available; used them all`);
   lines.push("", table([["quantized", "kind", "bits", "granularity", "rounding", "read by"], ...r.details.map((q) => [q.name, q.kind, q.bits, q.granularity, q.rounding ?? "-", q.op])]));
   if (r.left_float.length) lines.push("", table([["left float", "why"], ...r.left_float.map((l) => [l.name, l.reason])]));
+  if (r.replaced) lines.push("", `replaced the existing ${r.output}${r.replaced_made_with ? ` (made with ${madeWith(r.replaced_made_with)})` : ""}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
@@ -57,6 +67,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
       .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
       .option("seed", { type: "number", default: 0, describe: "seed for choosing calibration rows" })
+      .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
     const bar = progressBar("calibrating");
@@ -78,6 +89,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       saveCalibTable: args["save-calib-table"],
       seed: args.seed,
       rounding: args.rounding as "nearest" | "gptq",
+      force: args.force,
       onProgress: bar?.update,
     });
     bar?.done();

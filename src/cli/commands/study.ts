@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
+import { join } from "node:path";
+import { InputError, checkOutputs, type NamedPath } from "../../graph/index.ts";
 import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../../study/study.ts";
 import { printJson } from "../output.ts";
 import { intListOption, intOption } from "./eval.ts";
@@ -78,6 +79,14 @@ function printMerge(r: MergeSummary): void {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
+/** The study's own files in OUT; cells, calibration tables and models go in its subfolders. */
+const STUDY_FILES = ["study.json", "results.json", "results.csv", "report.html", "run.json"];
+
+/** Checks OUT before any work: a writable folder (or creatable), none of whose files is an input. */
+function checkStudyOutputs(out: string, inputs: NamedPath[] = []): void {
+  checkOutputs({ inputs, dirs: [{ path: out, role: "output folder (--out)" }], files: STUDY_FILES.map((f) => ({ path: join(out, f), role: `output file ${f}` })) });
+}
+
 const mergeCommand: CommandModule<object, MergeArgs> = {
   command: "merge <dirs..>",
   describe: "Join the output folders of shards (--shard i/n) of one study into one, with its results and report",
@@ -87,6 +96,7 @@ const mergeCommand: CommandModule<object, MergeArgs> = {
       .option("out", { type: "string", demandOption: true, describe: "merged output folder" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<MergeArgs>,
   handler: (args) => {
+    checkStudyOutputs(args.out);
     const r = mergeStudies(args.dirs.map(String), args.out);
     if (args.json) printJson(r);
     else printMerge(r);
@@ -127,6 +137,12 @@ export const studyCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     const models = list(args.models);
     if (!models || models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
+    checkStudyOutputs(args.out, [
+      ...models.map((path) => ({ path, role: "input model" })),
+      { path: args["calib-data"], role: "--calib-data file" },
+      { path: args["test-data"], role: "--test-data file" },
+      { path: args.tokenizer, role: "--tokenizer file" },
+    ]);
     const noiseSpecs = specList(args.noise);
     const noise = noiseSpecs && noiseSpecs.length === 1 && noiseSpecs[0] === "none" ? [] : noiseSpecs;
     const r = await runStudy({
