@@ -69,7 +69,7 @@ function structureOffsets(size: number, payloads: [number, number][]): Int32Arra
  * weight values; a few insert, delete, duplicate or truncate.
  */
 function mutate(original: Uint8Array, structure: Int32Array, rng: Mulberry32): { bytes: Uint8Array; edits: string[] } {
-  let bytes = Uint8Array.from(original);
+  let bytes: Uint8Array = Uint8Array.from(original);
   const edits: string[] = [];
   const count = 1 + rng.nextInt(3);
   for (let e = 0; e < count && bytes.length > 1; e++) {
