@@ -85,7 +85,8 @@ describe("quantize reports float and quantized accuracy on a fixed sample", () =
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}.*line 4`));
+    expect(r.stderr).toContain(`${file}: `);
+    expect(r.stderr).toMatch(/line 4/);
     expect(listDir(bad)).toEqual(before);
   });
 });
