@@ -154,7 +154,7 @@ function expectedOutputs(command: Command, status: number | null): Set<string> {
 
 function commandArgs(command: Command): string[] {
   if (command === "inspect") return ["inspect", "model.onnx"];
-  if (command === "quantize") return ["quantize", "model.onnx", "--bits", "4", "--calib", "balanced", "--calib-size", "32", "--data", "calib.jsonl"];
+  if (command === "quantize") return ["quantize", "model.onnx", "--bits", "4", "--calib", "balanced", "--calib-size", "32", "--data", "calib.jsonl", "--eval-data", "eval.jsonl", "--eval-rows", "32"];
   return ["eval", "model.onnx", "--data", "eval.jsonl"];
 }
 
