@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import {
   InputError,
+  checkWeights,
   findRoles,
   loadModel,
   serializeModel,
@@ -77,6 +78,8 @@ export interface QuantizeResult {
   details: QuantReport["quantized"];
   left_float: QuantReport["leftFloat"];
   bytes: { input: number; output: number };
+  /** Problems that did not stop quantization (absurd weight magnitudes), also printed on stderr. */
+  warnings: string[];
 }
 
 export const DEFAULT_CALIB_SIZE = 512;
@@ -108,6 +111,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const model = loadModel(opts.model);
   const problems = validateModel(model);
   if (problems.length) throw new InputError(problems[0], opts.model);
+  const weights = checkWeights(model);
+  if (weights.errors.length) throw new InputError(weights.errors[0], opts.model);
+  for (const w of weights.warnings) process.stderr.write(`${opts.model}: warning: ${w}\n`);
   const roles = findRoles(model);
   const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
@@ -208,5 +214,6 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     details: report.quantized,
     left_float: report.leftFloat,
     bytes: { input: statSync(opts.model).size, output: bytes.length },
+    warnings: weights.warnings,
   };
 }
