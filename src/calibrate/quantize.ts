@@ -3,6 +3,7 @@ import {
   InputError,
   checkOutputs,
   externalDataFiles,
+  checkWeights,
   findRoles,
   loadModel,
   serializeModel,
@@ -86,6 +87,8 @@ export interface QuantizeResult {
   /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
   replaced: boolean;
   replaced_made_with: Replaced["made_with"];
+  /** Problems that did not stop quantization (absurd weight magnitudes), also printed on stderr. */
+  warnings: string[];
 }
 
 export const DEFAULT_CALIB_SIZE = 512;
@@ -170,6 +173,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const model = loadModel(opts.model);
   const problems = validateModel(model);
   if (problems.length) throw new InputError(problems[0], opts.model);
+  const weights = checkWeights(model);
+  if (weights.errors.length) throw new InputError(weights.errors[0], opts.model);
+  for (const w of weights.warnings) process.stderr.write(`${opts.model}: warning: ${w}\n`);
   const roles = findRoles(model);
   const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
@@ -275,5 +281,6 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     bytes: { input: statSync(opts.model).size, output: bytes.length },
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,
+    warnings: weights.warnings,
   };
 }

@@ -1,5 +1,6 @@
 import * as ort from "onnxruntime-node";
 import { parseModel, serializeModel, type ClassifierRoles, type Model, type Value } from "../graph/index.ts";
+import { createSession } from "../graph/session.ts";
 
 /** Receives every calibrated tensor's values, batch by batch. */
 export interface ActivationSink {
@@ -57,10 +58,7 @@ export async function runCalibration(
     return v;
   });
   const outputs = (opts.expose ?? exposeRootValues)(copy, values);
-  const session = await ort.InferenceSession.create(serializeModel(copy), {
-    executionProviders: ["cpu"],
-    intraOpNumThreads: opts.threads ?? 2,
-  });
+  const session = await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, model.path);
   const fetches = [...new Set(outputs.values())];
   try {
     const batchSize = opts.batch ?? 32;

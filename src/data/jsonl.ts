@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
-import { writeFileAtomic } from "../graph/files.ts";
+import { readInputFile, writeFileAtomic } from "../graph/files.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** One example of a data file (CONTRACT section 3), with its label resolved to a class index. */
@@ -11,12 +10,7 @@ export type Row = { text?: string; ids?: number[]; label: number; id?: string };
  * bounds label indices. Every problem is an InputError naming the file and the 1-based line.
  */
 export function readRows(file: string, labels?: string[]): Row[] {
-  let content: string;
-  try {
-    content = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read data file: ${(err as Error).message}`, file);
-  }
+  let content = readInputFile(file, "a JSONL data file").toString("utf8");
   // Editors on Windows may leave a byte-order mark that JSON.parse rejects.
   if (content.charCodeAt(0) === 0xfeff) content = content.slice(1);
   const rows: Row[] = [];

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
+import { readInputFile } from "../graph/files.ts";
 
 /** The tokenizer spec of CONTRACT section 2, as stored in tokenizer.json and model metadata. */
 export interface TokenizerSpec {
@@ -56,12 +56,7 @@ export class Tokenizer {
 
 /** Reads a tokenizer.json file; a missing file or a bad spec is an InputError naming it. */
 export function readTokenizer(file: string): Tokenizer {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read tokenizer: ${(err as Error).message}`, file);
-  }
+  const text = readInputFile(file, "a tokenizer JSON file").toString("utf8");
   let spec: unknown;
   try {
     spec = JSON.parse(text);

@@ -3,13 +3,12 @@
  * and `robustness` commands share.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { InferenceSession } from "onnxruntime-node";
 import type { SplitName } from "../data/dataset.ts";
 import { embeddingRows, loadLabelledData, modelTokenizer, type LabelledIds } from "../data/resolve.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { InputError, parseModel, serializeModel, type Model } from "../graph/index.ts";
+import { InputError, loadModel, serializeModel, type Model } from "../graph/index.ts";
 import { classificationReport, type ClassMetrics, type Metrics } from "./metrics.ts";
 import { activeStages, addGaussianNoise, applyTokenNoise, tokenNoiseContext, type GaussInsertion, type NoiseStage, type TokenNoiseContext } from "./noise.ts";
 import { openSession, predictScores, type PredictResult } from "./predict.ts";
@@ -141,9 +140,9 @@ export class ModelRunner {
       this.clean ??= await openSession(this.path, { intraOpThreads: this.threads });
       return { result: await predictScores(this.clean, ids, opts), gauss: [] };
     }
-    const copy = parseModel(readFileSync(this.path), this.path);
+    const copy = loadModel(this.path);
     const gauss = gaussStages.flatMap((s) => addGaussianNoise(copy, s, seed));
-    const result = await predictScores(serializeModel(copy), ids, { ...opts, intraOpThreads: this.threads });
+    const result = await predictScores(serializeModel(copy), ids, { ...opts, intraOpThreads: this.threads, file: this.path });
     return { result, gauss };
   }
 

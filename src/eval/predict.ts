@@ -7,7 +7,8 @@
  * original row order. With a `lengths` input the padding does not change a row's scores, so
  * the predictions do not depend on the batch size.
  */
-import { InferenceSession, Tensor } from "onnxruntime-node";
+import { Tensor, type InferenceSession } from "onnxruntime-node";
+import { createSession } from "../graph/session.ts";
 import { argmax } from "./metrics.ts";
 
 export type ModelSource = string | Uint8Array | InferenceSession;
@@ -28,6 +29,8 @@ export interface PredictOptions {
   outputName?: string;
   /** onnxruntime intra-op threads when the session is created here (default: its own). */
   intraOpThreads?: number;
+  /** The model's file, named in errors when the model is given as bytes. */
+  file?: string;
   /** Pad id (default 0). */
   padId?: number;
   /** Called after each batch with the rows scored so far and the total. */
@@ -43,15 +46,14 @@ export interface PredictResult {
   classes: number;
 }
 
-/** Creates a CPU session from a path or model bytes. */
+/** Creates a CPU session from a path or model bytes; a model onnxruntime refuses is an InputError. */
 export async function openSession(
   model: string | Uint8Array,
-  opts: { intraOpThreads?: number } = {},
+  opts: { intraOpThreads?: number; file?: string } = {},
 ): Promise<InferenceSession> {
-  const options: InferenceSession.SessionOptions = { executionProviders: ["cpu"] };
+  const options: InferenceSession.SessionOptions = {};
   if (opts.intraOpThreads !== undefined) options.intraOpNumThreads = opts.intraOpThreads;
-  if (typeof model === "string") return InferenceSession.create(model, options);
-  return InferenceSession.create(model, options);
+  return createSession(model, options, opts.file);
 }
 
 interface InputInfo {
@@ -127,7 +129,7 @@ export async function predictScores(
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
   const padId = opts.padId ?? 0;
   const owned = typeof model === "string" || model instanceof Uint8Array;
-  const session = owned ? await openSession(model, { intraOpThreads: opts.intraOpThreads }) : model;
+  const session = owned ? await openSession(model, { intraOpThreads: opts.intraOpThreads, file: opts.file }) : model;
   try {
     const info = resolveInputs(session, opts.inputNames);
     const outName = resolveOutput(session, opts.outputName);
