@@ -1,11 +1,15 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
+import { LinearRegex, UnsupportedPattern } from "./pattern.ts";
 
 /** The tokenizer spec of CONTRACT section 2, as stored in tokenizer.json and model metadata. */
 export interface TokenizerSpec {
   type: "word-regex";
   lowercase: boolean;
-  /** A JavaScript RegExp source; tokens are its matches with the global flag. */
+  /**
+   * A JavaScript RegExp source; tokens are its matches with the global flag. It is matched in
+   * linear time (src/data/pattern.ts), so patterns with backreferences or lookaround are refused.
+   */
   pattern: string;
   vocab: string[];
   pad_id: number;
@@ -22,13 +26,13 @@ export const UNK_TOKEN = "<unk>";
 /** Turns text into token ids exactly as CONTRACT section 2 describes. */
 export class Tokenizer {
   readonly spec: TokenizerSpec;
-  private readonly regex: RegExp;
+  private readonly regex: LinearRegex;
   private readonly ids: Map<string, number>;
 
   /** `source` names the file the spec came from, so that errors can point at it. */
   constructor(spec: unknown, source?: string) {
     this.spec = validateSpec(spec, source);
-    this.regex = new RegExp(this.spec.pattern, "g");
+    this.regex = linearPattern(this.spec.pattern, source);
     this.ids = new Map(this.spec.vocab.map((token, id) => [token, id]));
   }
 
@@ -38,17 +42,17 @@ export class Tokenizer {
 
   /** Splits text into tokens (before the vocabulary lookup and truncation). */
   tokens(text: string): string[] {
-    const input = this.spec.lowercase ? text.toLowerCase() : text;
-    return Array.from(input.matchAll(this.regex), (m) => m[0]);
+    return this.regex.matches(this.spec.lowercase ? text.toLowerCase() : text);
   }
 
   encode(text: string): number[] {
     const { unk_id, max_len } = this.spec;
     const out: number[] = [];
-    for (const m of (this.spec.lowercase ? text.toLowerCase() : text).matchAll(this.regex)) {
-      if (out.length === max_len) break;
-      out.push(this.ids.get(m[0]) ?? unk_id);
-    }
+    // Matching stops at max_len tokens: the rest of a long text is never scanned.
+    this.regex.scan(this.spec.lowercase ? text.toLowerCase() : text, (token) => {
+      out.push(this.ids.get(token) ?? unk_id);
+      return out.length < max_len;
+    });
     // An empty sequence would give the LSTM nothing to read; the contract maps it to [unk].
     return out.length > 0 ? out : [unk_id];
   }
@@ -69,6 +73,16 @@ export function readTokenizer(file: string): Tokenizer {
     throw new InputError(`tokenizer is not JSON: ${(err as Error).message}`, file);
   }
   return new Tokenizer(spec, file);
+}
+
+/** The pattern compiled for linear-time matching; one it cannot take is a bad spec of `source`. */
+function linearPattern(pattern: string, source?: string): LinearRegex {
+  try {
+    return new LinearRegex(pattern);
+  } catch (err) {
+    if (err instanceof UnsupportedPattern) throw new InputError(`bad tokenizer spec: pattern ${JSON.stringify(pattern)}: ${err.message}`, source);
+    throw err;
+  }
 }
 
 function validateSpec(value: unknown, source?: string): TokenizerSpec {
@@ -130,12 +144,10 @@ export interface VocabOptions {
 export function buildVocab(texts: Iterable<string>, opts: VocabOptions): string[] {
   const { maxSize, minCount = 1, pattern = DEFAULT_PATTERN, lowercase = true } = opts;
   if (!Number.isInteger(maxSize) || maxSize < 2) throw new InputError(`vocabulary size must be an integer >= 2, got ${maxSize}`);
-  const regex = new RegExp(pattern, "g");
+  const regex = new LinearRegex(pattern);
   const counts = new Map<string, number>();
   for (const text of texts) {
-    for (const m of (lowercase ? text.toLowerCase() : text).matchAll(regex)) {
-      counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
-    }
+    regex.scan(lowercase ? text.toLowerCase() : text, (token) => void counts.set(token, (counts.get(token) ?? 0) + 1));
   }
   counts.delete(PAD_TOKEN);
   counts.delete(UNK_TOKEN);
