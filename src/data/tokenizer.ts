@@ -45,6 +45,11 @@ export class Tokenizer {
     return this.regex.matches(this.spec.lowercase ? text.toLowerCase() : text);
   }
 
+  /** Given ids cut as encode cuts text (CONTRACT section 2: the first max_len are kept). */
+  truncate(ids: number[]): number[] {
+    return ids.length > this.spec.max_len ? ids.slice(0, this.spec.max_len) : ids;
+  }
+
   encode(text: string): number[] {
     const { unk_id, max_len } = this.spec;
     const out: number[] = [];
@@ -171,6 +176,18 @@ export function makeSpec(vocab: string[], maxLen: number, pattern = DEFAULT_PATT
     max_len: maxLen,
     truncation: "end",
   };
+}
+
+/**
+ * The most token positions (rows x padded length) one onnxruntime run is given. onnxruntime's
+ * memory for a run grows with it, so it bounds memory whatever the rows; the zoo's batches
+ * (256 rows of at most 128 tokens) stay within it.
+ */
+export const MAX_BATCH_TOKENS = 65536;
+
+/** Rows of padded length `len` that one run may take: at most `maxRows`, and at least one. */
+export function rowsPerRun(len: number, maxRows: number, maxTokens = MAX_BATCH_TOKENS): number {
+  return Math.max(1, Math.min(maxRows, Math.floor(maxTokens / Math.max(len, 1))));
 }
 
 /** A padded batch in the shapes onnxruntime wants for `input_ids` [batch, seq] and `lengths` [batch]. */
