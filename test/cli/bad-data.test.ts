@@ -1,6 +1,6 @@
 /**
- * Untrusted data through the real CLI: rows far longer than the tokenizer's max_len, and
- * labels that are not classes of the model.
+ * Untrusted data through the real CLI: tokenizer patterns from the model, rows far longer
+ * than the tokenizer's max_len, and labels that are not classes of the model.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,6 +35,31 @@ function expectOneLineError(r: { status: number | null; stderr: string; stdout: 
   expect(lines).toHaveLength(1);
   for (const p of parts) expect(lines[0]).toMatch(p);
 }
+
+/** A copy of the disc-tiny fixture carrying a tokenizer with `pattern` in its metadata. */
+function withTokenizer(name: string, pattern: string): string {
+  const file = join(dir, name);
+  const m = loadModel(disc);
+  m.setMetadata("ptq-onnx.tokenizer", JSON.stringify({ ...TOKENIZER_SPEC, pattern, vocab: [...TOKENIZER_SPEC.vocab, "aaab"] }));
+  saveModel(m, file);
+  return file;
+}
+
+describe("tokenizer patterns from the model", () => {
+  it("eval with a catastrophically backtracking pattern finishes on the text that stalls a RegExp", () => {
+    const model = withTokenizer("evil.onnx", "(a+)+b");
+    const data = jsonl("aaa.jsonl", [{ text: "a".repeat(41), label: 0 }, { text: "aaab aaab", label: 1 }]);
+    const r = runCli(["eval", model, "--data", data, "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).n).toBe(2);
+  });
+
+  it("a pattern with a backreference is refused naming the model", () => {
+    const model = withTokenizer("backref.onnx", "(a)\\1");
+    const r = runCli(["eval", model, "--data", jsonl("one.jsonl", [{ text: "aa", label: 0 }]), "--json"]);
+    expectOneLineError(r, `${model}: metadata ptq-onnx.tokenizer: bad tokenizer spec`, /backreference/);
+  });
+});
 
 describe("long rows", () => {
   // 100k ids; its first 12 (the tokenizer's max_len) are what the model may read.
