@@ -40,9 +40,15 @@ export class Tokenizer {
     return this.spec.vocab.length;
   }
 
-  /** Splits text into tokens (before the vocabulary lookup and truncation). */
-  tokens(text: string): string[] {
-    return this.regex.matches(this.spec.lowercase ? text.toLowerCase() : text);
+  /**
+   * Splits text into tokens (before the vocabulary lookup), the first `limit` of them when
+   * given. A limit bounds the work on long texts: finding each match is linear in the text.
+   */
+  tokens(text: string, limit = Infinity): string[] {
+    const out: string[] = [];
+    if (limit < 1) return out;
+    this.regex.scan(this.spec.lowercase ? text.toLowerCase() : text, (token) => out.push(token) < limit);
+    return out;
   }
 
   /** Given ids cut as encode cuts text (CONTRACT section 2: the first max_len are kept). */
@@ -52,12 +58,8 @@ export class Tokenizer {
 
   encode(text: string): number[] {
     const { unk_id, max_len } = this.spec;
-    const out: number[] = [];
     // Matching stops at max_len tokens: the rest of a long text is never scanned.
-    this.regex.scan(this.spec.lowercase ? text.toLowerCase() : text, (token) => {
-      out.push(this.ids.get(token) ?? unk_id);
-      return out.length < max_len;
-    });
+    const out = this.tokens(text, max_len).map((token) => this.ids.get(token) ?? unk_id);
     // An empty sequence would give the LSTM nothing to read; the contract maps it to [unk].
     return out.length > 0 ? out : [unk_id];
   }
