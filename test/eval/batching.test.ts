@@ -2,8 +2,19 @@ import { describe, expect, it } from "vitest";
 import { runCalibration } from "../../src/calibrate/runner.ts";
 import { rowsPerRun } from "../../src/data/tokenizer.ts";
 import { predictScores } from "../../src/eval/predict.ts";
-import { findRoles, loadModel } from "../../src/graph/index.ts";
-import { fixtureModel } from "../helpers.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadLabelledData } from "../../src/data/resolve.ts";
+import { DataType, InputError, findRoles, loadModel, makeValueInfo, parseModel, serializeModel } from "../../src/graph/index.ts";
+import { fixtureModel, tempDir } from "../helpers.ts";
+
+/** The disc-tiny fixture with its token-ids input declared [batch, seq] with a fixed seq. */
+function fixedSeqModel(seq: number): Uint8Array {
+  const model = loadModel(fixtureModel("disc-tiny"));
+  const ids = model.graph.inputs.find((v) => v.name === "input_ids")!;
+  ids.info = makeValueInfo("input_ids", DataType.INT64, ["batch", seq]);
+  return serializeModel(model);
+}
 
 /** Rows of 1 to 40 ids over the disc-tiny fixture's vocabulary (50), seeded. */
 function rows(n: number): number[][] {
@@ -35,6 +46,27 @@ describe("token budget per onnxruntime run", () => {
     for (let i = 0; i < ids.length; i++) {
       for (let c = 0; c < whole.classes; c++) expect(split.scores[i][c]).toBeCloseTo(whole.scores[i][c], 5);
     }
+  });
+
+  it("a fixed sequence length pads and cuts every row to it, a 100k-id row too", async () => {
+    const bytes = fixedSeqModel(16);
+    const ids = rows(20);
+    ids[3] = Array.from({ length: 100_000 }, (_, i) => 2 + (i % 45));
+    const cut = ids.map((r) => r.slice(0, 16));
+    const a = await predictScores(bytes, ids, { intraOpThreads: 1 });
+    const b = await predictScores(bytes, cut, { intraOpThreads: 1 });
+    expect(a.scores).toEqual(b.scores);
+  });
+
+  it("a row of ids past the unbounded limit loads only when the model's seq is fixed", () => {
+    const data = join(tempDir(), "long.jsonl");
+    writeFileSync(data, `{"ids": [3, 4], "label": 0}\n${JSON.stringify({ ids: Array.from({ length: 100_000 }, () => 5), label: 1 })}\n`);
+    const fixed = loadLabelledData(parseModel(fixedSeqModel(16), "fixed.onnx"), { data, split: "test" });
+    expect(fixed.ids.map((r) => r.length)).toEqual([2, 100_000]);
+    expect(fixed.lines).toEqual([1, 2]);
+    const open = loadModel(fixtureModel("disc-tiny"));
+    expect(() => loadLabelledData(open, { data, split: "test" })).toThrow(InputError);
+    expect(() => loadLabelledData(open, { data, split: "test" })).toThrow(new RegExp(`^${data}: line 2: 100000 ids, more than the 65536`));
   });
 
   it("the calibration runner feeds every row, no run over the budget", async () => {
