@@ -50,6 +50,9 @@ function rangePieces(lo: number, hi: number): string {
 
 type Atom = { unit: number } | { cls: string };
 
+/** A counted repetition `{n}`, `{n,}` or `{n,m}`, sticky so it is tried only where it stands. */
+const QUANTIFIER = /\{\d+(?:,\d*)?\}/y;
+
 /** Translates a JavaScript RegExp source (no flags) into RE2 syntax with the same matches. */
 export function toRe2(source: string): string {
   let i = 0;
@@ -146,14 +149,15 @@ export function toRe2(source: string): string {
       // Only the whole match is used, so groups need not capture (and RE2 is faster without).
       out += "(?:";
     } else if (c === "{") {
-      const q = /^\{\d+(?:,\d*)?\}/.exec(source.slice(i));
+      QUANTIFIER.lastIndex = i;
+      const q = QUANTIFIER.exec(source);
       if (q) {
         out += q[0];
         i += q[0].length;
       } else {
         out += hex(wide(source.charCodeAt(i++)));
       }
-    } else if ("()|^$*+?".includes(c)) {
+    } else if (")|^$*+?".includes(c)) {
       out += c;
       i++;
     } else if (c === ".") {
@@ -223,6 +227,11 @@ export class LinearRegex {
         found = next <= input.length && m.find(next);
       }
     }
+  }
+
+  /** Whether the whole pattern matches the empty string (like `^(?:source)$` on ""). */
+  matchesEmpty(): boolean {
+    return this.re.testExact("");
   }
 
   /** All matches, like `Array.from(text.matchAll(regex), (m) => m[0])`. */

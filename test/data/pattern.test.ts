@@ -24,6 +24,16 @@ describe("linear-time token patterns", () => {
     expect(tok.encode("x aaab y")).toEqual([2]);
   });
 
+  it("checks for empty matches without running the pattern as a RegExp", () => {
+    // A RegExp needs 200^4 steps to see that this matches "" (or overflows its stack); RE2
+    // refuses the nesting outright, and the empty-match check itself runs in RE2.
+    const nested = "(?:(?:(?:(?:a?){200}){200}){200}){200}";
+    expect(() => new Tokenizer(spec(nested), "deep.tokenizer.json")).toThrow(/^deep\.tokenizer\.json: bad tokenizer spec: /);
+    expect(() => new Tokenizer(spec("\\b|a*"), "t.json")).toThrow(/must not match the empty string/);
+    expect(() => new Tokenizer(spec("(?:(?:a?){30}){30}"), "t.json")).toThrow(/must not match the empty string/);
+    expect(() => new Tokenizer(spec("a)|(b"), "t.json")).toThrow(/not a valid JavaScript RegExp/);
+  });
+
   // Word-regex patterns in common use, and texts that hit the places where RE2's and
   // JavaScript's meanings differ (\r, U+2028, no-break and other Unicode spaces, surrogates,
   // a lone surrogate, astral characters, boundaries at the ends).
