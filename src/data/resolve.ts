@@ -16,8 +16,6 @@ export interface LabelledIds {
   source: string;
   /** Each row's 1-based line in the data file; undefined for zoo splits. */
   lines: number[] | undefined;
-  /** Rows of the file left out because their label is not a class (only with skipBadLabels). */
-  skipped: number;
   /** sha256 of the rows as fed (ids and labels), for calibration tables and caches. */
   sha256: string;
 }
@@ -116,14 +114,15 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   let rows: Row[];
   let source: string;
   let lines: number[] | undefined;
-  let skipped = 0;
   if (opts.data) {
     const read = readLabelledRows(opts.data, { labels: labelNames, classes, skipBadLabels: opts.skipBadLabels });
     rows = read.rows;
     lines = read.lines;
     source = opts.data;
-    skipped = read.skipped.length;
-    if (skipped > 0) (opts.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(`${opts.data}: ${skippedWarning(read.skipped, classes)}`);
+    if (read.skipped.length > 0) {
+      const warn = opts.warn ?? ((m: string) => void process.stderr.write(`warning: ${m}\n`));
+      warn(`${opts.data}: ${skippedWarning(read.skipped, classes)}`);
+    }
   } else {
     const name = model.metadata.get("ptq-onnx.dataset");
     if (!name) throw new InputError("no --data given and the model names no zoo data set (metadata ptq-onnx.dataset)", model.path);
@@ -161,7 +160,7 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   }
   const hash = createHash("sha256");
   for (let i = 0; i < ids.length; i++) hash.update(`${labels[i]}:${ids[i].join(",")}\n`);
-  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, lines, skipped, sha256: hash.digest("hex") };
+  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, lines, sha256: hash.digest("hex") };
 }
 
 /** The fixed sequence length of the model's token-ids input, if it has one. */

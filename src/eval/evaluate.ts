@@ -68,7 +68,6 @@ export function loadEvalData(model: Model, sel: DataSelection): EvalData {
     labelNames: d.labelNames,
     source: d.source,
     lines: pick && d.lines ? pick.map((i) => d.lines![i]) : d.lines,
-    skipped: d.skipped,
     sha256: pick ? rowsSha256(ids, pick.map((i) => d.labels[i])) : d.sha256,
     tokenizer,
     noise: tokenNoiseContext(tokenizer, embeddingRows(model), ids),
