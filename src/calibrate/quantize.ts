@@ -49,6 +49,8 @@ export interface QuantizeOptions {
   calibSize?: number;
   data?: string;
   tokenizer?: string;
+  /** Leave out calibration rows whose label is not a class of the model (with a warning) instead of failing. */
+  skipBadLabels?: boolean;
   observer?: string;
   granularity?: "per-channel" | "per-tensor";
   lstmInternals?: boolean;
@@ -207,7 +209,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     shortfalls = table.composition.shortfalls;
     tablePath = opts.calibTable;
   } else {
-    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val" });
+    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val", skipBadLabels: opts.skipBadLabels });
     const calibration = await calibrate(model, targets.map((t) => t.value), data, {
       mode: opts.calib,
       size,

@@ -9,6 +9,7 @@
  */
 import { Tensor, type InferenceSession } from "onnxruntime-node";
 import { createSession } from "../graph/session.ts";
+import { MAX_BATCH_TOKENS, rowsPerRun } from "../data/tokenizer.ts";
 import { argmax } from "./metrics.ts";
 
 export type ModelSource = string | Uint8Array | InferenceSession;
@@ -23,6 +24,8 @@ export interface InputNames {
 export interface PredictOptions {
   /** Rows per run (default 64). */
   batch?: number;
+  /** Most token positions (rows x padded length) per run (default MAX_BATCH_TOKENS): fewer rows of long sequences. */
+  maxTokens?: number;
   /** Input names; default: found by the contract's rules from the model. */
   inputNames?: InputNames;
   /** The scores output; default: `logits`, else `scores`, else the first output. */
@@ -141,10 +144,15 @@ export async function predictScores(
     const order = rows.map((_, i) => i).sort((a, b) => rows[a].length - rows[b].length || a - b);
     const scores = new Array<Float32Array>(rows.length);
     let classes = -1;
-    for (let start = 0; start < order.length; start += batch) {
-      const idx = order.slice(start, start + batch);
+    const maxTokens = opts.maxTokens ?? MAX_BATCH_TOKENS;
+    const width = (i: number) => info.fixedSeq ?? rows[i].length;
+    for (let start = 0, end = 0; start < order.length; start = end) {
+      // Rows come shortest first, so the row just added sets the padded length of the run.
+      end = start + 1;
+      while (end < order.length && end - start < rowsPerRun(width(order[end]), batch, maxTokens)) end++;
+      const idx = order.slice(start, end);
       const b = idx.length;
-      const t = info.fixedSeq ?? Math.max(...idx.map((i) => rows[i].length));
+      const t = width(idx[b - 1]);
       const flat = new Array<number>(b * t).fill(padId);
       idx.forEach((ri, k) => {
         const r = rows[ri];
@@ -167,7 +175,7 @@ export async function predictScores(
         scores[ri] = data.slice(j * k, (j + 1) * k);
       });
       out.dispose?.();
-      opts.onProgress?.(Math.min(start + batch, order.length), order.length);
+      opts.onProgress?.(end, order.length);
     }
     return { scores, predictions: scores.map((s) => argmax(s)), classes: Math.max(classes, 0) };
   } finally {
