@@ -14,6 +14,7 @@
 //    "batches": [{"rows": [row indices], "t": T, "ids": [B*T ids, row-major], "lengths": [B]}]}
 // OUT: {"arch", "node", "ort", "classes", "scores": [[float32 scores as numbers] per row], "load_ms", "run_ms"}
 import { intTensor } from "../lib/int-tensor.mjs";
+import { createSession } from "../lib/session.mjs";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 
 const [configFile, outFile] = process.argv.slice(2);
@@ -26,8 +27,7 @@ const ort = await import("onnxruntime-node");
 
 
 const t0 = performance.now();
-const session = await ort.InferenceSession.create(cfg.model, {
-  executionProviders: ["cpu"],
+const session = await createSession(ort, cfg.model, {
   intraOpNumThreads: cfg.threads,
   interOpNumThreads: 1,
   executionMode: "sequential",

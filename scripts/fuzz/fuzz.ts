@@ -69,7 +69,7 @@ function structureOffsets(size: number, payloads: [number, number][]): Int32Arra
  * weight values; a few insert, delete, duplicate or truncate.
  */
 function mutate(original: Uint8Array, structure: Int32Array, rng: Mulberry32): { bytes: Uint8Array; edits: string[] } {
-  let bytes = Uint8Array.from(original);
+  let bytes: Uint8Array = Uint8Array.from(original);
   const edits: string[] = [];
   const count = 1 + rng.nextInt(3);
   for (let e = 0; e < count && bytes.length > 1; e++) {
@@ -154,7 +154,7 @@ function expectedOutputs(command: Command, status: number | null): Set<string> {
 
 function commandArgs(command: Command): string[] {
   if (command === "inspect") return ["inspect", "model.onnx"];
-  if (command === "quantize") return ["quantize", "model.onnx", "--bits", "4", "--calib", "balanced", "--calib-size", "32", "--data", "calib.jsonl"];
+  if (command === "quantize") return ["quantize", "model.onnx", "--bits", "4", "--calib", "balanced", "--calib-size", "32", "--data", "calib.jsonl", "--eval-data", "eval.jsonl", "--eval-rows", "32"];
   return ["eval", "model.onnx", "--data", "eval.jsonl"];
 }
 

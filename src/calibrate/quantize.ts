@@ -1,11 +1,15 @@
 import { statSync } from "node:fs";
 import {
   InputError,
+  checkOutputs,
+  externalDataFiles,
+  checkWeights,
   findRoles,
   loadModel,
   serializeModel,
   validateModel,
-  writeFileAtomic,
+  writeFilesAtomic,
+  type FileToWrite,
   type Model,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
@@ -24,12 +28,13 @@ import {
 } from "../passes/index.ts";
 import { calibrate } from "./calibrate.ts";
 import { parseObserver } from "./observers.ts";
+import { checkReplace, type Replaced } from "./replace.ts";
 import {
+  checkedCalibrationTableText,
   readCalibrationTable,
   serializeCalibrationTable,
   sha256Bytes,
   sha256File,
-  writeCalibrationTable,
   type CalibrationTable,
 } from "./table.ts";
 
@@ -44,6 +49,8 @@ export interface QuantizeOptions {
   calibSize?: number;
   data?: string;
   tokenizer?: string;
+  /** Leave out calibration rows whose label is not a class of the model (with a warning) instead of failing. */
+  skipBadLabels?: boolean;
   observer?: string;
   granularity?: "per-channel" | "per-tensor";
   lstmInternals?: boolean;
@@ -55,6 +62,8 @@ export interface QuantizeOptions {
   seed?: number;
   /** Weight rounding: to nearest, or GPTQ's error compensation from calibration inputs. */
   rounding?: "nearest" | "gptq";
+  /** Replace an existing file at the default output path even if other settings made it. */
+  force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
   byNode?: QuantPolicy["byNode"];
   onProgress?: (done: number, total: number) => void;
@@ -77,6 +86,11 @@ export interface QuantizeResult {
   details: QuantReport["quantized"];
   left_float: QuantReport["leftFloat"];
   bytes: { input: number; output: number };
+  /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
+  replaced: boolean;
+  replaced_made_with: Replaced["made_with"];
+  /** Problems that did not stop quantization (absurd weight magnitudes), also printed on stderr. */
+  warnings: string[];
 }
 
 export const DEFAULT_CALIB_SIZE = 512;
@@ -90,6 +104,59 @@ export const DEFAULT_INTERNALS_OBSERVER = "mse";
 export function defaultOutput(model: string, wbits: number, abits: number): string {
   const base = model.endsWith(".onnx") ? model.slice(0, -5) : model;
   return `${base}.q${wbits}a${abits}.onnx`;
+}
+
+/** Where the calibration table goes (null: none is written), next to the model by default. */
+function tableOutput(opts: QuantizeOptions, out: string): string | null {
+  if (opts.calibTable || opts.saveCalibTable === false) return null;
+  return opts.saveCalibTable ?? (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json";
+}
+
+/**
+ * Checks every output before any work: none is an input or a folder, each can be written,
+ * and an existing default-named output may be replaced (see checkReplace).
+ */
+function checkQuantizeOutputs(
+  opts: QuantizeOptions,
+  model: Model,
+  policy: QuantPolicy,
+  run: { out: string; size: number; seed: number; observer: string },
+): { tableOut: string | null; replaced: Replaced } {
+  const { out, size, seed, observer: observerSpec } = run;
+  const tableOut = tableOutput(opts, out);
+  checkOutputs({
+    inputs: [
+      { path: opts.model, role: "input model" },
+      { path: opts.data, role: "--data file" },
+      { path: opts.tokenizer, role: "--tokenizer file" },
+      { path: opts.calibTable, role: "--calib-table file" },
+      ...externalDataFiles(model).map((path) => ({ path, role: "model's external data file" })),
+    ],
+    files: [
+      { path: out, role: opts.out === undefined ? "output model" : "output model (-o)" },
+      { path: tableOut, role: opts.saveCalibTable ? "calibration table (--save-calib-table)" : "calibration table" },
+    ],
+  });
+  const replaced = checkReplace(
+    out,
+    () => {
+      const t = opts.calibTable ? readCalibrationTable(opts.calibTable).options : { mode: opts.calib, size, seed, observer: observerSpec };
+      return {
+        wbits: policy.wbits,
+        abits: policy.abits,
+        granularity: policy.granularity,
+        lstm_internals: policy.lstmInternals,
+        pack_int4: policy.packInt4,
+        calib: t.mode,
+        calib_size: t.size,
+        seed: t.seed,
+        observer: parseObserver(opts.observer ?? t.observer).spec,
+        rounding: opts.rounding ?? "nearest",
+      };
+    },
+    { defaultName: opts.out === undefined, force: opts.force ?? false },
+  );
+  return { tableOut, replaced };
 }
 
 function numClasses(model: Model, labels: number[]): number {
@@ -108,6 +175,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const model = loadModel(opts.model);
   const problems = validateModel(model);
   if (problems.length) throw new InputError(problems[0], opts.model);
+  const weights = checkWeights(model);
+  if (weights.errors.length) throw new InputError(weights.errors[0], opts.model);
+  for (const w of weights.warnings) process.stderr.write(`${opts.model}: warning: ${w}\n`);
   const roles = findRoles(model);
   const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
@@ -115,6 +185,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
   if (!Number.isInteger(size) || size < 1) throw new InputError(`--calib-size must be a positive integer, got ${size}`);
   const seed = opts.seed ?? 0;
+  const { tableOut, replaced } = checkQuantizeOutputs(opts, model, policy, { out, size, seed, observer: observerSpec });
 
   // Calibration must see the graph that will be quantized (the decomposed LSTM's internals).
   new PassManager(preparationPasses(model, policy)).run(model);
@@ -138,7 +209,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     shortfalls = table.composition.shortfalls;
     tablePath = opts.calibTable;
   } else {
-    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val" });
+    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val", skipBadLabels: opts.skipBadLabels });
     const calibration = await calibrate(model, targets.map((t) => t.value), data, {
       mode: opts.calib,
       size,
@@ -186,11 +257,13 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     }),
   );
   const bytes = serializeModel(model);
-  if (!opts.calibTable && opts.saveCalibTable !== false) {
-    tablePath = opts.saveCalibTable ?? (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json";
-    writeCalibrationTable(tablePath, table);
+  // The model and its table are installed as a pair: never one without the other.
+  const files: FileToWrite[] = [{ path: out, data: bytes }];
+  if (tableOut) {
+    tablePath = tableOut;
+    files.push({ path: tableOut, data: checkedCalibrationTableText(tableOut, table) });
   }
-  writeFileAtomic(out, bytes);
+  writeFilesAtomic(files);
   return {
     output: out,
     wbits: policy.wbits,
@@ -208,5 +281,8 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     details: report.quantized,
     left_float: report.leftFloat,
     bytes: { input: statSync(opts.model).size, output: bytes.length },
+    replaced: replaced.replaced,
+    replaced_made_with: replaced.made_with,
+    warnings: weights.warnings,
   };
 }

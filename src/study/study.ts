@@ -15,7 +15,7 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { InputError, writeFileAtomic } from "../graph/index.ts";
+import { InputError, processAlive, writeFileAtomic } from "../graph/index.ts";
 import { aggregate, type StudyResults } from "./aggregate.ts";
 import { resultsCsv } from "./csv.ts";
 import { canonicalJson } from "./hash.ts";
@@ -95,15 +95,6 @@ export function writeOutputs(out: string, plan: Plan, info: Omit<RunInfo, "cellS
   return { results, files };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Removes what a killed run left: temporary files of atomic writes in cells/ and calib/ and
  * models in tmp/, each named with the id of the process that wrote it, when that process is gone.
@@ -114,7 +105,7 @@ function removeStaleTemporaries(out: string): void {
     if (!existsSync(path)) continue;
     for (const f of readdirSync(path)) {
       const m = /\.(\d+)\.(?:tmp|onnx|calibration\.onnx|reference\.onnx)$/.exec(f);
-      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(path, f), { force: true });
+      if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) rmSync(join(path, f), { force: true });
     }
   }
 }

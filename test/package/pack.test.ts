@@ -123,6 +123,11 @@ describe("the packed npm package", () => {
       expect(path.startsWith(installed), path).toBe(true);
       expect(exists, path).toBe(true);
     }
+    // The plain-JS workers load their own imports (scripts/lib) before they check arguments.
+    for (const [worker] of found.slice(0, 2)) {
+      const r = run(process.execPath, [worker], project);
+      expect(r.stderr, worker).toMatch(/^usage: node worker\.mjs CONFIG\.json/);
+    }
   });
 
   it("runs the README's library example with plain node and type-checks it against the shipped declarations", () => {

@@ -3,6 +3,8 @@ import type { Argv, CommandModule } from "yargs";
 import { benchModels, machineInfo, type BenchSettings, type MachineInfo, type ModelBench } from "../../eval/bench.ts";
 import { InputError } from "../../graph/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
+import { integerArg } from "../options.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { intListOption, intOption } from "./eval.ts";
 import { loadValidModel } from "./inspect.ts";
 
@@ -16,6 +18,7 @@ interface Args {
   tokenizer?: string;
   "seq-len"?: number;
   seed?: number;
+  progress?: string;
   json: boolean;
 }
 
@@ -60,12 +63,13 @@ export const benchCommand: CommandModule<object, Args> = {
       .positional("models", { type: "string", array: true, demandOption: true, describe: "ONNX model files; ratios are to the first" })
       .option("batch", { type: "string", default: "1,32", describe: "batch sizes, comma-separated" })
       .option("threads", { type: "string", describe: "onnxruntime intra-op thread counts, comma-separated (default: 1 and all cores)" })
-      .option("runs", { type: "number", default: 100, describe: "timed runs per setting" })
-      .option("warmup", { type: "number", default: 10, describe: "untimed runs first" })
+      .option("runs", integerArg("runs", 1, { default: 100, describe: "timed runs per setting" }))
+      .option("warmup", integerArg("warmup", 0, { default: 10, describe: "untimed runs first" }))
       .option("data", { type: "string", describe: "JSONL rows to time (default: the zoo model's test split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer.json for text rows" })
-      .option("seq-len", { type: "number", describe: "time synthetic rows of this many tokens instead of data" })
-      .option("seed", { type: "number", default: 0, describe: "seed for the row order and synthetic ids" })
+      .option("seq-len", integerArg("seq-len", 1, { describe: "time synthetic rows of this many tokens instead of data" }))
+      .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for the row order and synthetic ids" }))
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: (args) => {
     const models = args.models.map(String);
@@ -81,7 +85,7 @@ export const benchCommand: CommandModule<object, Args> = {
       seqLen: intOption(args["seq-len"], "seq-len", 1),
     };
     const loaded = models.map((path) => ({ path, model: loadValidModel(path) }));
-    const progress = process.stderr.isTTY ? (msg: string) => process.stderr.write(`${msg}\n`) : undefined;
+    const progress = makeProgress(progressMode(args.progress), "bench")?.message;
     const out: BenchOutput = {
       machine: machineInfo(),
       settings: { batches: settings.batches, threads: settings.threads, runs: settings.runs, warmup: settings.warmup, seed: settings.seed, seqLen: settings.seqLen, data: settings.data ?? null },

@@ -3,44 +3,24 @@ import { embeddingRows } from "../../data/resolve.ts";
 import { InputError } from "../../graph/index.ts";
 import { compareScores, loadEvalData, metricsFor, ModelRunner, noisyIds, defaultThreads, defaultBatch, type Agreement, type EvalMetrics } from "../../eval/evaluate.ts";
 import { formatNoiseSpec, parseNoiseSpec, type GaussInsertion, type NoiseStage } from "../../eval/noise.ts";
+import { integerArg, intOption } from "../options.ts";
 import { printJson, table } from "../output.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { loadValidModel } from "./inspect.ts";
 
-/** An integer option of at least `min` (yargs gives NaN for "abc"); undefined stays undefined. */
-export function intOption(value: unknown, option: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option} must be an integer of at least ${min}, got ${String(value)}`);
-  return n;
-}
-
-/** A comma-separated list of integers (also given as a repeated option). */
-export function intListOption(value: unknown, option: string, min: number): number[] | undefined {
-  if (value === undefined) return undefined;
-  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
-  const out = parts.map((p) => {
-    const t = p.trim();
-    const n = t === "" ? NaN : Number(t);
-    if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option}: "${t}" is not an integer of at least ${min}`);
-    return n;
-  });
-  return [...new Set(out)];
-}
-
-/** A progress line on stderr, only when stderr is a terminal (the contract keeps pipes clean). */
-export function progressLine(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  return (done, total) => process.stderr.write(`\r\x1b[K${label}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
-}
+// The shared numeric-option parsers, re-exported for the commands that import them from here.
+export { intListOption, intOption } from "../options.ts";
 
 /** Options `eval` and `robustness` share. */
 export function dataOptions<T>(y: Argv<T>) {
   return y
     .option("data", { type: "string", describe: "JSONL data file (default: the zoo model's test split)" })
     .option("tokenizer", { type: "string", describe: "tokenizer.json (default: the model's metadata, or MODEL.tokenizer.json)" })
-    .option("rows", { type: "number", describe: "use a fixed random sample of N rows (the same for every model and seed)" })
-    .option("batch", { type: "number", describe: "rows per onnxruntime run (default: 256 for discriminative models, about 50 M log-softmax floats for generative ones, else 64)" })
-    .option("threads", { type: "number", describe: "onnxruntime intra-op threads (default: all cores)" })
+    .option("rows", integerArg("rows", 1, { describe: "use a fixed random sample of N rows (the same for every model and seed)" }))
+    .option("batch", integerArg("batch", 1, { describe: "rows per onnxruntime run (default: 256 for discriminative models, about 50 M log-softmax floats for generative ones, else 64)" }))
+    .option("threads", integerArg("threads", 1, { describe: "onnxruntime intra-op threads (default: all cores)" }))
+    .option("progress", progressOption)
+    .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON document" });
 }
 
@@ -54,6 +34,8 @@ interface Args {
   threads?: number;
   rows?: number;
   reference?: string;
+  progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -103,13 +85,16 @@ export async function runEval(args: Args): Promise<EvalResult> {
   const stages: NoiseStage[] = args.noise !== undefined ? parseNoiseSpec(args.noise) : [];
   const model = loadValidModel(args.model);
   const refModel = args.reference ? loadValidModel(args.reference) : undefined;
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args["skip-bad-labels"] });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const ids = noisyIds(data, stages, seed);
-  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: progressLine(args.model) });
+  const mode = progressMode(args.progress);
+  const bar = makeProgress(mode, args.model);
+  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: bar?.update });
   const { result, gauss } = await runner.score(ids, stages, seed);
   await runner.release();
-  const metrics = metricsFor(data.labels, result, data.labelNames, args.model);
+  bar?.done();
+  const metrics = metricsFor(data.labels, result, data.labelNames, args.model, data);
   const out: EvalResult = {
     model: args.model,
     data: data.source,
@@ -127,13 +112,15 @@ export async function runEval(args: Args): Promise<EvalResult> {
     const refRows = embeddingRows(refModel);
     const tooBig = refRows === undefined ? -1 : ids.findIndex((r) => r.some((id) => id >= refRows));
     if (tooBig >= 0) throw new InputError(`row ${tooBig + 1}: token id outside the reference's embedding (${refRows} rows)`, args.reference);
-    const refRunner = new ModelRunner(args.reference!, refModel, { batch, threads, padId: data.padId, onProgress: progressLine(args.reference!) });
+    const refBar = makeProgress(mode, args.reference!);
+    const refRunner = new ModelRunner(args.reference!, refModel, { batch, threads, padId: data.padId, onProgress: refBar?.update });
     const ref = (await refRunner.score(ids, stages, seed)).result;
     await refRunner.release();
+    refBar?.done();
     if (ref.classes !== result.classes) {
       throw new InputError(`the reference outputs ${ref.classes} scores per row, the model ${result.classes}`, args.reference);
     }
-    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference);
+    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference, data);
     out.reference = { model: args.reference!, accuracy: refMetrics.accuracy, ...compareScores(ref.scores, result.scores, ref.predictions, result.predictions) };
   }
   out.seconds = (performance.now() - started) / 1000;
@@ -148,7 +135,7 @@ export const evalCommand: CommandModule<object, Args> = {
       y
         .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
         .option("noise", { type: "string", describe: "KIND:LEVEL joined by +, e.g. sub:0.1+typo:0.02 (kinds: sub, sub-unigram, del, ins, swap, typo, gauss)" })
-        .option("seed", { type: "number", default: 0, describe: "noise seed" })
+        .option("seed", integerArg("seed", 0, { default: 0, describe: "noise seed" }))
         .option("reference", { type: "string", describe: "float model to compare with: top-1 agreement and mean KL divergence" }),
     ) as unknown as Argv<Args>,
   handler: async (args) => {

@@ -2,7 +2,9 @@ import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../../graph/index.ts";
 import { DEFAULT_BATCH, DEFAULT_ROWS, runParity, type ParityResult } from "../../parity/parity.ts";
 import { DEFAULT_PROFILES, PROFILES } from "../../parity/profiles.ts";
+import { integerArg, intOption, numberArg, numberOption } from "../options.ts";
 import { printJson, table } from "../output.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { loadValidModel } from "./inspect.ts";
 
 interface Args {
@@ -14,14 +16,8 @@ interface Args {
   batch?: number;
   "min-agreement"?: number;
   timeout?: number;
+  progress?: string;
   json: boolean;
-}
-
-function intArg(value: unknown, option: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option} must be an integer of at least ${min}, got ${String(value)}`);
-  return n;
 }
 
 function printText(r: ParityResult): void {
@@ -61,29 +57,27 @@ export const parityCommand: CommandModule<object, Args> = {
       .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
       .option("data", { type: "string", describe: "JSONL data file (default: the zoo model's test split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer.json (default: the model's metadata, or MODEL.tokenizer.json)" })
-      .option("rows", { type: "number", describe: `rows to check, a fixed sample (default ${DEFAULT_ROWS}: emulation is a few hundred times slower)` })
+      .option("rows", integerArg("rows", 1, { describe: `rows to check, a fixed sample (default ${DEFAULT_ROWS}: emulation is a few hundred times slower)` }))
       .option("profiles", {
         type: "string",
         array: true,
         describe: `CPU profiles, comma-separated (default ${DEFAULT_PROFILES.join(",")}; known: ${PROFILES.map((p) => p.name).join(", ")})`,
       })
-      .option("batch", { type: "number", default: DEFAULT_BATCH, describe: "rows per onnxruntime run (the same batches on every side)" })
-      .option("min-agreement", { type: "number", default: 1, describe: "exit 1 when a profile's top-1 agreement with native is below this" })
-      .option("timeout", { type: "number", describe: "seconds after which an emulated run is killed (default: none)" })
+      .option("batch", integerArg("batch", 1, { default: DEFAULT_BATCH, describe: "rows per onnxruntime run (the same batches on every side)" }))
+      .option("min-agreement", numberArg("min-agreement", { min: 0, max: 1 }, { default: 1, describe: "exit 1 when a profile's top-1 agreement with native is below this" }))
+      .option("timeout", integerArg("timeout", 1, { describe: "seconds after which an emulated run is killed (default: none)" }))
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
-    const rows = intArg(args.rows, "rows", 1);
-    const batch = intArg(args.batch, "batch", 1);
-    const timeout = intArg(args.timeout, "timeout", 1);
-    const minAgreement = args["min-agreement"] ?? 1;
-    if (typeof minAgreement !== "number" || !(minAgreement >= 0 && minAgreement <= 1)) {
-      throw new InputError(`--min-agreement must be a number in [0, 1], got ${String(args["min-agreement"])}`);
-    }
+    const rows = intOption(args.rows, "rows", 1);
+    const batch = intOption(args.batch, "batch", 1);
+    const timeout = intOption(args.timeout, "timeout", 1);
+    const minAgreement = numberOption(args["min-agreement"], "min-agreement", { min: 0, max: 1 }) ?? 1;
     const profiles = args.profiles?.flatMap((p) => String(p).split(",")).map((p) => p.trim()).filter(Boolean);
     if (args.profiles && !profiles?.length) throw new InputError("--profiles needs at least one profile name");
     const model = loadValidModel(args.model);
-    const tty = process.stderr.isTTY;
-    if (tty) process.stderr.write(`parity: running native and ${(profiles ?? DEFAULT_PROFILES).join(", ")} (emulated; slow)...\n`);
+    const log = makeProgress(progressMode(args.progress), "parity")?.message;
+    log?.(`parity: running native and ${(profiles ?? DEFAULT_PROFILES).join(", ")} (emulated; slow)...`);
     const result = await runParity({
       path: args.model,
       model,
@@ -94,7 +88,7 @@ export const parityCommand: CommandModule<object, Args> = {
       batch,
       minAgreement,
       timeoutSeconds: timeout,
-      onRunDone: tty ? (name, s) => process.stderr.write(`parity: ${name} done in ${s.toFixed(1)} s\n`) : undefined,
+      onRunDone: log && ((name, s) => log(`parity: ${name} done in ${s.toFixed(1)} s`)),
     });
     if (args.json) printJson(result);
     else printText(result);

@@ -3,7 +3,9 @@ import { InputError } from "../../graph/index.ts";
 import { compareScores, defaultThreads, loadEvalData, metricsFor, ModelRunner, noisyIds, spread, defaultBatch } from "../../eval/evaluate.ts";
 import { parseNoiseLevels, type NoiseKind } from "../../eval/noise.ts";
 import { printJson, table } from "../output.ts";
-import { dataOptions, intOption, progressLine } from "./eval.ts";
+import { integerArg } from "../options.ts";
+import { makeProgress, progressMode } from "../progress.ts";
+import { dataOptions, intOption } from "./eval.ts";
 import { loadValidModel } from "./inspect.ts";
 
 interface Args {
@@ -17,6 +19,8 @@ interface Args {
   rows?: number;
   batch?: number;
   threads?: number;
+  progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -60,15 +64,15 @@ export async function runRobustness(args: Args): Promise<RobustnessResult> {
   if (args.levels !== undefined && specs.length > 1) throw new InputError("--levels goes with a single --noise KIND");
   const curvesSpec = specs.map((s) => parseNoiseLevels(s, args.levels));
   const model = loadValidModel(args.model);
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args["skip-bad-labels"] });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   let label = "clean";
-  const onProgress = process.stderr.isTTY ? (d: number, t: number) => progressLine(`${args.model} ${label}`)!(d, t) : undefined;
-  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress });
+  const bar = makeProgress(progressMode(args.progress), () => `${args.model} ${label}`);
+  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: bar?.update });
   try {
     const clean = (await runner.score(data.ids)).result;
-    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model);
+    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model, data);
     const curves: RobustnessResult["curves"] = [];
     for (const { kind, levels } of curvesSpec) {
       const points: RobustnessPoint[] = [];
@@ -104,6 +108,7 @@ export async function runRobustness(args: Args): Promise<RobustnessResult> {
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    bar?.done();
     await runner.release();
   }
 }
@@ -133,8 +138,8 @@ export const robustnessCommand: CommandModule<object, Args> = {
         .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
         .option("noise", { type: "string", array: true, demandOption: true, describe: "KIND:L1,L2,... (repeatable), e.g. sub:0,0.05,0.1" })
         .option("levels", { type: "string", describe: "L1,L2,... for a --noise given as a bare KIND" })
-        .option("seeds", { type: "number", default: 3, describe: "noise seeds per level" })
-        .option("seed", { type: "number", default: 0, describe: "first seed (seeds are SEED, SEED+1, ...)" }),
+        .option("seeds", integerArg("seeds", 1, { default: 3, describe: "noise seeds per level" }))
+        .option("seed", integerArg("seed", 0, { default: 0, describe: "first seed (seeds are SEED, SEED+1, ...)" })),
     ) as unknown as Argv<Args>,
   handler: async (args) => {
     const r = await runRobustness(args);
