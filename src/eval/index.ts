@@ -3,7 +3,7 @@
  * labelled data, and the pieces the `eval` and `robustness` commands build from.
  */
 import { InputError, loadModel, validateModel } from "../graph/index.ts";
-import { loadEvalData, metricsFor, ModelRunner, type DataSelection, type EvalMetrics, type RunOptions } from "./evaluate.ts";
+import { defaultBatch, loadEvalData, metricsFor, ModelRunner, type DataSelection, type EvalMetrics, type RunOptions } from "./evaluate.ts";
 
 export * from "./evaluate.ts";
 export type { Metrics, ClassMetrics } from "./metrics.ts";
@@ -16,13 +16,18 @@ export interface ModelEvaluation extends EvalMetrics {
   labels: string[] | null;
 }
 
-/** Accuracy, macro-F1, per-class metrics and confusion of a model file on clean labelled data. */
+/**
+ * Accuracy, macro-F1, per-class metrics and confusion of a model file on clean labelled data
+ * (`opts.data`, else the zoo test split its metadata names), as `ptq-onnx eval` reports them.
+ */
 export async function evaluateModel(path: string, opts: DataSelection & RunOptions = {}): Promise<ModelEvaluation> {
   const model = loadModel(path);
   const problems = validateModel(model);
   if (problems.length) throw new InputError(problems[0], path);
   const data = loadEvalData(model, opts);
-  const runner = new ModelRunner(path, model, { batch: opts.batch, threads: opts.threads, padId: data.padId });
+  // The batch rule of `ptq-onnx eval`, so that a generative model scores as it does there.
+  const batch = opts.batch ?? defaultBatch(model, data.tokenizer, data.labelNames);
+  const runner = new ModelRunner(path, model, { batch, threads: opts.threads, padId: data.padId });
   try {
     const { result } = await runner.score(data.ids);
     const metrics = metricsFor(data.labels, result, data.labelNames, path);

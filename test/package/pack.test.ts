@@ -161,5 +161,5 @@ describe("the packed npm package", () => {
     const wrong = run(process.execPath, [...tsc, "wrong.mjs"], project);
     expect(wrong.status).not.toBe(0);
     expect(wrong.stdout).toMatch(/wrong\.mjs\(\d+,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
-  });
+  }, 600_000);
 });
