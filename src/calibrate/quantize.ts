@@ -98,7 +98,8 @@ export function defaultOutput(model: string, wbits: number, abits: number): stri
   return `${base}.q${wbits}a${abits}.onnx`;
 }
 
-function numClasses(model: Model, labels: number[]): number {
+/** The number of classes: the labels in the metadata, else the scores' width, else the data's largest label + 1. */
+export function numClasses(model: Model, labels: number[]): number {
   const names = modelLabels(model);
   if (names) return names.length;
   const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
