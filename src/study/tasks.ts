@@ -115,22 +115,25 @@ export interface TaskContext {
 }
 
 /** Per-process caches: the float models and their test data are read once. */
-const floatModels = new Map<number, Model>();
-const testData = new Map<number, EvalData>();
+const floatModels = new Map<string, Model>();
+const testData = new Map<string, EvalData>();
 
 function floatModel(m: PlanModel): Model {
-  let model = floatModels.get(m.index);
-  if (!model) floatModels.set(m.index, (model = loadModel(m.file)));
+  // Keyed by file and hash, not plan position: one process may run several studies (--jobs 1).
+  const key = `${m.sha256}:${m.file}`;
+  let model = floatModels.get(key);
+  if (!model) floatModels.set(key, (model = loadModel(m.file)));
   return model;
 }
 
 function dataFor(plan: Plan, m: PlanModel): EvalData {
-  let data = testData.get(m.index);
+  const key = `${m.sha256}:${m.file}:${m.test.sha256}`;
+  let data = testData.get(key);
   if (!data) {
     const s = plan.settings;
     data = loadEvalData(floatModel(m), { data: s.test_data ?? undefined, tokenizer: s.tokenizer ?? undefined, rows: s.rows ?? undefined });
     if (data.sha256 !== m.test.sha256) throw new InputError(`the test rows changed since the study was planned (sha256 ${data.sha256.slice(0, 12)}..., planned ${m.test.sha256.slice(0, 12)}...)`, m.file);
-    testData.set(m.index, data);
+    testData.set(key, data);
   }
   return data;
 }
@@ -138,19 +141,12 @@ function dataFor(plan: Plan, m: PlanModel): EvalData {
 /** What a cell records of its model's quantization (written beside the model). */
 export type QuantizedSummary = NonNullable<CellResult["quantize"]>;
 
-/** Per-process cache of plans: one per (model, bit width); plan() leaves the float model untouched. */
-const plans = new Map<string, QuantPlan>();
-
+/** The study's plan of a model at one width (each task plans once; plan() leaves the float model untouched). */
 function planFor(plan: Plan, m: PlanModel, bits: number): QuantPlan {
-  const key = `${m.index}:${bits}`;
-  let p = plans.get(key);
-  if (!p) {
-    const s = plan.settings;
-    const model = floatModel(m);
-    const policy = makePolicy({ bits, granularity: s.granularity, lstmInternals: s.lstm_internals, rounding: s.rounding, exclude: [findRoles(model).scores.name] });
-    plans.set(key, (p = planQuantization(model, policy)));
-  }
-  return p;
+  const s = plan.settings;
+  const model = floatModel(m);
+  const policy = makePolicy({ bits, granularity: s.granularity, lstmInternals: s.lstm_internals, rounding: s.rounding, exclude: [findRoles(model).scores.name] });
+  return planQuantization(model, policy);
 }
 
 /**
