@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,7 +9,6 @@ import { makePolicy } from "../../src/passes/index.ts";
 import { calibrate, plan, realize } from "../../src/pipeline/index.ts";
 import { runCases, type GoldenEntry } from "../../scripts/pipeline/golden.ts";
 import { ROOT, fixtureModel, runOrt, tempDir } from "../helpers.ts";
-import { rmSync } from "node:fs";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -54,6 +53,11 @@ describe("plan, calibrate, realize", () => {
     expect(names(q4)).toEqual(names(q8));
     expect(new Set(q4.report.quantized.map((q) => q.bits))).toEqual(new Set([4]));
     expect(new Set(q8.report.quantized.map((q) => q.bits))).toEqual(new Set([8]));
+    // Realizing again gives the same bytes; GPTQ needs the moments a nearest-rounding table lacks.
+    expect(sha(realize(p4, table).model)).toBe(sha(q4.model));
+    const gptq = plan(source, makePolicy({ bits: 4, rounding: "gptq", exclude: ["logits"] }));
+    expect(gptq.gptq.map((t) => t.kind).sort()).toEqual(["gemm", "lstm-r", "lstm-w"]);
+    expect(() => realize(gptq, table)).toThrow(/no layer-input moments for GPTQ/);
   });
 });
 
