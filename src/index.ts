@@ -7,3 +7,5 @@ export * from "./passes/index.ts";
 export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./calibrate/quantize.ts";
 export { calibrate } from "./calibrate/calibrate.ts";
 export { evaluateModel, type ModelEvaluation, type DataSelection, type RunOptions, type EvalMetrics } from "./eval/index.ts";
+/** The staged pipeline: `pipeline.plan`, `pipeline.calibrate`, `pipeline.realize` (in memory). */
+export * as pipeline from "./pipeline/index.ts";

@@ -308,23 +308,33 @@ function checkStats(v: unknown, where: string, fail: (msg: string) => never): vo
 // ranges
 
 /**
- * Each tensor's clip range for `format`, recomputed from the stored observer state (so one
- * calibration serves every bit width). `observer` re-evaluates with another spec where the
- * stored state allows it: `minmax` always; `percentile:P`, `mse` and `entropy` from any
- * histogram state; `batch-percentile:P` only from its own. Sorted by tensor name.
+ * Each tensor's clip range for `format` (one for all, or per tensor name), recomputed from the
+ * stored observer state (so one calibration serves every bit width). `observer` re-evaluates
+ * with another spec where the stored state allows it: `minmax` always; `percentile:P`, `mse`
+ * and `entropy` from any histogram state; `batch-percentile:P` only from its own. Every tensor
+ * sorted by name, or only `names` (those the table has) in their order.
  */
-export function rangesFor(table: CalibrationTable, format: IntFormat, symmetric: boolean, observer?: string): Map<string, [number, number]> {
+export function rangesFor(
+  table: CalibrationTable,
+  format: IntFormat | ((name: string) => IntFormat),
+  symmetric: boolean,
+  observer?: string,
+  names?: readonly string[],
+): Map<string, [number, number]> {
   const factory = parseObserver(observer ?? table.options.observer);
+  const formatOf = typeof format === "function" ? format : () => format;
   const out = new Map<string, [number, number]>();
-  for (const name of Object.keys(table.tensors).sort(byCodeUnits)) {
+  for (const name of names ?? Object.keys(table.tensors).sort(byCodeUnits)) {
+    const entry = Object.hasOwn(table.tensors, name) ? table.tensors[name] : undefined;
+    if (!entry) continue;
     let o: Observer;
     try {
-      o = factory.restore(table.tensors[name].observer);
+      o = factory.restore(entry.observer);
     } catch (err) {
       if (err instanceof InputError) throw new InputError(`tensor ${JSON.stringify(name)}: ${err.message}`);
       throw err;
     }
-    out.set(name, o.range(format, symmetric));
+    out.set(name, o.range(formatOf(name), symmetric));
   }
   return out;
 }
