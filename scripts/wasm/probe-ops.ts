@@ -95,19 +95,42 @@ function dynamicQuantizeLstm(perChannel: boolean): Probe {
   };
 }
 
-function matMulNBits(bits: number, accuracyLevel = 0): Probe {
+interface NBitsOptions {
+  accuracyLevel?: number;
+  /** K other than 32: a last block padded with zero codes. */
+  k?: number;
+  /** Packed uint8 zero points and a bias input. */
+  zeroPointsAndBias?: boolean;
+}
+
+function matMulNBits(bits: number, opts: NBitsOptions = {}): Probe {
   const { model: m, g } = model();
   const feeds: Record<string, Feed> = {};
-  const a = floatInput(g, "A", [M, K], feeds);
-  const blocks = K / BLOCK;
-  // B is [N, k_blocks, blob]: row n's codes along K, block by block.
-  const b = init(g, "B", DataType.UINT8, [N, blocks, (BLOCK * bits) / 8], packBits(ints(N * K, 0, 2 ** bits - 1), bits));
+  const k = opts.k ?? K;
+  const a = floatInput(g, "A", [M, k], feeds);
+  const blocks = Math.ceil(k / BLOCK);
+  // B is [N, k_blocks, blob]: row n's codes along K, block by block, the last block zero-padded.
+  const codes: number[] = [];
+  for (let n = 0; n < N; n++) codes.push(...ints(k, 0, 2 ** bits - 1), ...new Array<number>(blocks * BLOCK - k).fill(0));
+  const b = init(g, "B", DataType.UINT8, [N, blocks, (BLOCK * bits) / 8], packBits(codes, bits));
   const scales = init(g, "scales", DataType.FLOAT, [N, blocks], Float32Array.from(floats(N * blocks), (v) => 0.01 + Math.abs(v) * 0.05));
-  const attributes = { K, N, bits, block_size: BLOCK, ...(accuracyLevel ? { accuracy_level: accuracyLevel } : {}) };
-  const node = g.addNode({ opType: "MatMulNBits", domain: "com.microsoft", inputs: [a, b, scales], outputs: ["Y"], attributes });
+  const inputs: (Value | null)[] = [a, b, scales];
+  if (opts.zeroPointsAndBias) {
+    const perRow = Math.ceil((blocks * bits) / 8);
+    const zps: number[] = [];
+    for (let n = 0; n < N; n++) zps.push(...ints(blocks, 2 ** (bits - 1) - 2, 2 ** (bits - 1) + 1), ...new Array<number>((perRow * 8) / bits - blocks).fill(0));
+    inputs.push(init(g, "zero_points", DataType.UINT8, [N, perRow], packBits(zps, bits)), null, init(g, "bias", DataType.FLOAT, [N], floats(N, 0.1)));
+  }
+  const attributes = { K: k, N, bits, block_size: BLOCK, ...(opts.accuracyLevel ? { accuracy_level: opts.accuracyLevel } : {}) };
+  const node = g.addNode({ opType: "MatMulNBits", domain: "com.microsoft", inputs, outputs: ["Y"], attributes });
   g.addOutput(node.outputs[0]!, DataType.FLOAT);
+  const extras = [
+    opts.k ? `K ${k} (last block padded)` : "",
+    opts.zeroPointsAndBias ? "packed uint8 zero points, bias" : "",
+    opts.accuracyLevel ? `accuracy_level ${opts.accuracyLevel}` : "",
+  ].filter(Boolean);
   return {
-    name: `com.microsoft.MatMulNBits, bits ${bits}, block ${BLOCK}${accuracyLevel ? `, accuracy_level ${accuracyLevel}` : ""}`,
+    name: `com.microsoft.MatMulNBits, bits ${bits}, block ${BLOCK}${extras.map((e) => `, ${e}`).join("")}`,
     note: "MatMul/Gemm with quantized weights",
     model: m,
     feeds,
@@ -268,8 +291,11 @@ export function probes(): Probe[] {
     dynamicQuantizeLstm(true),
     matMulNBits(2),
     matMulNBits(4),
-    matMulNBits(4, 4),
+    matMulNBits(4, { accuracyLevel: 4 }),
+    matMulNBits(4, { zeroPointsAndBias: true }),
+    matMulNBits(4, { k: 40 }),
     matMulNBits(8),
+    matMulNBits(8, { zeroPointsAndBias: true }),
     gatherBlockQuantized("uint8-8"),
     gatherBlockQuantized("uint8-4"),
     gatherBlockQuantized("int4"),
@@ -336,8 +362,15 @@ export interface ProbeRow {
 /** Outputs closer than this (relative) count as agreeing: float summation order differs between builds. */
 export const AGREE_TOLERANCE = 1e-5;
 
-function main(): void {
-  const json = process.argv.includes("--json");
+export interface ProbeResult {
+  onnxruntime_node: string | null;
+  onnxruntime_web: string | null;
+  tolerance: number;
+  ops: ProbeRow[];
+}
+
+/** Builds every probe model, runs them on both runtimes (and native at `basic`) and compares. */
+export function runProbe(): ProbeResult {
   const dir = mkdtempSync(join(tmpdir(), "ptq-onnx-wasm-probe-"));
   try {
     const list = probes();
@@ -351,7 +384,7 @@ function main(): void {
     const native = runAll("cpu", jobsFile, dir);
     const web = runAll("wasm", jobsFile, dir);
     const basic = runAll("cpu", jobsFile, dir, "basic");
-    const rows: ProbeRow[] = list.map((p, i) => {
+    const ops: ProbeRow[] = list.map((p, i) => {
       const a = native.results[i];
       const b = web.results[i];
       const status = (r: typeof a) => (r.ok ? "runs" : (unsupportedOps(r.error ?? "").map((o) => `no kernel: ${o}`).join("; ") || `error: ${r.error}`));
@@ -369,21 +402,26 @@ function main(): void {
         wasm_vs_basic: vsBasic(b),
       };
     });
-    if (json) {
-      process.stdout.write(JSON.stringify({ onnxruntime_node: native.version, onnxruntime_web: web.version, tolerance: AGREE_TOLERANCE, ops: rows }, null, 2) + "\n");
-      return;
-    }
-    process.stdout.write(`onnxruntime-node ${native.version} (cpu) vs onnxruntime-web ${web.version} (wasm, 1 thread); agree = outputs within ${AGREE_TOLERANCE} relative\n\n`);
-    const fig = (d: number | null) => (d === null ? "-" : d === 0 ? "0" : d.toExponential(1));
-    process.stdout.write(
-      "| op form | for | onnxruntime-node | onnxruntime-web (WASM) | outputs agree (max rel. diff) | vs native `basic` level: node / wasm |\n| --- | --- | --- | --- | --- | --- |\n",
-    );
-    for (const r of rows) {
-      const agree = r.rel_diff === null ? "-" : `${r.agree ? "yes" : "NO"} (${r.rel_diff === 0 ? "0, identical" : fig(r.rel_diff)})`;
-      process.stdout.write(`| ${r.op} | ${r.use} | ${r.node} | ${r.wasm} | ${agree} | ${fig(r.node_vs_basic)} / ${fig(r.wasm_vs_basic)} |\n`);
-    }
+    return { onnxruntime_node: native.version, onnxruntime_web: web.version, tolerance: AGREE_TOLERANCE, ops };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function main(): void {
+  const r = runProbe();
+  if (process.argv.includes("--json")) {
+    process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+    return;
+  }
+  const fig = (d: number | null) => (d === null ? "-" : d === 0 ? "0" : d.toExponential(1));
+  process.stdout.write(`onnxruntime-node ${r.onnxruntime_node} (cpu) vs onnxruntime-web ${r.onnxruntime_web} (wasm, 1 thread); agree = outputs within ${r.tolerance} relative\n\n`);
+  process.stdout.write(
+    "| op form | for | onnxruntime-node | onnxruntime-web (WASM) | outputs agree (max rel. diff) | vs native `basic` level: node / wasm |\n| --- | --- | --- | --- | --- | --- |\n",
+  );
+  for (const o of r.ops) {
+    const agree = o.rel_diff === null ? "-" : `${o.agree ? "yes" : "NO"} (${o.rel_diff === 0 ? "0, identical" : fig(o.rel_diff)})`;
+    process.stdout.write(`| ${o.op} | ${o.use} | ${o.node} | ${o.wasm} | ${agree} | ${fig(o.node_vs_basic)} / ${fig(o.wasm_vs_basic)} |\n`);
   }
 }
 
