@@ -84,21 +84,25 @@ function loadsInWasm(files: string[], dir: string): boolean[] {
 export function firstFailingNode(model: Model, dir: string, fanout = 16): string | undefined {
   const proto = model.toProto();
   const nodes = proto.graph!.node;
-  // Invariant: the prefix of `lo` nodes loads, the prefix of `hi` nodes fails.
+  // Invariant: the prefix of `lo` nodes loads, the prefix of `hi` nodes fails. The first
+  // round also checks the ends: no nodes at all, and all of them.
   let lo = 0;
   let hi = nodes.length;
-  const first = loadsInWasm([write(proto, 0, dir), write(proto, hi, dir)], dir);
-  if (!first[0] || first[1]) return undefined;
-  while (hi - lo > 1) {
+  let ends = true;
+  while (hi - lo > 1 || ends) {
     const step = Math.max(1, Math.floor((hi - lo) / (fanout + 1)));
-    const ks: number[] = [];
+    const ks: number[] = ends ? [0] : [];
     for (let k = lo + step; k < hi && ks.length < fanout; k += step) ks.push(k);
+    if (ends) ks.push(hi);
     const ok = loadsInWasm(ks.map((k) => write(proto, k, dir)), dir);
+    if (ends && (!ok[0] || ok.at(-1))) return undefined;
+    ends = false;
     const failAt = ok.indexOf(false);
-    if (failAt < 0) lo = ks.at(-1)!;
-    else {
+    if (failAt < 0) {
+      lo = ks.at(-1)!;
+    } else {
       hi = ks[failAt];
-      if (failAt > 0) lo = ks[failAt - 1];
+      lo = Math.max(lo, ...ks.slice(0, failAt));
     }
   }
   const n = nodes[hi - 1];
