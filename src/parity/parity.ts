@@ -43,7 +43,7 @@ export interface ParityOptions {
   batch?: number;
   /** A profile passes when its top-1 agreement is at least this (default 1). */
   minAgreement?: number;
-  /** Kill an emulated run after this many seconds (default: none). */
+  /** Kill an emulated or WASM run after this many seconds (default: none). */
   timeoutSeconds?: number;
   /** Called once per finished run (native or a profile), for progress. */
   onRunDone?: (name: string, seconds: number) => void;
@@ -141,7 +141,8 @@ export function makeBatches(rows: number[][], batch: number, padId: number, fixe
   return batches;
 }
 
-function runNative(args: string[]): Promise<RunResult> {
+/** Runs `node ARGS...` on this machine; `timeoutMs` kills it (SIGKILL) after that long. */
+function runNative(args: string[], timeoutMs?: number): Promise<RunResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -149,8 +150,9 @@ function runNative(args: string[]): Promise<RunResult> {
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (status, signal) => resolve({ status, signal, stdout, stderr, seconds: (performance.now() - started) / 1000 }));
+    const timer = timeoutMs ? setTimeout(() => child.kill("SIGKILL"), timeoutMs) : undefined;
+    child.on("error", (err) => (clearTimeout(timer), reject(err)));
+    child.on("close", (status, signal) => (clearTimeout(timer), resolve({ status, signal, stdout, stderr, seconds: (performance.now() - started) / 1000 })));
   });
 }
 
@@ -275,7 +277,7 @@ export async function runParity(opts: ParityOptions): Promise<ParityResult> {
     // Profiles run side by side, one thread each; WASM in a plain Node process of its own.
     const emulated = profiles.map((p) => {
       const out = join(dir, `${p.name}.json`);
-      const run = isWasm(p) ? runNative([WORKER, cfgFile, out, "wasm"]) : runEmulatedNode(emu!, p, [WORKER, cfgFile, out], { timeoutMs });
+      const run = isWasm(p) ? runNative([WORKER, cfgFile, out, "wasm"], timeoutMs) : runEmulatedNode(emu!, p, [WORKER, cfgFile, out], { timeoutMs });
       return run.then((r) => (opts.onRunDone?.(p.name, r.seconds), { run: r, out }));
     });
     const runs = await Promise.all([nativeRun, ...emulated]);
@@ -285,7 +287,7 @@ export async function runParity(opts: ParityOptions): Promise<ParityResult> {
     const results: ProfileParity[] = profiles.map((p, k) => {
       const { run, out } = runs[k + 1] as { run: RunResult; out: string };
       if (isWasm(p)) {
-        const w = readWorkerRaw("wasm", run, out);
+        const w = readWorkerRaw("wasm", run, out, opts.timeoutSeconds);
         webVersion = w.ort;
         const base = { name: p.name, description: p.description, runtime: "onnxruntime-web", qemu_cpu: null, features: null, seconds: run.seconds };
         if (w.error) return { ...base, ...wasmRefusal(w, opts.model, dir) };

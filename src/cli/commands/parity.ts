@@ -86,7 +86,7 @@ export const parityCommand: CommandModule<object, Args> = {
       })
       .option("batch", { type: "number", default: DEFAULT_BATCH, describe: "rows per onnxruntime run (the same batches on every side)" })
       .option("min-agreement", { type: "number", default: 1, describe: "exit 1 when a profile's top-1 agreement with native is below this" })
-      .option("timeout", { type: "number", describe: "seconds after which an emulated run is killed (default: none)" })
+      .option("timeout", { type: "number", describe: "seconds after which an emulated or wasm run is killed (default: none)" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
     const rows = intArg(args.rows, "rows", 1);
