@@ -79,9 +79,12 @@ class Reader {
     throw new InputError(`${where}: ${message}`, this.file);
   }
 
+  /** An object with only known keys; an entry with a name is named in the error. */
   object(v: unknown, where: string, keys: string[]): Obj {
     if (v === null || typeof v !== "object" || Array.isArray(v)) this.fail(where, "must be an object");
-    for (const k of Object.keys(v as Obj)) if (!keys.includes(k)) this.fail(where, `unknown key "${k}" (known: ${keys.join(", ")})`);
+    const name = (v as Obj).name ?? (v as Obj).zoo;
+    const named = typeof name === "string" ? `${where} "${name}"` : where;
+    for (const k of Object.keys(v as Obj)) if (!keys.includes(k)) this.fail(named, `unknown key "${k}" (known: ${keys.join(", ")})`);
     return v as Obj;
   }
 

@@ -1,12 +1,13 @@
 import type { Argv, CommandModule } from "yargs";
 import { mergeBuilds, runBuild, type BuildMergeSummary, type BuildSummary } from "../../build/build.ts";
+import { InputError } from "../../graph/index.ts";
 import { resolveShard } from "../../study/shard.ts";
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
 
 interface Args {
-  file: string;
+  file?: string;
   out: string;
   jobs?: number;
   threads?: number;
@@ -62,12 +63,13 @@ const mergeCommand: CommandModule<object, MergeArgs> = {
 };
 
 export const buildCommand: CommandModule<object, Args> = {
-  command: "build <file>",
+  // [file], not <file>: yargs would otherwise demand it before it sees the merge subcommand.
+  command: "build [file]",
   describe: "Build a model zoo from a build file: every model x recipe quantized, evaluated, timed and checksummed into a manifest (cached, parallel, shardable)",
   builder: (y) =>
     y
       .command(mergeCommand)
-      .positional("file", { type: "string", demandOption: true, describe: "BUILD.json: models and recipes (see src/build/README.md)" })
+      .positional("file", { type: "string", describe: "BUILD.json: models and recipes (see src/build/README.md)" })
       .option("out", { type: "string", default: "build-out", describe: "output folder (artifacts are cached there)" })
       .option("jobs", integerArg("jobs", 1, { describe: "worker processes (default: the cores available)" }))
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job for scoring (default: cores / jobs; latency is timed at 1)" }))
@@ -77,8 +79,9 @@ export const buildCommand: CommandModule<object, Args> = {
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
+    if (args.file === undefined) throw new InputError("build needs a build file: ptq-onnx build BUILD.json [--out DIR]");
     const r = await runBuild({
-      buildFile: String(args.file),
+      buildFile: args.file,
       out: args.out,
       jobs: args.jobs,
       threads: args.threads,
