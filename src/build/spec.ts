@@ -206,7 +206,7 @@ export function readBuildFile(file: string): BuildSpec {
   } catch (e) {
     throw new InputError(`is not JSON (${e instanceof Error ? e.message : String(e)})`, file);
   }
-  const r = new Reader(file);
+  const r: Reader = new Reader(file);
   const o = r.object(raw, "the build file", TOP_KEYS);
   if (!Array.isArray(o.models) || o.models.length === 0) r.fail("models", "must be a non-empty list");
   if (!Array.isArray(o.recipes) || o.recipes.length === 0) r.fail("recipes", "must be a non-empty list");
