@@ -32,7 +32,7 @@
  * spec, row index), so a row's noise does not depend on the other rows or on batching.
  */
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { DataType, InputError, isFloatType, tokenLookups, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, InputError, isFloatType, tokenLookups, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
 import { mixSeed, seededRng, type Mulberry32 } from "../data/random.ts";
 
 export const NOISE_KINDS = ["sub", "sub-unigram", "del", "ins", "swap", "typo", "gauss"] as const;
@@ -486,18 +486,10 @@ export function addGaussianNoise(model: Model, stage: Pick<NoiseStage, "level" |
     const g = out.graph;
     const noisy = g.newValue(`${out.name}_gauss`);
     out.replaceAllUsesWith(noisy);
-    const producer = out.producer!;
-    const rnd = g.addNode(
-      {
-        opType: "RandomNormalLike",
-        name: `ptq_gauss_${k}`,
-        inputs: [out],
-        outputs: [`${out.name}_gauss_noise`],
-        attributes: { mean: { float: 0 }, scale: { float: noiseStd }, seed: { float: seedAttr } },
-      },
-      { after: producer },
-    );
-    g.addNode({ opType: "Add", name: `ptq_gauss_add_${k}`, inputs: [out, rnd.outputs[0]], outputs: [noisy] }, { after: rnd });
+    const b = new Builder(g, { after: out.producer });
+    const attributes = { mean: { float: 0 }, scale: { float: noiseStd }, seed: { float: seedAttr } };
+    const rnd = b.node("RandomNormalLike", [out], [`${out.name}_gauss_noise`], { name: `ptq_gauss_${k}`, attributes }).outputs[0]!;
+    b.node("Add", [out, rnd], [noisy], { name: `ptq_gauss_add_${k}` });
     return { value: out.name, table_std: tableStd, noise_std: noiseStd, seed: seedAttr };
   });
 }

@@ -98,8 +98,7 @@ export function inspectModel(model: Model): ModelSummary {
       if (isWeight(v)) parameters += t.size;
     }
   };
-  visitInitializers(model.graph.initializers);
-  for (const n of nodes) for (const subs of n.subgraphs.values()) for (const g of subs) visitInitializers(g.initializers);
+  for (const g of model.graphs()) visitInitializers(g.initializers);
   const opsets: Record<string, number> = {};
   for (const o of model.proto.opsetImport) opsets[o.domain || "ai.onnx"] = Number(o.version);
   return {

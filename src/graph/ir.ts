@@ -310,14 +310,10 @@ export class Graph {
 
   private collectNames(): Set<string> {
     const names = new Set<string>();
-    const visit = (g: Graph): void => {
+    for (const g of graphsOf(this)) {
       for (const name of g.values.keys()) names.add(name);
-      for (const n of g.nodes) {
-        if (n.name) names.add(n.name);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
-    };
-    visit(this);
+      for (const n of g.nodes) if (n.name) names.add(n.name);
+    }
     return names;
   }
 
@@ -498,6 +494,24 @@ function infoFor(v: Value, declared?: ValueInfoProto): ValueInfoProto {
   return info;
 }
 
+/**
+ * The nodes of a graph and of its subgraphs at any depth, depth first: each node is followed
+ * by the nodes of its subgraphs. The one recursion over subgraphs that the walks build on.
+ */
+export function* nodesOf(graph: Graph): Generator<Node> {
+  for (const n of graph.nodes) {
+    yield n;
+    for (const subs of n.subgraphs.values()) for (const g of subs) yield* nodesOf(g);
+  }
+}
+
+/** A graph and its subgraphs at any depth: the graph, then each node's subgraphs in `nodesOf` order. */
+export function graphsOf(graph: Graph): Graph[] {
+  const out = [graph];
+  for (const n of nodesOf(graph)) for (const subs of n.subgraphs.values()) out.push(...subs);
+  return out;
+}
+
 function unlinkInputs(node: Node): void {
   node.inputs.forEach((_, i) => node.setInput(i, null));
   for (const subs of node.subgraphs.values()) for (const g of subs) for (const n of g.nodes) unlinkInputs(n);
@@ -544,15 +558,12 @@ export class Model {
 
   /** Every node of the model, subgraphs included, depth first. */
   allNodes(): Node[] {
-    const out: Node[] = [];
-    const visit = (g: Graph): void => {
-      for (const n of g.nodes) {
-        out.push(n);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
-    };
-    visit(this.graph);
-    return out;
+    return [...nodesOf(this.graph)];
+  }
+
+  /** The main graph and every subgraph, at any depth (see `graphsOf`). */
+  graphs(): Graph[] {
+    return graphsOf(this.graph);
   }
 
   toProto(): ModelProto {

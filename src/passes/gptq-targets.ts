@@ -14,8 +14,7 @@ export interface GptqTarget {
 /** Weights read by exactly one MatMul, Gemm or LSTM whose input can be observed in calibration. */
 export function gptqTargets(model: Model): GptqTarget[] {
   const out: GptqTarget[] = [];
-  const graphs = [model.graph, ...model.allNodes().flatMap((n) => [...n.subgraphs.values()].flat())];
-  for (const g of graphs) {
+  for (const g of model.graphs()) {
     for (const weight of g.initializers) {
       const t = weight.initializer!;
       if (t.dims.length < 2 || weight.consumers.length !== 1) continue;

@@ -4,13 +4,15 @@ import { upgradeOpsetPass } from "./opset.ts";
 import { quantizeActivationsPass } from "./quantize-activations.ts";
 import { quantizeWeightsPass, type Hessians } from "./quantize-weights.ts";
 import type { QuantPolicy, QuantReport } from "./policy.ts";
-import { decomposeLstm, lstmInternals, type LstmRole } from "./decompose-lstm.ts";
+import { decomposeLstm } from "./decompose-lstm.ts";
+import { lstmInternals, type LstmRole } from "./lstm-internals.ts";
 import { gatherQuantizedRule } from "./gather-quantized.ts";
 import { rulePass } from "./rewrite.ts";
 
 export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts";
 export { upgradeOpsetPass } from "./opset.ts";
-export { decomposeLstm, decomposeLstmPass, exposeScanInternals, lstmInternals } from "./decompose-lstm.ts";
+export { UnsupportedLstmError, decomposeLstm, decomposeLstmPass } from "./decompose-lstm.ts";
+export { LSTM_ROLES, lstmInternals, type LstmInternals, type LstmRole } from "./lstm-internals.ts";
 export { activationTargets, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
 export { quantizeWeightsPass, type Hessians } from "./quantize-weights.ts";
 export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";

@@ -1,4 +1,4 @@
-import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { gptqQuantize } from "../quant/gptq.ts";
 import { intRange, quantizeTensor, type IntFormat, type QuantizedTensor } from "../quant/math.ts";
 import type { Pass } from "./pass.ts";
@@ -47,9 +47,7 @@ export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport, he
     name: "quantize-weights",
     run(model: Model): boolean {
       let changed = false;
-      const graphs: Graph[] = [model.graph];
-      for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
-      for (const g of graphs) {
+      for (const g of model.graphs()) {
         for (const value of [...g.initializers]) changed = quantizeOne(model, g, value, policy, report, hessians) || changed;
       }
       return changed;
@@ -96,24 +94,15 @@ function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, 
   const name = value.name;
   const channels = q.scales.length;
   const paramDims = axis === null ? [] : [channels];
-  const codesValue = g.addInitializer(Tensor.fromData(`${name}_quantized`, codeType, t.dims, codes));
-  const scaleValue = g.addInitializer(Tensor.fromData(`${name}_scale`, DataType.FLOAT, paramDims, q.scales));
-  const zeroValue = g.addInitializer(Tensor.fromData(`${name}_zero_point`, codeType, paramDims, Int8Array.from(q.zeroPoints)));
+  const b = new Builder(g, { prefix: name, separator: "_", before: g.nodes[0] });
+  const codesValue = b.initializer(Tensor.fromData(b.name("quantized"), codeType, t.dims, codes));
+  const scaleValue = b.initializer(Tensor.fromData(b.name("scale"), DataType.FLOAT, paramDims, q.scales));
+  const zeroValue = b.initializer(Tensor.fromData(b.name("zero_point"), codeType, paramDims, Int8Array.from(q.zeroPoints)));
 
   // The float initializer becomes the DequantizeLinear's output under the same name.
   g.initializers.splice(g.initializers.indexOf(value), 1);
   value.initializer = undefined;
-  const first = g.nodes[0];
-  g.addNode(
-    {
-      opType: "DequantizeLinear",
-      name: `${name}_DequantizeLinear`,
-      inputs: [codesValue, scaleValue, zeroValue],
-      outputs: [value],
-      attributes: axis === null ? {} : { axis },
-    },
-    first ? { before: first } : {},
-  );
+  b.node("DequantizeLinear", [codesValue, scaleValue, zeroValue], [value], { attributes: axis === null ? {} : { axis } });
   const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
   report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op, rounding });
   return true;

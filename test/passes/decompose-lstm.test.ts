@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { DataType, Tensor, loadModel, makeValueInfo, newModel, parseModel, serializeModel, validateModel, type Model, type Value } from "../../src/graph/index.ts";
-import { UnsupportedLstmError, decomposeLstm, decomposeLstmPass, exposeScanInternals, lstmInternals } from "../../src/passes/decompose-lstm.ts";
+import { exposeScanInternals } from "../../src/calibrate/expose.ts";
+import { UnsupportedLstmError, decomposeLstm, decomposeLstmPass } from "../../src/passes/decompose-lstm.ts";
+import { lstmInternals } from "../../src/passes/lstm-internals.ts";
 import { fixtureModel, idsFeed, runOrt } from "../helpers.ts";
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
