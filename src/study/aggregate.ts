@@ -8,7 +8,7 @@
  * output folder, jobs or shards), so two shards merged give the same bytes as one run.
  */
 import { spread } from "../eval/evaluate.ts";
-import { holm, mcnemar, Xoshiro128 } from "../stats/index.ts";
+import { BootstrapBatch, holm, mcnemar } from "../stats/index.ts";
 import { decodeLabels, type CellSpec, type ModelKind, type Plan, type PlanModel, type StudySettings } from "./plan.ts";
 import type { CellFile, CompareSummary } from "./tasks.ts";
 
@@ -163,95 +163,6 @@ function mcnemarSummary(a: Uint8Array, b: Uint8Array): Omit<McNemarSummary, "p_h
     else if (!a[i] && b[i]) nc++;
   }
   return { statistic: r.statistic, p_value: r.p_value, p_holm: NaN, method: r.method, b: nb, c: nc };
-}
-
-/**
- * Mean of per-row values and its percentile interval over `resamples` bootstrap resamples of
- * the rows (seeded; numpy's linear quantiles).
- */
-export function bootstrapMean(values: Float64Array, resamples: number, seed = 0, confidence = 0.95): { mean: number; ci: [number, number] } {
-  const n = values.length;
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += values[i];
-  const rng = new Xoshiro128(seed);
-  const means = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += values[rng.nextInt(n)];
-    means[r] = s / n;
-  }
-  means.sort();
-  const q = (p: number) => {
-    const h = (resamples - 1) * p;
-    const lo = Math.floor(h);
-    const hi = Math.min(lo + 1, resamples - 1);
-    return means[lo] + (h - lo) * (means[hi] - means[lo]);
-  };
-  const alpha = 1 - confidence;
-  return { mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] };
-}
-
-type BootResult = { mean: number; ci: [number, number] };
-
-/**
- * Many bootstrap means at once: statistics over the same number of rows share one stream of
- * resampled row indices (the stream `bootstrapMean` and the library's `pairedBootstrap` draw
- * with the same seed), so each index is drawn once for all of them. Results equal
- * `bootstrapMean`'s for each vector on its own.
- */
-export class BootstrapBatch {
-  private readonly jobs: { values: Float64Array; done: (r: BootResult) => void }[] = [];
-
-  constructor(
-    readonly resamples: number,
-    readonly seed = 0,
-    readonly confidence = 0.95,
-  ) {}
-
-  add(values: Float64Array, done: (r: BootResult) => void): void {
-    this.jobs.push({ values, done });
-  }
-
-  run(): void {
-    const byN = new Map<number, typeof this.jobs>();
-    for (const j of this.jobs) {
-      const n = j.values.length;
-      if (!byN.has(n)) byN.set(n, []);
-      byN.get(n)!.push(j);
-    }
-    const R = this.resamples;
-    const alpha = 1 - this.confidence;
-    for (const [n, jobs] of byN) {
-      const K = jobs.length;
-      // Row-major [row][job] so that each drawn row's values are adjacent.
-      const m = new Float64Array(n * K);
-      jobs.forEach((j, k) => j.values.forEach((v, i) => (m[i * K + k] = v)));
-      const means = jobs.map(() => new Float64Array(R));
-      const acc = new Float64Array(K);
-      const rng = new Xoshiro128(this.seed);
-      for (let r = 0; r < R; r++) {
-        acc.fill(0);
-        for (let i = 0; i < n; i++) {
-          const base = rng.nextInt(n) * K;
-          for (let k = 0; k < K; k++) acc[k] += m[base + k];
-        }
-        for (let k = 0; k < K; k++) means[k][r] = acc[k] / n;
-      }
-      jobs.forEach((j, k) => {
-        const sorted = means[k].sort();
-        const q = (p: number) => {
-          const h = (R - 1) * p;
-          const lo = Math.floor(h);
-          const hi = Math.min(lo + 1, R - 1);
-          return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-        };
-        let sum = 0;
-        for (let i = 0; i < n; i++) sum += j.values[i];
-        j.done({ mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] });
-      });
-    }
-    this.jobs.length = 0;
-  }
 }
 
 function mean(values: readonly number[]): number {

@@ -10,7 +10,7 @@ import { quantizeModel, type QuantizeResult } from "../calibrate/quantize.ts";
 import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "../eval/evaluate.ts";
 import type { NoiseStage } from "../eval/noise.ts";
 import { InputError, loadModel, writeFileAtomic, type Model } from "../graph/index.ts";
-import { compareModels, type CompareReport } from "../stats/compare.ts";
+import { compareModels, type CompareReport } from "../compare/compare.ts";
 import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
 
 export const CELL_FORMAT = "ptq-onnx.study.cell";

@@ -6,8 +6,8 @@ import { rangesFor, readCalibrationTable } from "../../src/calibrate/table.ts";
 import { InputError, loadModel, saveModel } from "../../src/graph/index.ts";
 import { activationFormat, makePolicy } from "../../src/passes/index.ts";
 import { paramsFromRange } from "../../src/quant/math.ts";
-import { compareModels, dequantize, quantizedWeights, type CompareReport } from "../../src/stats/compare.ts";
-import { histogramDistance, subsampleIndices, summarize } from "../../src/stats/describe.ts";
+import { compareModels, dequantize, histogramDistance, quantizedWeights, type CompareReport } from "../../src/compare/compare.ts";
+import { subsampleIndices, summarize } from "../../src/stats/describe.ts";
 import { fixtureModel, runCli, tempDir } from "../helpers.ts";
 
 /** A labelled pool for the 3-class disc-tiny fixture (vocabulary 50): 20 rows per class, seeded. */
