@@ -15,9 +15,9 @@
 import { existsSync } from "node:fs";
 import { sha256File } from "../calibrate/table.ts";
 import { modelLabels } from "../data/resolve.ts";
-import { InputError } from "../graph/index.ts";
+import { InputError, loadValidModel } from "../graph/index.ts";
 import { compareActivations } from "./activations.ts";
-import { checkSameFloat, findTable, loadChecked, quantizationMeta } from "./models.ts";
+import { checkSameFloat, findTable, quantizationMeta } from "./models.ts";
 import { comparePredictions } from "./predictions.ts";
 import { compareProfiles } from "./profiles.ts";
 import { DEFAULT_MAX_SAMPLE, DEFAULT_RESAMPLES, DEFAULT_TOP, type CompareOptions, type CompareReport } from "./report.ts";
@@ -43,8 +43,8 @@ export async function compareModels(opts: CompareOptions): Promise<CompareReport
   const maxSample = intOpt(opts.maxSample, "--max-sample", DEFAULT_MAX_SAMPLE, 8);
   const top = intOpt(opts.top, "--top", DEFAULT_TOP, 1);
   intOpt(opts.rows, "--rows", 1, 1);
-  const ma = loadChecked(opts.a);
-  const mb = loadChecked(opts.b);
+  const ma = loadValidModel(opts.a);
+  const mb = loadValidModel(opts.b);
   const metaA = quantizationMeta(ma, opts.a);
   const metaB = quantizationMeta(mb, opts.b);
   let float: { file: string; sha256: string } | null = null;

@@ -1,15 +1,8 @@
 /** The two quantized models compared: loading, their quantization metadata, their calibration tables. */
 import { existsSync } from "node:fs";
 import { readCalibrationTable, serializeCalibrationTable, sha256Bytes, type CalibrationTable } from "../calibrate/table.ts";
-import { InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
+import { InputError, type Model } from "../graph/index.ts";
 import { NOT_SAME_FLOAT, type QuantizationMeta } from "./report.ts";
-
-export function loadChecked(path: string): Model {
-  const model = loadModel(path);
-  const problems = validateModel(model);
-  if (problems.length) throw new InputError(problems[0], path);
-  return model;
-}
 
 /** The model's `ptq-onnx.quantization` metadata; InputError naming the file when absent or malformed. */
 export function quantizationMeta(model: Model, file: string): QuantizationMeta {

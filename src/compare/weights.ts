@@ -1,11 +1,10 @@
 /** Weights: per quantized layer, quantization error, scales and zero points of A against B, with tests. */
-import { DataType, type Model, type Value } from "../graph/index.ts";
+import { DataType, loadValidModel, type Model, type Value } from "../graph/index.ts";
 import { PassManager, makePolicy, preparationPasses } from "../passes/index.ts";
 import { hashString, pick, subsampleIndices, summarize } from "../stats/describe.ts";
 import { ks2samp } from "../stats/ks.ts";
 import { mannWhitneyU } from "../stats/mannwhitney.ts";
 import { wilcoxon } from "../stats/wilcoxon.ts";
-import { loadChecked } from "./models.ts";
 import { arraysEqual, holmFamily, ran, skipped } from "./outcomes.ts";
 import type { CompareReport, ErrorSummary, LayerComparison, Outcome, QuantizationMeta } from "./report.ts";
 
@@ -96,7 +95,7 @@ function errorSummary(deq: Float64Array, float: Float64Array): { errors: Float64
 
 /** Float weights by name, from the float model prepared as `meta` was (LSTM decomposition renames and transposes W and R). */
 function floatWeights(floatFile: string, meta: QuantizationMeta, names: Iterable<string>): Map<string, Float64Array> {
-  const model = loadChecked(floatFile);
+  const model = loadValidModel(floatFile);
   const policy = makePolicy({ wbits: meta.wbits, abits: meta.abits, granularity: meta.granularity, lstmInternals: meta.lstm_internals, packInt4: meta.pack_int4 });
   new PassManager(preparationPasses(model, policy)).run(model);
   const byName = new Map<string, Value>();

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import type { Model, Node, Value } from "./ir.ts";
 import { roleOf } from "./roles.ts";
 import { dataTypeName, isFloatType, storageBytes } from "./tensor.ts";
@@ -115,4 +116,9 @@ export function inspectModel(model: Model): ModelSummary {
     lstm: nodes.filter((n) => n.opType === "LSTM" && !n.domain).map(lstmSummary),
     metadata: Object.fromEntries(model.metadata),
   };
+}
+
+/** `ptq-onnx inspect`: the summary of a model already loaded from `path`, with the file's size. */
+export function inspectFile(model: Model, path: string): ModelSummary & { bytes: number } {
+  return { ...inspectModel(model), bytes: statSync(path).size };
 }

@@ -1,3 +1,5 @@
+import { InputError } from "./errors.ts";
+import { loadModel } from "./io.ts";
 import type { Graph, Model } from "./ir.ts";
 
 /** The IR and default-domain opset range onnxruntime-node 1.30 runs and the contract accepts. */
@@ -46,4 +48,12 @@ export function validateGraph(graph: Graph, problems: string[] = []): string[] {
     }
   }
   return problems;
+}
+
+/** Loads and validates a model; every problem is an InputError naming the file. */
+export function loadValidModel(path: string): Model {
+  const model = loadModel(path);
+  const problems = validateModel(model);
+  if (problems.length) throw new InputError(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ""), path);
+  return model;
 }

@@ -1,36 +1,13 @@
 import type { Argv, CommandModule } from "yargs";
-import { embeddingRows } from "../../data/resolve.ts";
-import { InputError } from "../../graph/index.ts";
-import { compareScores, loadEvalData, metricsFor, ModelRunner, noisyIds, defaultThreads, defaultBatch, type Agreement, type EvalMetrics } from "../../eval/evaluate.ts";
-import { formatNoiseSpec, parseNoiseSpec, type GaussInsertion, type NoiseStage } from "../../eval/noise.ts";
+import { runEval, type EvalOptions, type EvalResult } from "../../eval/run-eval.ts";
 import { printJson, table } from "../output.ts";
-import { loadValidModel } from "./inspect.ts";
 
-/** An integer option of at least `min` (yargs gives NaN for "abc"); undefined stays undefined. */
-export function intOption(value: unknown, option: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option} must be an integer of at least ${min}, got ${String(value)}`);
-  return n;
-}
+export { intListOption, intOption } from "../../eval/options.ts";
 
-/** A comma-separated list of integers (also given as a repeated option). */
-export function intListOption(value: unknown, option: string, min: number): number[] | undefined {
-  if (value === undefined) return undefined;
-  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
-  const out = parts.map((p) => {
-    const t = p.trim();
-    const n = t === "" ? NaN : Number(t);
-    if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option}: "${t}" is not an integer of at least ${min}`);
-    return n;
-  });
-  return [...new Set(out)];
-}
-
-/** A progress line on stderr, only when stderr is a terminal (the contract keeps pipes clean). */
-export function progressLine(label: string): ((done: number, total: number) => void) | undefined {
+/** Progress lines on stderr, only when stderr is a terminal (the contract keeps pipes clean). */
+export function progressLines(): ((label: string, done: number, total: number) => void) | undefined {
   if (!process.stderr.isTTY) return undefined;
-  return (done, total) => process.stderr.write(`\r\x1b[K${label}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
+  return (label, done, total) => process.stderr.write(`\r\x1b[K${label}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
 }
 
 /** Options `eval` and `robustness` share. */
@@ -44,29 +21,8 @@ export function dataOptions<T>(y: Argv<T>) {
     .option("json", { type: "boolean", default: false, describe: "print one JSON document" });
 }
 
-interface Args {
-  model: string;
-  data?: string;
-  tokenizer?: string;
-  noise?: string;
-  seed?: number;
-  batch?: number;
-  threads?: number;
-  rows?: number;
-  reference?: string;
+interface Args extends EvalOptions {
   json: boolean;
-}
-
-export interface EvalResult extends EvalMetrics {
-  model: string;
-  data: string;
-  data_sha256: string;
-  labels: string[] | null;
-  noise: { spec: string; stages: { kind: string; level: number }[]; seed: number; gauss: GaussInsertion[] } | null;
-  batch: number;
-  threads: number;
-  seconds: number;
-  reference?: Agreement & { model: string; accuracy: number };
 }
 
 function f4(x: number): string {
@@ -94,52 +50,6 @@ function printText(r: EvalResult): void {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-export async function runEval(args: Args): Promise<EvalResult> {
-  const started = performance.now();
-  const batchOption = intOption(args.batch, "batch", 1);
-  const threads = intOption(args.threads, "threads", 1) ?? defaultThreads();
-  const seed = intOption(args.seed, "seed", 0) ?? 0;
-  const rows = intOption(args.rows, "rows", 1);
-  const stages: NoiseStage[] = args.noise !== undefined ? parseNoiseSpec(args.noise) : [];
-  const model = loadValidModel(args.model);
-  const refModel = args.reference ? loadValidModel(args.reference) : undefined;
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
-  const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
-  const ids = noisyIds(data, stages, seed);
-  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: progressLine(args.model) });
-  const { result, gauss } = await runner.score(ids, stages, seed);
-  await runner.release();
-  const metrics = metricsFor(data.labels, result, data.labelNames, args.model);
-  const out: EvalResult = {
-    model: args.model,
-    data: data.source,
-    data_sha256: data.sha256,
-    labels: data.labelNames ?? null,
-    ...metrics,
-    noise: args.noise !== undefined
-      ? { spec: formatNoiseSpec(stages), stages: stages.map(({ kind, level }) => ({ kind, level })), seed, gauss }
-      : null,
-    batch,
-    threads,
-    seconds: 0,
-  };
-  if (refModel) {
-    const refRows = embeddingRows(refModel);
-    const tooBig = refRows === undefined ? -1 : ids.findIndex((r) => r.some((id) => id >= refRows));
-    if (tooBig >= 0) throw new InputError(`row ${tooBig + 1}: token id outside the reference's embedding (${refRows} rows)`, args.reference);
-    const refRunner = new ModelRunner(args.reference!, refModel, { batch, threads, padId: data.padId, onProgress: progressLine(args.reference!) });
-    const ref = (await refRunner.score(ids, stages, seed)).result;
-    await refRunner.release();
-    if (ref.classes !== result.classes) {
-      throw new InputError(`the reference outputs ${ref.classes} scores per row, the model ${result.classes}`, args.reference);
-    }
-    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference);
-    out.reference = { model: args.reference!, accuracy: refMetrics.accuracy, ...compareScores(ref.scores, result.scores, ref.predictions, result.predictions) };
-  }
-  out.seconds = (performance.now() - started) / 1000;
-  return out;
-}
-
 export const evalCommand: CommandModule<object, Args> = {
   command: "eval <model>",
   describe: "Accuracy, macro-F1, per-class metrics and confusion matrix on labelled data, optionally under noise or against a reference",
@@ -152,7 +62,7 @@ export const evalCommand: CommandModule<object, Args> = {
         .option("reference", { type: "string", describe: "float model to compare with: top-1 agreement and mean KL divergence" }),
     ) as unknown as Argv<Args>,
   handler: async (args) => {
-    const r = await runEval(args);
+    const r = await runEval({ ...args, onProgress: progressLines() });
     if (args.json) printJson(r);
     else printText(r);
   },

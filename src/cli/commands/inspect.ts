@@ -1,19 +1,10 @@
-import { statSync } from "node:fs";
 import type { CommandModule } from "yargs";
-import { InputError, inspectModel, loadModel, validateModel, type ModelSummary } from "../../graph/index.ts";
+import { inspectFile, loadValidModel, type ModelSummary } from "../../graph/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
 interface Args {
   model: string;
   json: boolean;
-}
-
-/** Loads and validates a model; every problem is an InputError naming the file. */
-export function loadValidModel(path: string) {
-  const model = loadModel(path);
-  const problems = validateModel(model);
-  if (problems.length) throw new InputError(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ""), path);
-  return model;
 }
 
 function shapeText(shape: ModelSummary["inputs"][number]["shape"]): string {
@@ -48,7 +39,7 @@ export const inspectCommand: CommandModule<object, Args> = {
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: (args) => {
     const model = loadValidModel(args.model);
-    const summary = { ...inspectModel(model), bytes: statSync(args.model).size };
+    const summary = inspectFile(model, args.model);
     if (args.json) printJson(summary);
     else printText(summary);
   },

@@ -1,9 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
+import { InputError, loadValidModel } from "../../graph/index.ts";
 import { DEFAULT_BATCH, DEFAULT_ROWS, runParity, type ParityResult } from "../../parity/parity.ts";
 import { DEFAULT_PROFILES, PROFILES } from "../../parity/profiles.ts";
 import { printJson, table } from "../output.ts";
-import { loadValidModel } from "./inspect.ts";
 
 interface Args {
   model: string;
