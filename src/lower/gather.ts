@@ -14,8 +14,8 @@ interface GatherMatch {
 
 /**
  * An embedding lookup over quantized rows -> com.microsoft.GatherBlockQuantized: the table
- * is stored as packed unsigned 2-, 4- or 8-bit codes (zero point 2^(bits-1)) with one block,
- * so one scale, per row, and only the gathered rows are dequantized. Matches both forms the
+ * is stored as packed unsigned 2-, 4- or 8-bit codes (zero point 2^(bits-1)), every block of
+ * a row with that row's scale, and only the gathered rows are dequantized. Matches both forms the
  * Q/DQ model has: Gather(DequantizeLinear(table)) and the rows gathered before dequantizing
  * (src/passes/gather-quantized.ts).
  */
@@ -46,12 +46,15 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
       const bits = kernelBits(w.bits);
       const packed = packRows(rows, width, width, bits, (r, k) => w.codes[r * width + k]);
       const data = g.addInitializer(Tensor.fromData(`${w.name}_blockq`, DataType.UINT8, [rows, packed.length / rows], packed));
-      const scales = g.addInitializer(Tensor.fromData(`${w.name}_blockq_scale`, DataType.FLOAT, [rows, 1], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+      const block = rowBlock(width);
+      const blocks = Math.ceil(width / block);
+      const rowScales = Float32Array.from({ length: rows * blocks }, (_, i) => channelScale(w, 0, Math.floor(i / blocks)));
+      const scales = g.addInitializer(Tensor.fromData(`${w.name}_blockq_scale`, DataType.FLOAT, [rows, blocks], rowScales));
       const node = replaceNode(last, {
         opType: "GatherBlockQuantized",
         domain: MS_DOMAIN,
         inputs: [data, indices, scales],
-        attributes: { gather_axis: 0, quantize_axis: 1, block_size: rowBlock(width), bits },
+        attributes: { gather_axis: 0, quantize_axis: 1, block_size: block, bits },
       });
       ctx.lowered.set(node, { from: "Gather", weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
     },

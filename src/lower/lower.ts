@@ -48,7 +48,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
 
   const ctx: LowerContext = { qdq, accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map() };
   const log: RuleOutcome[] = [];
-  for (const rule of [lstmRule(ctx), gemmRule(ctx), matMulRule(ctx), gatherRule(ctx)]) rulePass(rule, log).run(model);
+  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) pass.run(model);
 
   // Only ops that read a quantized weight are worth a reason; other Gathers and MatMuls are not candidates.
   const readers = new Map<string, Node>();

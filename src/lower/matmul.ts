@@ -15,8 +15,8 @@ interface MatMulMatch {
 
 /**
  * The com.microsoft.MatMulNBits node for A x W (W quantized, [K, N] or [N, K]): B is [N,
- * blocks, bytes] of unsigned codes, one block of a power of two >= K per output channel
- * (padded with the zero point), scales [N, 1]. Codes of 3 bits go in 4-bit storage and of
+ * blocks, bytes] of unsigned codes (see rowBlock for the block length), scales [N, blocks],
+ * every block of a row with that output channel's scale. Codes of 3 bits go in 4-bit storage and of
  * 5 to 7 bits in 8-bit storage: onnxruntime 1.30's CPU kernel takes 2, 4 and 8.
  */
 function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
@@ -31,7 +31,7 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const at = nAxis === 0 ? (n: number, k: number) => w.codes[n * K + k] : (n: number, k: number) => w.codes[k * N + n];
   const packed = packRows(N, K, Math.ceil(K / block) * block, bits, at);
   const blocks = Math.ceil(K / block);
-  const scales = Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n));
+  const scales = Float32Array.from({ length: N * blocks }, (_, i) => channelScale(w, nAxis, Math.floor(i / blocks)));
   const b = g.addInitializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
   const s = g.addInitializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
   const lowered = replaceNode(node, {

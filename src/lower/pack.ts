@@ -18,12 +18,18 @@ export function kernelBits(bits: number): 2 | 4 | 8 {
 }
 
 /**
- * The block length along a row of `length` elements: one block per row (so one scale per
- * output channel), the next power of two of at least 16 as the kernels require; the padding
- * past `length` holds the zero point and adds nothing.
+ * The block length for rows of `length` elements (the kernels take powers of two of at least
+ * 16): the one that pads a row least, the longest among those. Every block of a row carries
+ * the row's scale, so the choice changes size and speed, never values. K = 192 takes three
+ * blocks of 64 (no padding), K = 24 one block of 32 (8 codes of padding, holding the zero
+ * point, which add nothing).
  */
 export function rowBlock(length: number): number {
-  return Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(1, length))));
+  let best = 16;
+  for (let b = 16; b <= Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(1, length)))); b *= 2) {
+    if (Math.ceil(length / b) * b <= Math.ceil(length / best) * best) best = b;
+  }
+  return best;
 }
 
 /**

@@ -51,13 +51,15 @@ function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
     const [N, K] = [node.getInt("N")!, node.getInt("K")!];
     const b = node.inputs[1]!.initializer!;
     const codes = unpack(b.toNumbers(), N, b.dims[1] * node.getInt("block_size")!, K, bits);
-    return [{ name: node.inputs[1]!.name, codes: { dims: [N, K], codes, scales: Float32Array.from(node.inputs[2]!.initializer!.toNumbers()), zeroPoints: new Int32Array(N), axis: 0, blockSize: null } }];
+    const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[1]!.name, codes: { dims: [N, K], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
   }
   if (node.opType === "GatherBlockQuantized") {
     const d = node.inputs[0]!.initializer!;
     const [V, D] = [d.dims[0], (d.dims[1] * 8) / bits];
     const codes = unpack(d.toNumbers(), V, D, D, bits);
-    return [{ name: node.inputs[0]!.name, codes: { dims: [V, D], codes, scales: Float32Array.from(node.inputs[2]!.initializer!.toNumbers()), zeroPoints: new Int32Array(V), axis: 0, blockSize: null } }];
+    const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[0]!.name, codes: { dims: [V, D], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
   }
   // DynamicQuantizeLSTM: int8 [dirs, size, 4H] with scales [dirs, 4H]; back to [dirs, 4H, size] per gate row.
   return [1, 2].map((i) => {
