@@ -33,7 +33,16 @@ export interface ModelSummary {
   parameters: number;
   tensors_by_type: Record<string, { tensors: number; elements: number; bytes: number }>;
   lstm: LstmSummary[];
+  /** onnxruntime integer kernels (a lowered model) and the bit width of the codes each stores. */
+  integer_kernels: KernelSummary[];
   metadata: Record<string, string>;
+}
+
+export interface KernelSummary {
+  name: string;
+  op: string;
+  /** Each integer weight: its storage type and the narrowest signed grid holding its codes. */
+  weights: { name: string; storage: string; bits: number }[];
 }
 
 function summarize(model: Model, v: Value): TensorSummary {
@@ -58,26 +67,70 @@ function lstmSummary(node: Node): LstmSummary {
   const r = weightSource(node.inputs[2] ?? null);
   const wDims = w?.value.initializer?.dims;
   const rDims = r?.value.initializer?.dims;
+  // DynamicQuantizeLSTM stores W and R transposed, [directions, size, 4*hidden], as int8.
+  const lowered = node.opType === "DynamicQuantizeLSTM";
   return {
     name: node.name,
     direction: node.getString("direction", "forward")!,
-    hidden_size: node.getInt("hidden_size") ?? rDims?.[2] ?? null,
-    input_size: wDims?.[2] ?? null,
+    hidden_size: node.getInt("hidden_size") ?? (lowered ? rDims?.[1] : rDims?.[2]) ?? null,
+    input_size: (lowered ? wDims?.[1] : wDims?.[2]) ?? null,
     layout: node.getInt("layout", 0),
-    quantized_weights: Boolean(w?.quantized || r?.quantized),
+    quantized_weights: lowered || Boolean(w?.quantized || r?.quantized),
   };
+}
+
+/** Which inputs of each integer kernel hold weight codes (and how they are stored) and which their scales and zero points. */
+const KERNEL_WEIGHTS: Record<string, { inputs: number[]; packed: boolean; params: number[] }> = {
+  DynamicQuantizeLSTM: { inputs: [1, 2], packed: false, params: [8, 9, 10, 11] },
+  MatMulNBits: { inputs: [1], packed: true, params: [2, 3] },
+  GatherBlockQuantized: { inputs: [0], packed: true, params: [2, 3] },
+};
+
+/** The narrowest signed width (2 to 8 bits) holding every code; packed codes are unsigned around 2^(bits-1). */
+function gridBits(node: Node, v: Value, packed: boolean): number {
+  const t = v.initializer!;
+  const raw = t.toNumbers();
+  const bits = packed ? node.getInt("bits", 4) : 8;
+  const perByte = packed ? 8 / bits : 1;
+  let absMax = 0;
+  for (let i = 0; i < raw.length * perByte; i++) {
+    const c = packed ? ((raw[Math.floor(i / perByte)] >> ((i % perByte) * bits)) & ((1 << bits) - 1)) - 2 ** (bits - 1) : raw[i];
+    absMax = Math.max(absMax, c < 0 ? -c - 1 : c);
+  }
+  let b = 2;
+  while (b < 8 && absMax > 2 ** (b - 1) - 1) b++;
+  return b;
+}
+
+function kernelSummary(node: Node): KernelSummary {
+  const spec = KERNEL_WEIGHTS[node.opType];
+  const weights = spec.inputs.flatMap((i) => {
+    const v = node.inputs[i];
+    if (!v?.initializer) return [];
+    const storage = spec.packed ? `uint${node.getInt("bits", 4)} packed` : dataTypeName(v.initializer.dataType);
+    return [{ name: v.name, storage, bits: gridBits(node, v, spec.packed) }];
+  });
+  return { name: node.name, op: node.opType, weights };
 }
 
 /** Whether an initializer is only ever a scale or zero point of QuantizeLinear/DequantizeLinear. */
 function isQuantParameter(v: Value): boolean {
-  return v.consumers.length > 0 && v.consumers.every((n) => (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && n.inputs[0] !== v);
+  const kernelParameter = (n: Node): boolean => n.domain === "com.microsoft" && Boolean(KERNEL_WEIGHTS[n.opType]?.params.some((i) => n.inputs[i] === v));
+  return v.consumers.length > 0 && v.consumers.every((n) => ((n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && n.inputs[0] !== v) || kernelParameter(n));
 }
 
 function isWeight(v: Value): boolean {
   const t = v.initializer!;
   if (isQuantParameter(v)) return false;
   if (isFloatType(t.dataType)) return true;
-  return v.consumers.some((n) => n.opType === "DequantizeLinear" && n.inputs[0] === v);
+  return v.consumers.some((n) => (n.opType === "DequantizeLinear" && n.inputs[0] === v) || kernelCodes(n, v) > 0);
+}
+
+/** Codes per stored element when `v` is a weight input of an integer kernel (2 per byte at 4 bits), else 0. */
+function kernelCodes(n: Node, v: Value): number {
+  const spec = n.domain === "com.microsoft" ? KERNEL_WEIGHTS[n.opType] : undefined;
+  if (!spec?.inputs.some((i) => n.inputs[i] === v)) return 0;
+  return spec.packed ? 8 / n.getInt("bits", 4) : 1;
 }
 
 export function inspectModel(model: Model): ModelSummary {
@@ -96,7 +149,8 @@ export function inspectModel(model: Model): ModelSummary {
       entry.tensors++;
       entry.elements += t.size;
       entry.bytes += storageBytes(t.dataType, t.size);
-      if (isWeight(v)) parameters += t.size;
+      // Padding of packed rows (MatMulNBits' blocks) is counted too: it is stored.
+      if (isWeight(v)) parameters += t.size * Math.max(1, ...v.consumers.map((n) => kernelCodes(n, v)));
     }
   };
   for (const g of model.graphs()) visitInitializers(g.initializers);
@@ -113,7 +167,8 @@ export function inspectModel(model: Model): ModelSummary {
     nodes: nodes.length,
     parameters,
     tensors_by_type: tensorsByType,
-    lstm: nodes.filter((n) => n.opType === "LSTM" && !n.domain).map(lstmSummary),
+    lstm: nodes.filter((n) => (n.opType === "LSTM" && !n.domain) || (n.opType === "DynamicQuantizeLSTM" && n.domain === "com.microsoft")).map(lstmSummary),
+    integer_kernels: nodes.filter((n) => n.domain === "com.microsoft" && n.opType in KERNEL_WEIGHTS).map(kernelSummary),
     metadata: Object.fromEntries(model.metadata),
   };
 }

@@ -19,6 +19,9 @@ function printText(s: ModelSummary & { bytes: number }): void {
   if (s.lstm.length) {
     lines.push("", table([["LSTM", "direction", "hidden", "input", "weights"], ...s.lstm.map((l) => [l.name, l.direction, l.hidden_size ?? "?", l.input_size ?? "?", l.quantized_weights ? "quantized" : "float"])]));
   }
+  if (s.integer_kernels.length) {
+    lines.push("", table([["integer kernel", "op", "weights (storage, bits)"], ...s.integer_kernels.map((k) => [k.name, k.op, k.weights.map((w) => `${w.name} (${w.storage}, ${w.bits})`).join(", ")])]));
+  }
   lines.push("", `parameters: ${s.parameters.toLocaleString("en-US")}`);
   lines.push(table([["tensor type", "tensors", "elements", "bytes"], ...Object.entries(s.tensors_by_type).map(([t, e]) => [t, e.tensors, e.elements, e.bytes])]));
   lines.push("", `ops (${s.nodes} nodes): ${Object.entries(s.ops).map(([op, n]) => `${op} ${n}`).join(", ")}`);

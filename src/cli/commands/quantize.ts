@@ -2,6 +2,8 @@ import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { progressBar } from "../progress.ts";
+import type { LowerReport } from "../../lower/index.ts";
+import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
 
 interface Args {
   model: string;
@@ -21,6 +23,7 @@ interface Args {
   "save-calib-table"?: string;
   seed: number;
   rounding: string;
+  format: string;
   json: boolean;
 }
 
@@ -57,10 +60,11 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
       .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
       .option("seed", { type: "number", default: 0, describe: "seed for choosing calibration rows" })
+      .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
     const bar = progressBar("calibrating");
-    const result = await quantizeModel({
+    const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
       model: args.model,
       out: args.o,
       bits: args.bits,
@@ -83,5 +87,6 @@ export const quantizeCommand: CommandModule<object, Args> = {
     bar?.done();
     if (args.json) printJson(result);
     else printSummary(result);
+    if (!args.json && "lowered" in result) printLowerSummary(result.lowered as LowerReport);
   },
 };
