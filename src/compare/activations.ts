@@ -1,36 +1,15 @@
 /** Activations: the ranges each model's QuantizeLinear (+Clip) pairs encode, A against B. */
-import { DataType, type Model, type Node, type Value } from "../graph/index.ts";
+import type { Model } from "../graph/index.ts";
+import { readQdq } from "../quant/qdq.ts";
 import { wilcoxon } from "../stats/wilcoxon.ts";
 import { arraysEqual, ran, skipped } from "./outcomes.ts";
 import type { ActivationComparison, ActivationRange, CompareReport, Outcome } from "./report.ts";
 
-function scalarOf(v: Value | null | undefined): number | undefined {
-  const t = v?.initializer;
-  if (!t || t.size !== 1) return undefined;
-  return t.toNumbers()[0];
-}
-
-/** Each activation's QuantizeLinear (+Clip) parameters, by the quantized value's name. */
+/** Each activation's QuantizeLinear (+Clip) parameters, by the quantized value's name, from the one Q/DQ reader. */
 export function activationRanges(model: Model): Map<string, ActivationRange> {
   const out = new Map<string, ActivationRange>();
-  for (const node of model.allNodes()) {
-    if (node.opType !== "QuantizeLinear" || node.domain) continue;
-    const value = node.inputs[0];
-    if (!value || value.initializer) continue;
-    const scale = scalarOf(node.inputs[1]);
-    if (scale === undefined) continue;
-    const zpV = node.inputs[2];
-    const zp = scalarOf(zpV) ?? 0;
-    const signed = zpV?.initializer ? zpV.initializer.dataType === DataType.INT8 : false;
-    let qmin = signed ? -128 : 0;
-    let qmax = signed ? 127 : 255;
-    const clip: Node | undefined = node.outputs[0]?.consumers.find((n) => n.opType === "Clip");
-    if (clip) {
-      qmin = scalarOf(clip.inputs[1]) ?? qmin;
-      qmax = scalarOf(clip.inputs[2]) ?? qmax;
-    }
-    const bits = Math.ceil(Math.log2(qmax - qmin + 1));
-    out.set(value.name, { scale, zero_point: zp, bits, range: [(qmin - zp) * scale, (qmax - zp) * scale] });
+  for (const a of readQdq(model).activations) {
+    out.set(a.value.name, { scale: a.scale, zero_point: a.zeroPoint, bits: a.bits, range: [(a.qmin - a.zeroPoint) * a.scale, (a.qmax - a.zeroPoint) * a.scale] });
   }
   return out;
 }

@@ -28,7 +28,6 @@ export { activationRanges } from "./activations.ts";
 export { histogramDistance, type HistogramDistance } from "./histograms.ts";
 export { checkSameFloat, quantizationMeta } from "./models.ts";
 export { compareProfiles } from "./profiles.ts";
-export { dequantize, quantizedWeights } from "./weights.ts";
 
 function intOpt(v: number | undefined, name: string, fallback: number, min: number): number {
   if (v === undefined) return fallback;

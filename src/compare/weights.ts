@@ -1,6 +1,7 @@
 /** Weights: per quantized layer, quantization error, scales and zero points of A against B, with tests. */
-import { DataType, loadValidModel, type Model, type Value } from "../graph/index.ts";
+import { DataType, dataTypeName, loadValidModel, type Model, type Value } from "../graph/index.ts";
 import { PassManager, makePolicy, preparationPasses } from "../passes/index.ts";
+import { dequantize, readQdq, type QuantizedWeight } from "../quant/qdq.ts";
 import { hashString, pick, subsampleIndices, summarize } from "../stats/describe.ts";
 import { ks2samp } from "../stats/ks.ts";
 import { mannWhitneyU } from "../stats/mannwhitney.ts";
@@ -8,80 +9,12 @@ import { wilcoxon } from "../stats/wilcoxon.ts";
 import { arraysEqual, holmFamily, ran, skipped } from "./outcomes.ts";
 import type { CompareReport, ErrorSummary, LayerComparison, Outcome, QuantizationMeta } from "./report.ts";
 
-interface QuantWeight {
-  name: string;
-  dims: number[];
-  codeType: string;
-  codes: Float64Array;
-  scales: Float64Array;
-  zeroPoints: Float64Array;
-  axis: number | null;
+/** The quantized weights of a model by name, from the one Q/DQ reader. */
+function weightsByName(model: Model): Map<string, QuantizedWeight> {
+  return new Map(readQdq(model).weights.map((w) => [w.name, w]));
 }
 
-const CODE_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT4, DataType.UINT4, DataType.INT16, DataType.UINT16]);
-
-/**
- * Every weight ptq-onnx quantized: an integer initializer `<w>_quantized` with `<w>_scale`
- * (and `<w>_zero_point`, else zero) beside it, read by a DequantizeLinear (whose `axis`
- * gives the channel axis of per-channel scales) or, for an embedding table whose rows are
- * gathered before dequantizing, by a Gather (per-row scales).
- */
-export function quantizedWeights(model: Model): Map<string, QuantWeight> {
-  const out = new Map<string, QuantWeight>();
-  for (const g of model.graphs()) {
-    const inits = new Map(g.initializers.map((v) => [v.name, v]));
-    for (const v of g.initializers) {
-      if (!v.name.endsWith("_quantized")) continue;
-      const t = v.initializer!;
-      if (!CODE_TYPES.has(t.dataType)) continue;
-      const name = v.name.slice(0, -"_quantized".length);
-      const scaleV = inits.get(`${name}_scale`);
-      if (!scaleV) continue;
-      const dq = v.consumers.find((n) => n.opType === "DequantizeLinear" && n.inputs[0] === v);
-      const gather = v.consumers.find((n) => n.opType === "Gather" && n.inputs[0] === v);
-      if (!dq && !gather) continue;
-      const scales = scaleV.initializer!.toNumbers();
-      const sDims = scaleV.initializer!.dims;
-      if (sDims.length > 1) continue; // blocked quantization: not written by ptq-onnx
-      let axis: number | null = null;
-      if (sDims.length === 1) {
-        axis = dq ? dq.getInt("axis", 1) : 0;
-        if (axis < 0) axis += t.dims.length;
-        if (t.dims[axis] !== scales.length) continue;
-      }
-      const zpV = inits.get(`${name}_zero_point`) ?? (dq?.inputs[2] ?? undefined);
-      const zeroPoints = zpV?.initializer ? zpV.initializer.toNumbers() : new Float64Array(scales.length);
-      out.set(name, { name, dims: [...t.dims], codeType: typeName(t.dataType), codes: t.toNumbers(), scales, zeroPoints, axis });
-    }
-  }
-  return out;
-}
-
-function typeName(dt: number): string {
-  return ({ [DataType.INT8]: "int8", [DataType.UINT8]: "uint8", [DataType.INT4]: "int4", [DataType.UINT4]: "uint4", [DataType.INT16]: "int16", [DataType.UINT16]: "uint16" } as Record<number, string>)[dt] ?? String(dt);
-}
-
-/** The float32 values the DequantizeLinear produces: fround((code - zp) * scale), per channel. */
-export function dequantize(w: QuantWeight): Float64Array {
-  const n = w.codes.length;
-  const out = new Float64Array(n);
-  if (w.axis === null) {
-    const s = w.scales[0];
-    const z = w.zeroPoints[0] ?? 0;
-    for (let i = 0; i < n; i++) out[i] = Math.fround((w.codes[i] - z) * s);
-    return out;
-  }
-  let stride = 1;
-  for (let d = w.axis + 1; d < w.dims.length; d++) stride *= w.dims[d];
-  const channels = w.dims[w.axis];
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(i / stride) % channels;
-    out[i] = Math.fround((w.codes[i] - w.zeroPoints[c]) * w.scales[c]);
-  }
-  return out;
-}
-
-function errorSummary(deq: Float64Array, float: Float64Array): { errors: Float64Array; summary: ErrorSummary } {
+function errorSummary(deq: ArrayLike<number>, float: Float64Array): { errors: Float64Array; summary: ErrorSummary } {
   const errors = new Float64Array(deq.length);
   let signal = 0;
   let noise = 0;
@@ -116,8 +49,8 @@ export function compareWeights(
   opts: { seed: number; maxSample: number; top: number },
   notes: string[],
 ): CompareReport["weights"] {
-  const qa = quantizedWeights(ma);
-  const qb = quantizedWeights(mb);
+  const qa = weightsByName(ma);
+  const qb = weightsByName(mb);
   const names = [...qa.keys()].filter((n) => qb.has(n)).sort();
   let floatA: Map<string, Float64Array> | null = null;
   let floatB: Map<string, Float64Array> | null = null;
@@ -180,8 +113,8 @@ export function compareWeights(
       name,
       shape: a.dims,
       elements: da.length,
-      a: { code_type: a.codeType, axis: a.axis, channels: a.scales.length },
-      b: { code_type: b.codeType, axis: b.axis, channels: b.scales.length },
+      a: { code_type: dataTypeName(a.codeType), axis: a.axis, channels: a.scales.length },
+      b: { code_type: dataTypeName(b.codeType), axis: b.axis, channels: b.scales.length },
       changed_fraction: changed / da.length,
       error_a: errA?.summary ?? null,
       error_b: errB?.summary ?? null,

@@ -49,7 +49,12 @@ function summarize(model: Model, v: Value): TensorSummary {
   return { name: v.name, type: v.elemType === undefined ? "unknown" : dataTypeName(v.elemType), shape: v.shape ?? null, role: roleOf(model, v.name) };
 }
 
-/** Follows DequantizeLinear (and Identity) back to the initializer a weight input comes from. */
+/**
+ * Follows DequantizeLinear (and Identity) back to the initializer a weight input comes from.
+ * Deliberately minimal: src/graph is the bottom layer and cannot use src/quant/qdq.ts (which
+ * builds on it), so inspect and the token-lookup walk only ask where a weight is stored and
+ * whether it is dequantized; codes, scales and bit widths are read by qdq.ts alone.
+ */
 export function weightSource(v: Value | null): { value: Value; quantized: boolean } | null {
   let quantized = false;
   for (let cur = v, hops = 0; cur && hops < 4; hops++) {

@@ -1,5 +1,6 @@
 import { Builder, DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { intRange, paramsFromRange } from "../quant/math.ts";
+import { readQdq, weightOf, type QdqModel } from "../quant/qdq.ts";
 import type { Pass } from "./pass.ts";
 import { activationBits, activationFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
 
@@ -12,15 +13,15 @@ export interface ActivationTarget {
   replaceOutputs?: boolean;
 }
 
-/** Whether a value is a weight (an initializer, possibly behind DequantizeLinear or Identity). */
-function isWeight(v: Value): boolean {
+/** Whether a value is a weight: an initializer (possibly behind Identity), or a quantized weight as the Q/DQ reader finds it. */
+function isWeight(v: Value, qdq: QdqModel): boolean {
   for (let cur: Value | null = v, hops = 0; cur && hops < 4; hops++) {
     if (cur.initializer) return true;
     const p: Node | null = cur.producer;
-    if (!p || (p.opType !== "DequantizeLinear" && p.opType !== "Identity")) return false;
+    if (!p || p.opType !== "Identity") break;
     cur = p.inputs[0];
   }
-  return false;
+  return weightOf(qdq, v) !== undefined;
 }
 
 /** The activation inputs of an op that the quantizer covers. */
@@ -52,13 +53,14 @@ export function activationTargets(model: Model, policy: QuantPolicy, extra: Valu
     t.bits = Math.max(t.bits, bits);
     if (node) t.uses.push({ node, input });
   };
+  const qdq = readQdq(model);
   for (const node of model.allNodes()) {
     if (node.domain) continue;
     const bits = activationBits(policy, node);
     if (bits === null) continue;
     for (const i of activationInputs(node)) {
       const v = node.inputs[i];
-      if (!v || isWeight(v) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
+      if (!v || isWeight(v, qdq) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
       // A decomposed LSTM's carried hidden state arrives already quantized where it was produced.
       if (policy.lstmInternals && v.graph.parent && v.isGraphInput) continue;
       add(v, node, i, bits);

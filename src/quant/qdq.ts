@@ -12,7 +12,7 @@
  * Every pass, report and lowering that needs codes, scales or bit widths reads them here
  * rather than guessing from tensor names. Imports nothing of ours but src/graph.
  */
-import { DataType, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { DataType, type Model, type Node, type Value } from "../graph/index.ts";
 
 /** The `ptq-onnx.quantization` metadata `quantize` writes (fields may be missing in old files). */
 export interface QuantizationMeta {
@@ -124,7 +124,7 @@ export function readQdq(model: Model): QdqModel {
   const meta = quantizationMeta(model);
   const weights: QuantizedWeight[] = [];
   const activations: QuantizedActivation[] = [];
-  for (const g of allGraphs(model)) {
+  for (const g of model.graphs()) {
     for (const v of g.initializers) {
       const w = readWeight(v, meta);
       if (w) weights.push(w);
@@ -189,12 +189,6 @@ export function paramIndexer(q: Pick<QuantizedCodes, "dims" | "axis" | "blockSiz
     const k = Math.floor(i / inner) % len;
     return (outer * blocks + Math.floor(k / block)) * inner + (i % inner);
   };
-}
-
-function allGraphs(model: Model): Graph[] {
-  const out: Graph[] = [model.graph];
-  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) out.push(...subs);
-  return out;
 }
 
 function consumersThroughIdentity(v: Value): Node[] {

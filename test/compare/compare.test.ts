@@ -6,7 +6,8 @@ import { rangesFor, readCalibrationTable } from "../../src/calibrate/table.ts";
 import { InputError, loadModel, saveModel } from "../../src/graph/index.ts";
 import { activationFormat, makePolicy } from "../../src/passes/index.ts";
 import { paramsFromRange } from "../../src/quant/math.ts";
-import { compareModels, dequantize, histogramDistance, quantizedWeights, type CompareReport } from "../../src/compare/compare.ts";
+import { compareModels, histogramDistance, type CompareReport } from "../../src/compare/compare.ts";
+import { dequantize, readQdq } from "../../src/quant/qdq.ts";
 import { subsampleIndices, summarize } from "../../src/stats/describe.ts";
 import { fixtureModel, runCli, tempDir } from "../helpers.ts";
 
@@ -65,7 +66,7 @@ describe("compareModels: balanced against class-0 calibration at 4 bits", () => 
   });
 
   it("quantization errors are the round-to-nearest errors: |e| <= scale/2 per channel", () => {
-    const q = quantizedWeights(loadModel(A));
+    const q = readQdq(loadModel(A)).weights;
     const f = loadModel(float);
     for (const w of q.values()) {
       const deq = dequantize(w);

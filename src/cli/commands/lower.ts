@@ -2,10 +2,9 @@ import { rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CommandModule } from "yargs";
 import { defaultOutput, quantizeModel, type QuantizeOptions, type QuantizeResult } from "../../calibrate/quantize.ts";
-import { InputError, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
+import { InputError, loadValidModel, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
 import { lowerModel, type LowerReport } from "../../lower/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
-import { loadValidModel } from "./inspect.ts";
 
 interface Args {
   model: string;
