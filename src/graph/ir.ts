@@ -1,3 +1,8 @@
+/**
+ * The graph IR: values with producer and consumers, nodes, graphs with subgraphs, the model.
+ * Over 450 lines on purpose: one job, and the four classes keep each other's links (a value's
+ * consumers, a node's graph, a graph's names) consistent, which splitting would expose.
+ */
 import { create } from "@bufbuild/protobuf";
 import {
   AttributeProtoSchema,
