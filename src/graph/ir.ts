@@ -397,14 +397,10 @@ export class Graph {
   /** Values read by nodes of this graph (or its subgraphs) but defined in an enclosing graph. */
   outerReads(): Value[] {
     const out = new Set<Value>();
-    const visit = (g: Graph): void => {
-      for (const n of g.nodes) {
-        for (const v of n.inputs) if (v && !this.definesTransitively(v)) out.add(v);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
+    for (const g of graphsOf(this)) {
+      for (const n of g.nodes) for (const v of n.inputs) if (v && !this.definesTransitively(v)) out.add(v);
       for (const v of g.outputs) if (!this.definesTransitively(v)) out.add(v);
-    };
-    visit(this);
+    }
     return [...out];
   }
 

@@ -1,6 +1,6 @@
 import { InputError } from "./errors.ts";
 import { loadModel } from "./io.ts";
-import type { Graph, Model } from "./ir.ts";
+import { graphsOf, type Graph, type Model } from "./ir.ts";
 
 /** The IR and default-domain opset range onnxruntime-node 1.30 runs and the contract accepts. */
 export const SUPPORTED = { irMin: 7, irMax: 13, opsetMin: 13, opsetMax: 26 } as const;
@@ -24,7 +24,13 @@ export function validateModel(model: Model): string[] {
   return problems;
 }
 
+/** Problems of a graph and of its subgraphs at any depth. */
 export function validateGraph(graph: Graph, problems: string[] = []): string[] {
+  for (const g of graphsOf(graph)) validateOne(g, problems);
+  return problems;
+}
+
+function validateOne(graph: Graph, problems: string[]): void {
   const where = graph.parent ? ` in subgraph ${graph.proto.name || "(unnamed)"}` : "";
   const seen = new Set<unknown>();
   for (const v of graph.inputs) seen.add(v);
@@ -40,14 +46,12 @@ export function validateGraph(graph: Graph, problems: string[] = []): string[] {
       }
     });
     for (const v of node.outputs) if (v) seen.add(v);
-    for (const subs of node.subgraphs.values()) for (const sub of subs) validateGraph(sub, problems);
   }
   for (const v of graph.outputs) {
     if (v.producer === null && v.initializer === undefined && !v.isGraphInput && v.graph === graph) {
       problems.push(`graph output '${v.name}'${where} is not produced by any node`);
     }
   }
-  return problems;
 }
 
 /** Loads and validates a model; every problem is an InputError naming the file. */
