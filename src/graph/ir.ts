@@ -514,8 +514,8 @@ export function graphsOf(graph: Graph): Graph[] {
 }
 
 function unlinkInputs(node: Node): void {
-  node.inputs.forEach((_, i) => node.setInput(i, null));
-  for (const subs of node.subgraphs.values()) for (const g of subs) for (const n of g.nodes) unlinkInputs(n);
+  const nested = [...node.subgraphs.values()].flat().flatMap((g) => [...nodesOf(g)]);
+  for (const n of [node, ...nested]) n.inputs.forEach((_, i) => n.setInput(i, null));
 }
 
 /** The whole model: the proto with everything outside the graph, and the graph IR. */
