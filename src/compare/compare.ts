@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import { sha256File } from "../calibrate/table.ts";
 import { modelLabels } from "../data/resolve.ts";
 import { InputError, loadValidModel } from "../graph/index.ts";
+import { intOption } from "../eval/options.ts";
 import { compareActivations } from "./activations.ts";
 import { checkSameFloat, findTable, quantizationMeta } from "./models.ts";
 import { comparePredictions } from "./predictions.ts";
@@ -29,19 +30,13 @@ export { histogramDistance, type HistogramDistance } from "./histograms.ts";
 export { checkSameFloat, quantizationMeta } from "./models.ts";
 export { compareProfiles } from "./profiles.ts";
 
-function intOpt(v: number | undefined, name: string, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v < min) throw new InputError(`${name} must be an integer of at least ${min}, got ${v}`);
-  return v;
-}
-
 /** Everything `ptq-onnx stats compare` reports. Throws InputError for bad input. */
 export async function compareModels(opts: CompareOptions): Promise<CompareReport> {
-  const seed = intOpt(opts.seed, "--seed", 0, 0);
-  const resamples = intOpt(opts.resamples, "--resamples", DEFAULT_RESAMPLES, 1);
-  const maxSample = intOpt(opts.maxSample, "--max-sample", DEFAULT_MAX_SAMPLE, 8);
-  const top = intOpt(opts.top, "--top", DEFAULT_TOP, 1);
-  intOpt(opts.rows, "--rows", 1, 1);
+  const seed = intOption(opts.seed, "seed", 0) ?? 0;
+  const resamples = intOption(opts.resamples, "resamples", 1) ?? DEFAULT_RESAMPLES;
+  const maxSample = intOption(opts.maxSample, "max-sample", 8) ?? DEFAULT_MAX_SAMPLE;
+  const top = intOption(opts.top, "top", 1) ?? DEFAULT_TOP;
+  intOption(opts.rows, "rows", 1);
   const ma = loadValidModel(opts.a);
   const mb = loadValidModel(opts.b);
   const metaA = quantizationMeta(ma, opts.a);

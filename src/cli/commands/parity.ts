@@ -3,6 +3,7 @@ import { InputError, loadValidModel } from "../../graph/index.ts";
 import { DEFAULT_BATCH, DEFAULT_ROWS, runParity, type ParityResult } from "../../parity/parity.ts";
 import { DEFAULT_PROFILES, PROFILES } from "../../parity/profiles.ts";
 import { printJson, table } from "../output.ts";
+import { intOption } from "../../eval/options.ts";
 
 interface Args {
   model: string;
@@ -14,13 +15,6 @@ interface Args {
   "min-agreement"?: number;
   timeout?: number;
   json: boolean;
-}
-
-function intArg(value: unknown, option: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InputError(`--${option} must be an integer of at least ${min}, got ${String(value)}`);
-  return n;
 }
 
 function printText(r: ParityResult): void {
@@ -71,9 +65,9 @@ export const parityCommand: CommandModule<object, Args> = {
       .option("timeout", { type: "number", describe: "seconds after which an emulated run is killed (default: none)" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
-    const rows = intArg(args.rows, "rows", 1);
-    const batch = intArg(args.batch, "batch", 1);
-    const timeout = intArg(args.timeout, "timeout", 1);
+    const rows = intOption(args.rows, "rows", 1);
+    const batch = intOption(args.batch, "batch", 1);
+    const timeout = intOption(args.timeout, "timeout", 1);
     const minAgreement = args["min-agreement"] ?? 1;
     if (typeof minAgreement !== "number" || !(minAgreement >= 0 && minAgreement <= 1)) {
       throw new InputError(`--min-agreement must be a number in [0, 1], got ${String(args["min-agreement"])}`);

@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
 import { compareModels, type CompareReport, type Outcome } from "../../compare/compare.ts";
 import { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "../../compare/samples.ts";
 import type { TestResult } from "../../stats/types.ts";
 import { printJson, table } from "../output.ts";
+import { intOption } from "../../eval/options.ts";
 
 interface TestArgs {
   test: string;
@@ -170,12 +170,6 @@ function progress(): ((stage: string, done: number, total: number) => void) | un
   return (stage, done, total) => process.stderr.write(`\r\x1b[K${stage}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
 }
 
-function intArg(v: number | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!Number.isSafeInteger(v) || v < min) throw new InputError(`--${name} must be an integer of at least ${min}, got ${v}`);
-  return v;
-}
-
 const compareCommand: CommandModule<object, CompareArgs> = {
   command: "compare <a> <b>",
   describe: "Compare two quantizations of one float model: weights, activation ranges and profiles, predictions",
@@ -207,13 +201,13 @@ const compareCommand: CommandModule<object, CompareArgs> = {
       calibA: args["calib-a"],
       calibB: args["calib-b"],
       predictions: args.predictions,
-      rows: intArg(args.rows, "rows", 1),
-      batch: intArg(args.batch, "batch", 1),
-      threads: intArg(args.threads, "threads", 1),
-      seed: intArg(args.seed, "seed", 0),
-      resamples: intArg(args.resamples, "resamples", 1),
-      maxSample: intArg(args["max-sample"], "max-sample", 8),
-      top: intArg(args.top, "top", 1),
+      rows: intOption(args.rows, "rows", 1),
+      batch: intOption(args.batch, "batch", 1),
+      threads: intOption(args.threads, "threads", 1),
+      seed: intOption(args.seed, "seed", 0),
+      resamples: intOption(args.resamples, "resamples", 1),
+      maxSample: intOption(args["max-sample"], "max-sample", 8),
+      top: intOption(args.top, "top", 1),
       onProgress: progress(),
     });
     if (args.json) printJson(report);
