@@ -6,3 +6,5 @@ export * from "./graph/index.ts";
 export * from "./passes/index.ts";
 export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./calibrate/quantize.ts";
 export { calibrate } from "./calibrate/calibrate.ts";
+export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
+export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";

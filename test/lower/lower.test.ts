@@ -161,3 +161,41 @@ describe("lowering models quantized by ptq-onnx", () => {
     }
   }
 });
+
+describe("LSTM inputs the kernel shares", () => {
+  it("sequence_lens and initial states are wired through; a batch-first LSTM stays Q/DQ with the reason", async () => {
+    const dir = tempDir("ptq-onnx-lower-seq-");
+    const data = writePool(dir, loadModel(fixtureModel("bilstm-tiny")), 4);
+    const qdqFile = join(dir, "bilstm.q8.onnx");
+    await quantizeModel({ model: fixtureModel("bilstm-tiny"), out: qdqFile, bits: 8, calib: "balanced", data, calibSize: 40, saveCalibTable: false });
+    // Give the LSTM its lengths as sequence_lens (int32), as hand-written models do.
+    const withLens = (): Model => {
+      const m = loadModel(qdqFile);
+      const lstm = m.allNodes().find((n) => n.opType === "LSTM")!;
+      const cast = m.graph.addNode({ opType: "Cast", inputs: [m.graph.lookup("lengths")!], outputs: ["lengths_int32"], attributes: { to: DataType.INT32 } }, { before: lstm });
+      lstm.setInput(4, cast.outputs[0]!);
+      return m;
+    };
+    const model = withLens();
+    const report = lowerModel(model);
+    const kernel = model.allNodes().find((n) => n.opType === "DynamicQuantizeLSTM")!;
+    expect(kernel.getString("direction")).toBe("bidirectional");
+    expect(kernel.inputs[4]?.name).toBe("lengths_int32");
+    expect(kernel.inputs[5] && kernel.inputs[6]).toBeTruthy();
+    const reference = withLens();
+    for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+    reference.graph.cleanup();
+    const rows = loadLabelledData(model, { data, split: "test" }).ids;
+    const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
+    expect(r.agreement).toBeGreaterThanOrEqual(0.95);
+    expect(r.maxRel).toBeLessThan(0.06);
+
+    const batchFirst = loadModel(qdqFile);
+    batchFirst.allNodes().find((n) => n.opType === "LSTM")!.setAttribute("layout", 1);
+    const partial = lowerModel(batchFirst);
+    expect(partial.left).toEqual([{ node: expect.any(String), op: "LSTM", reason: "layout=1 (batch first): DynamicQuantizeLSTM has no layout attribute" }]);
+    expect(partial.lowered.map((l) => l.op).sort()).toEqual(["Gather", "Gemm"]);
+    // The LSTM still reads its calibrated Q/DQ input.
+    expect(partial.kept_activations.map((k) => k.reason)).toEqual(["read by LSTM, which stays as it was"]);
+  }, 60_000);
+});
