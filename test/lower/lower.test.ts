@@ -163,7 +163,7 @@ describe("lowering models quantized by ptq-onnx", () => {
 });
 
 describe("LSTM inputs the kernel shares", () => {
-  it("sequence_lens and initial states are wired through; a batch-first LSTM stays Q/DQ with the reason", async () => {
+  it("sequence_lens is wired through, zero initial states dropped; a batch-first LSTM stays Q/DQ with the reason", async () => {
     const dir = tempDir("ptq-onnx-lower-seq-");
     const data = writePool(dir, loadModel(fixtureModel("bilstm-tiny")), 4);
     const qdqFile = join(dir, "bilstm.q8.onnx");
@@ -181,7 +181,10 @@ describe("LSTM inputs the kernel shares", () => {
     const kernel = model.allNodes().find((n) => n.opType === "DynamicQuantizeLSTM")!;
     expect(kernel.getString("direction")).toBe("bidirectional");
     expect(kernel.inputs[4]?.name).toBe("lengths_int32");
-    expect(kernel.inputs[5] && kernel.inputs[6]).toBeTruthy();
+    // The export's zero initial states (ConstantOfShape of 0) are the kernel's default: dropped.
+    expect(model.allNodes().find((n) => n.opType === "LSTM")).toBeUndefined();
+    expect([kernel.inputs[5] ?? null, kernel.inputs[6] ?? null]).toEqual([null, null]);
+    expect(loadModel(qdqFile).allNodes().find((n) => n.opType === "LSTM")!.inputs[5]?.producer?.opType).toBe("ConstantOfShape");
     const reference = withLens();
     for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
     reference.graph.cleanup();
