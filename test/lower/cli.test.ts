@@ -80,6 +80,16 @@ describe("ptq-onnx lower", () => {
   }, 60_000);
 });
 
+describe("lowerModel", () => {
+  it("lowers a --pack-int4 model (INT4 codes, the embedding dequantized whole before its Gather)", async () => {
+    const out = join(dir, "packed.onnx");
+    await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, packInt4: true, saveCalibTable: false });
+    const report = lowerModel(loadModel(out));
+    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "GatherBlockQuantized", "MatMulIntegerToFloat"]);
+    for (const l of report.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
+  }, 60_000);
+});
+
 describe("lowerModel refuses what it cannot lower", () => {
   it("an --lstm-internals model: a simulation format", async () => {
     const out = join(dir, "internals.onnx");
