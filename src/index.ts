@@ -11,6 +11,7 @@
  *   stats test  testFromFiles, or the tests themselves on arrays (src/stats)
  *   stats compare  compareModels                    (src/compare)
  *   study       runStudy, mergeStudies              (src/study)
+ *   lower       lowerModel                          (src/lower)
  *
  * Every one throws `InputError` (a one-line message naming the file) for bad input.
  */
@@ -26,3 +27,5 @@ export * from "./stats/index.ts";
 export { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "./compare/samples.ts";
 export { compareModels, type CompareOptions, type CompareReport } from "./compare/compare.ts";
 export { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "./study/study.ts";
+export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
+export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";

@@ -88,6 +88,8 @@ function lstmSummary(node: Node): LstmSummary {
 const KERNEL_WEIGHTS: Record<string, { inputs: number[]; packed: boolean; params: number[] }> = {
   DynamicQuantizeLSTM: { inputs: [1, 2], packed: false, params: [8, 9, 10, 11] },
   MatMulNBits: { inputs: [1], packed: true, params: [2, 3] },
+  MatMulIntegerToFloat: { inputs: [1], packed: false, params: [2, 3, 4, 5] },
+  DynamicQuantizeMatMul: { inputs: [1], packed: false, params: [2, 3] },
   GatherBlockQuantized: { inputs: [0], packed: true, params: [2, 3] },
 };
 

@@ -7,8 +7,12 @@ export const MS_DOMAIN = "com.microsoft";
 /** What the lowering rules share: the model's quantized tensors, read once, and the choices made. */
 export interface LowerContext {
   qdq: QdqModel;
+  /** MatMul/Gemm kernel: the int8 GEMM (MatMulIntegerToFloat or DynamicQuantizeMatMul) or MatMulNBits. */
+  matmul: "integer" | "nbits";
   /** MatMulNBits' accuracy_level: 0 computes in float, 4 quantizes the activations to int8 per block. */
   accuracyLevel: 0 | 4;
+  /** Activations whose calibrated codes an integer kernel reads (their QuantizeLinear stays). */
+  staticActivations: Set<string>;
   /** Each lowered node (the new kernel) with the weights it now stores. */
   lowered: Map<Node, { from: string; weights: { name: string; bits: number; storage: string }[] }>;
 }

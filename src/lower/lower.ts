@@ -8,7 +8,9 @@ import { lstmRule } from "./lstm.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
-  /** MatMulNBits' accuracy_level (default 4: int8 activations per block, the fast path). */
+  /** MatMul/Gemm kernel (default `integer`: the int8 GEMM; `nbits`: MatMulNBits, packed 2/4/8-bit weights). */
+  matmul?: "integer" | "nbits";
+  /** MatMulNBits' accuracy_level (default 4: int8 activations per block). */
   accuracyLevel?: 0 | 4;
 }
 
@@ -19,6 +21,8 @@ export interface LowerReport {
   left: { node: string; op: string; reason: string }[];
   /** Activations whose Q/DQ pair was dropped (the kernels quantize their inputs dynamically to 8 bits). */
   dropped_activations: string[];
+  /** Activations whose calibrated codes an integer kernel reads (MatMulIntegerToFloat): the QuantizeLinear (and Clip) stay. */
+  static_activations: string[];
   /** Activation Q/DQ pairs kept, because an op that stays Q/DQ (or float) reads them. */
   kept_activations: { name: string; reason: string }[];
 }
@@ -28,9 +32,10 @@ export const ORT_FORMAT = "ort";
 
 /**
  * Turns a ptq-onnx Q/DQ model into onnxruntime's integer-kernel form, in place: LSTMs to
- * DynamicQuantizeLSTM, Gemm/MatMul to MatMulNBits, embedding lookups to GatherBlockQuantized,
- * each weight bit-for-bit the Q/DQ model's, and the activation Q/DQ pairs those kernels read
- * dropped. What cannot be lowered stays Q/DQ and is reported with the reason. Throws
+ * DynamicQuantizeLSTM, Gemm/MatMul to the int8 GEMM (MatMulIntegerToFloat, measured faster
+ * here than MatMulNBits, which `matmul: "nbits"` selects), embedding lookups to
+ * GatherBlockQuantized, each weight bit-for-bit the Q/DQ model's; the activation Q/DQ pairs
+ * of kernels that quantize their own inputs are dropped. What cannot be lowered stays Q/DQ and is reported with the reason. Throws
  * InputError for a model that is not a ptq-onnx Q/DQ model, and when nothing could be lowered.
  */
 export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
@@ -46,7 +51,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   }
   if (!qdq.weights.length) throw new InputError("has no quantized weights to lower", file);
 
-  const ctx: LowerContext = { qdq, accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map() };
+  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
   for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) pass.run(model);
 
@@ -70,6 +75,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   const dropped: string[] = [];
   const kept: LowerReport["kept_activations"] = [];
   for (const a of qdq.activations) {
+    if (ctx.staticActivations.has(a.value.name)) continue;
     const why = keepReason(a, ctx);
     if (why) {
       kept.push({ name: a.value.name, reason: why });
@@ -85,6 +91,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
     lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: n.opType, weights: ctx.lowered.get(n)!.weights })),
     left,
     dropped_activations: dropped,
+    static_activations: [...ctx.staticActivations],
     kept_activations: kept,
   };
 }

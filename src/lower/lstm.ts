@@ -1,4 +1,4 @@
-import { DataType, Tensor, type Node } from "../graph/index.ts";
+import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
 import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
@@ -7,6 +7,16 @@ interface LstmMatch {
   lstm: Node;
   w: QuantizedWeight;
   r: QuantizedWeight;
+}
+
+/** Whether a value is all zeros: a ConstantOfShape of 0 (its default) or an all-zero initializer. */
+function isZeros(v: Value | null): boolean {
+  if (!v) return false;
+  if (v.initializer) return v.initializer.toNumbers().every((x) => x === 0);
+  const p = v.producer;
+  if (!p || p.opType !== "ConstantOfShape" || p.domain) return false;
+  const value = p.getTensor("value");
+  return !value || value.toNumbers().every((x) => x === 0);
 }
 
 /** LSTM attributes DynamicQuantizeLSTM shares (it has no `layout`). */
@@ -55,7 +65,10 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
       };
       const [wq, ws, wz] = transposed(w, "W");
       const [rq, rs, rz] = transposed(r, "R");
-      const inputs = [lstm.inputs[0] ?? null, wq, rq, ...[3, 4, 5, 6, 7].map((i) => lstm.inputs[i] ?? null), ws, wz, rs, rz];
+      // Zero initial states are the kernel's default: dropping them frees the Shape/Gather/Concat/
+      // ConstantOfShape chain exporters build for them, a measurable share of a batch-1 run.
+      const state = (i: number) => (isZeros(lstm.inputs[i] ?? null) ? null : (lstm.inputs[i] ?? null));
+      const inputs = [lstm.inputs[0] ?? null, wq, rq, lstm.inputs[3] ?? null, lstm.inputs[4] ?? null, state(5), state(6), lstm.inputs[7] ?? null, ws, wz, rs, rz];
       const copied = lstm.proto.attribute.filter((a) => SHARED_ATTRIBUTES.includes(a.name));
       const node = replaceNode(lstm, { opType: "DynamicQuantizeLSTM", domain: MS_DOMAIN, inputs });
       node.proto.attribute.push(...copied);

@@ -1,6 +1,6 @@
 import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
+import { activationOf, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
 import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
 import { kernelBits, packRows, rowBlock } from "./pack.ts";
 
@@ -23,8 +23,7 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const { node, a, w, nAxis } = m;
   const g = node.graph;
   const N = w.dims[nAxis];
-  // MatMulNBits' bias is a vector; a Gemm's C of shape [1, N] holds the same values.
-  const bias = m.bias && m.bias.initializer!.dims.length !== 1 ? g.addInitializer(Tensor.fromData(`${m.bias.name}_vector`, DataType.FLOAT, [N], Float32Array.from(m.bias.initializer!.toNumbers()))) : m.bias;
+  const bias = biasVector(m);
   const K = w.dims[1 - nAxis];
   const bits = kernelBits(w.bits);
   const block = rowBlock(K);
@@ -43,6 +42,50 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
 }
 
+/** The bias as the vector of N values the kernels take (a Gemm's C of shape [1, N] holds the same values). */
+function biasVector(m: MatMulMatch): Value | null {
+  const N = m.w.dims[m.nAxis];
+  const c = m.bias;
+  if (!c || c.initializer!.dims.length === 1) return c;
+  return m.node.graph.addInitializer(Tensor.fromData(`${c.name}_vector`, DataType.FLOAT, [N], Float32Array.from(c.initializer!.toNumbers())));
+}
+
+/**
+ * A x W on onnxruntime's int8 GEMM (MLAS u8 x s8): W's codes as int8 [K, N] with a scale per
+ * output column and zero point 0. When A carries a calibrated 8-bit-stored Q/DQ pair, the
+ * kernel reads its codes (after the Clip of a narrower width) with that scale and zero point:
+ * com.microsoft.MatMulIntegerToFloat, the same arithmetic as the Q/DQ model. Otherwise A is
+ * quantized per run: com.microsoft.DynamicQuantizeMatMul.
+ */
+function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
+  const { node, a, w, nAxis } = m;
+  const g = node.graph;
+  const N = w.dims[nAxis];
+  const K = w.dims[1 - nAxis];
+  const codes = new Int8Array(K * N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) codes[k * N + n] = nAxis === 0 ? w.codes[n * K + k] : w.codes[k * N + n];
+  const b = g.addInitializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [K, N], codes));
+  const bScale = g.addInitializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [N], Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n))));
+  const bZero = g.addInitializer(Tensor.fromData(`${w.name}_int8_zero_point`, DataType.INT8, [N], new Int8Array(N)));
+  const bias = biasVector(m);
+  const act = activationOf(ctx.qdq, a);
+  const lowered = act
+    ? replaceNode(node, {
+        opType: "MatMulIntegerToFloat",
+        domain: MS_DOMAIN,
+        inputs: [(act.clip ?? act.quantize).outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias],
+      })
+    : replaceNode(node, { opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, inputs: [a, b, bScale, bZero, bias] });
+  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
+  if (act) ctx.staticActivations.add(act.value.name);
+}
+
+/** The kernel for A x W: MatMulNBits when asked, else the int8 GEMM, measured faster here (see lowerModel). */
+function lowerMatMul(ctx: LowerContext, m: MatMulMatch): void {
+  if (ctx.matmul === "nbits") matMulNBits(ctx, m);
+  else matMulInteger(ctx, m);
+}
+
 /** Why a weight cannot feed MatMulNBits with its output channels along `nAxis`, or null. */
 function unsupported(w: QuantizedWeight, nAxis: 0 | 1): string | null {
   const why = unsupportedWeight(w);
@@ -52,10 +95,10 @@ function unsupported(w: QuantizedWeight, nAxis: 0 | 1): string | null {
   return null;
 }
 
-/** Gemm(A, W, C) with W quantized -> MatMulNBits with C as its bias. */
+/** Gemm(A, W, C) with W quantized -> an integer MatMul kernel with C as its bias. */
 export function gemmRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
   return {
-    name: "gemm-to-matmul-nbits",
+    name: "gemm-to-integer-matmul",
     anchor: "Gemm",
     match(node) {
       const w = weightOf(ctx.qdq, node.inputs[1] ?? null);
@@ -72,14 +115,14 @@ export function gemmRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
       }
       return { node, a: node.inputs[0]!, w, nAxis, bias: c };
     },
-    apply: (m) => matMulNBits(ctx, m),
+    apply: (m) => lowerMatMul(ctx, m),
   };
 }
 
-/** MatMul(A, W) with W quantized, [K, N] and per output column -> MatMulNBits. */
+/** MatMul(A, W) with W quantized, [K, N] and per output column -> an integer MatMul kernel. */
 export function matMulRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
   return {
-    name: "matmul-to-matmul-nbits",
+    name: "matmul-to-integer-matmul",
     anchor: "MatMul",
     match(node) {
       const w = weightOf(ctx.qdq, node.inputs[1] ?? null);
@@ -88,6 +131,6 @@ export function matMulRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
       if (why) return why;
       return { node, a: node.inputs[0]!, w, nAxis: 1, bias: null };
     },
-    apply: (m) => matMulNBits(ctx, m),
+    apply: (m) => lowerMatMul(ctx, m),
   };
 }

@@ -54,6 +54,11 @@ function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
     const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
     return [{ name: node.inputs[1]!.name, codes: { dims: [N, K], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
   }
+  if (node.opType === "MatMulIntegerToFloat" || node.opType === "DynamicQuantizeMatMul") {
+    const b = node.inputs[1]!.initializer!;
+    const scales = Float32Array.from(node.inputs[node.opType === "MatMulIntegerToFloat" ? 3 : 2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[1]!.name, codes: { dims: [...b.dims], codes: Int32Array.from(b.toNumbers()), scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: null } }];
+  }
   if (node.opType === "GatherBlockQuantized") {
     const d = node.inputs[0]!.initializer!;
     const [V, D] = [d.dims[0], (d.dims[1] * 8) / bits];
@@ -85,6 +90,11 @@ function compare(a: PredictResult, b: PredictResult): { agreement: number; maxRe
   return { agreement: agree / a.scores.length, maxRel };
 }
 
+/** A [rows, cols] matrix transposed. */
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  return Float32Array.from({ length: rows * cols }, (_, x) => values[(x % rows) * cols + Math.floor(x / rows)]);
+}
+
 describe("lowering models quantized by ptq-onnx", () => {
   const dir = tempDir("ptq-onnx-lower-");
   for (const c of CASES) {
@@ -93,57 +103,102 @@ describe("lowering models quantized by ptq-onnx", () => {
         const data = c.data ?? writePool(dir, loadModel(c.file), c.classes);
         const qdqFile = join(dir, `${c.name}.q${bits}.onnx`);
         await quantizeModel({ model: c.file, out: qdqFile, bits, calib: "balanced", data, calibSize: 60, saveCalibTable: false });
-        const model = loadModel(qdqFile);
-        const weights = readQdq(model).weights;
-        const report = lowerModel(model);
-        expect(validateModel(model)).toEqual([]);
-        const kernels = model.allNodes().filter((n) => n.domain === "com.microsoft");
-        expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map((l) => l.kernel).sort());
-        expect(report.lowered.map((l) => l.kernel)).toContain("DynamicQuantizeLSTM");
-        expect(report.lowered.map((l) => l.kernel)).toContain("GatherBlockQuantized");
-        expect(report.lowered.some((l) => l.kernel === "MatMulNBits")).toBe(true);
-        // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
-        expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain)).toBe(false);
-        for (const l of report.left) expect(l.reason.length).toBeGreaterThan(10);
-        expect(report.kept_activations).toEqual([]);
-        expect(model.allNodes().some((n) => n.opType === "QuantizeLinear")).toBe(false);
+        const rows = loadLabelledData(loadModel(qdqFile), { data, split: "test" }).ids;
+        const qdqScores = await predictScores(qdqFile, rows, { batch: 16, intraOpThreads: 1 });
+        for (const matmul of ["integer", "nbits"] as const) {
+          const model = loadModel(qdqFile);
+          const weights = readQdq(model).weights;
+          const report = lowerModel(model, { matmul });
+          expect(validateModel(model)).toEqual([]);
+          const kernels = model.allNodes().filter((n) => n.domain === "com.microsoft");
+          expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map((l) => l.kernel).sort());
+          const used = new Set(report.lowered.map((l) => l.kernel));
+          expect(used.has("DynamicQuantizeLSTM") && used.has("GatherBlockQuantized")).toBe(true);
+          expect(used.has(matmul === "nbits" ? "MatMulNBits" : "MatMulIntegerToFloat")).toBe(true);
+          // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
+          expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain)).toBe(false);
+          for (const l of report.left) expect(l.reason.length).toBeGreaterThan(10);
+          expect(report.kept_activations).toEqual([]);
+          // The int8 GEMM reads the head's calibrated activation codes; every other pair is dropped.
+          expect(report.static_activations.length).toBe(matmul === "nbits" ? 0 : 1);
+          expect(model.allNodes().filter((n) => n.opType === "QuantizeLinear").length).toBe(report.static_activations.length);
 
-        // Every stored weight dequantizes to exactly the Q/DQ model's values.
-        for (const k of kernels) {
-          const lowered = report.lowered.find((l) => l.node === k.name)!;
-          const decoded = kernelCodes(k);
-          expect(decoded.length).toBe(lowered.weights.length);
-          decoded.forEach((d, i) => {
-            const w = weights.find((q) => q.name === lowered.weights[i].name)!;
-            expect(lowered.weights[i].bits).toBe(bits);
-            let mine = dequantize(d.codes);
-            if (k.opType === "MatMulNBits" && w.axis !== 0 && w.dims[0] !== d.codes.dims[0]) {
-              // MatMul's B is [K, N]: the kernel stores it as [N, K].
-              const [K, N] = w.dims;
-              mine = Float32Array.from({ length: K * N }, (_, x) => mine[(x % N) * K + Math.floor(x / N)]);
-            }
-            expect(Array.from(mine)).toEqual(Array.from(dequantize(w)));
-          });
+          // Every stored weight dequantizes to exactly the Q/DQ model's values.
+          for (const k of kernels) {
+            const lowered = report.lowered.find((l) => l.node === k.name)!;
+            const decoded = kernelCodes(k);
+            expect(decoded.length).toBe(lowered.weights.length);
+            decoded.forEach((d, i) => {
+              const w = weights.find((q) => q.name === lowered.weights[i].name)!;
+              expect(lowered.weights[i].bits).toBe(bits);
+              let mine = dequantize(d.codes);
+              // MatMul kernels hold [K, N] or [N, K], whichever the op's weight is not, for some.
+              if (d.codes.dims.length === 2 && w.dims.length === 2 && d.codes.dims[0] !== w.dims[0]) mine = transpose(mine, d.codes.dims[0], d.codes.dims[1]);
+              expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
+            });
+          }
+
+          // Scores. Against the Q/DQ model itself the dropped activation pairs differ: calibrated
+          // n-bit there, quantized to 8 bits per run in the kernels. Against the Q/DQ model less
+          // exactly those pairs only the kernels' own arithmetic differs.
+          const reference = loadModel(qdqFile);
+          for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+          reference.graph.cleanup();
+          const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
+          const vsQdq = compare(qdqScores, lowered);
+          const vsReference = compare(await predictScores(serializeModel(reference), rows, { batch: 16, intraOpThreads: 1 }), lowered);
+          // Measured (2026-11-30, 60-90 rows each): vs the reference agreement >= 0.967 and
+          // relative error <= 0.03, except where the int8 GEMM re-quantizes the head's input to
+          // its calibrated 4 bits (a step of that grid moves the scores): up to 0.22. Vs Q/DQ at
+          // 8 bits 1.000 and <= 0.038; at 4 bits 0.87-1.00 (barely trained fixtures, close scores).
+          const coarse = bits === 4 && matmul === "integer";
+          expect(vsReference.agreement, "top-1 vs the Q/DQ model less the dropped pairs").toBeGreaterThanOrEqual(coarse ? 0.9 : 0.95);
+          expect(vsReference.maxRel, "score error vs the Q/DQ model less the dropped pairs").toBeLessThan(coarse ? 0.35 : 0.06);
+          expect(vsQdq.agreement, "top-1 vs the Q/DQ model").toBeGreaterThanOrEqual(bits === 8 ? 0.98 : 0.8);
+          if (bits === 8) expect(vsQdq.maxRel, "score error vs the 8-bit Q/DQ model").toBeLessThan(0.08);
         }
-
-        // Scores. Against the Q/DQ model itself the activations differ: calibrated n-bit there,
-        // dynamic 8-bit in the kernels. Against the same weights with float activations (the Q/DQ
-        // model less its activation pairs) only the kernels' own 8-bit activations differ.
-        const weightsOnly = loadModel(qdqFile);
-        for (const act of readQdq(weightsOnly).activations) act.output.replaceAllUsesWith(act.value);
-        weightsOnly.graph.cleanup();
-        const rows = loadLabelledData(model, { data, split: "test" }).ids;
-        const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
-        const vsQdq = compare(await predictScores(qdqFile, rows, { batch: 16, intraOpThreads: 1 }), lowered);
-        const vsWeights = compare(await predictScores(serializeModel(weightsOnly), rows, { batch: 16, intraOpThreads: 1 }), lowered);
-        // Measured (2026-11-30): vs float activations agreement 1.000 everywhere, max relative
-        // error 0.023; vs Q/DQ at 8 bits 1.000 and 0.038, at 4 bits 0.88-1.00 and up to 0.37
-        // (the 4-bit activations move these barely trained fixtures' close scores).
-        expect(vsWeights.agreement, "top-1 vs the same weights with float activations").toBeGreaterThanOrEqual(0.98);
-        expect(vsWeights.maxRel, "score error vs the same weights with float activations").toBeLessThan(0.05);
-        expect(vsQdq.agreement, "top-1 vs the Q/DQ model").toBeGreaterThanOrEqual(bits === 8 ? 0.98 : 0.85);
-        if (bits === 8) expect(vsQdq.maxRel, "score error vs the 8-bit Q/DQ model").toBeLessThan(0.08);
       }, 60_000);
     }
   }
+});
+
+describe("LSTM inputs the kernel shares", () => {
+  it("sequence_lens is wired through, zero initial states dropped; a batch-first LSTM stays Q/DQ with the reason", async () => {
+    const dir = tempDir("ptq-onnx-lower-seq-");
+    const data = writePool(dir, loadModel(fixtureModel("bilstm-tiny")), 4);
+    const qdqFile = join(dir, "bilstm.q8.onnx");
+    await quantizeModel({ model: fixtureModel("bilstm-tiny"), out: qdqFile, bits: 8, calib: "balanced", data, calibSize: 40, saveCalibTable: false });
+    // Give the LSTM its lengths as sequence_lens (int32), as hand-written models do.
+    const withLens = (): Model => {
+      const m = loadModel(qdqFile);
+      const lstm = m.allNodes().find((n) => n.opType === "LSTM")!;
+      const cast = m.graph.addNode({ opType: "Cast", inputs: [m.graph.lookup("lengths")!], outputs: ["lengths_int32"], attributes: { to: DataType.INT32 } }, { before: lstm });
+      lstm.setInput(4, cast.outputs[0]!);
+      return m;
+    };
+    const model = withLens();
+    const report = lowerModel(model);
+    const kernel = model.allNodes().find((n) => n.opType === "DynamicQuantizeLSTM")!;
+    expect(kernel.getString("direction")).toBe("bidirectional");
+    expect(kernel.inputs[4]?.name).toBe("lengths_int32");
+    // The export's zero initial states (ConstantOfShape of 0) are the kernel's default: dropped.
+    expect(model.allNodes().find((n) => n.opType === "LSTM")).toBeUndefined();
+    expect([kernel.inputs[5] ?? null, kernel.inputs[6] ?? null]).toEqual([null, null]);
+    expect(loadModel(qdqFile).allNodes().find((n) => n.opType === "LSTM")!.inputs[5]?.producer?.opType).toBe("ConstantOfShape");
+    const reference = withLens();
+    for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+    reference.graph.cleanup();
+    const rows = loadLabelledData(model, { data, split: "test" }).ids;
+    const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
+    expect(r.agreement).toBeGreaterThanOrEqual(0.95);
+    expect(r.maxRel).toBeLessThan(0.06);
+
+    const batchFirst = loadModel(qdqFile);
+    batchFirst.allNodes().find((n) => n.opType === "LSTM")!.setAttribute("layout", 1);
+    const partial = lowerModel(batchFirst);
+    expect(partial.left).toEqual([{ node: expect.any(String), op: "LSTM", reason: "layout=1 (batch first): DynamicQuantizeLSTM has no layout attribute" }]);
+    expect(partial.lowered.map((l) => l.op).sort()).toEqual(["Gather", "Gemm"]);
+    // The LSTM still reads its calibrated Q/DQ input.
+    expect(partial.kept_activations.map((k) => k.reason)).toEqual(["read by LSTM, which stays as it was"]);
+  }, 60_000);
 });

@@ -39,7 +39,7 @@ export function printLowerSummary(r: LowerReport & Partial<Pick<LowerResult, "ou
   lines.push("");
   lines.push(table([["node", "op", "kernel", "weights (bits, storage)"], ...r.lowered.map((l) => [l.node, l.op, l.kernel, l.weights.map((w) => `${w.name} (${w.bits}, ${w.storage})`).join(", ")])]));
   if (r.left.length) lines.push("", table([["left as Q/DQ", "op", "because"], ...r.left.map((l) => [l.node, l.op, l.reason])]));
-  lines.push("", `activation Q/DQ dropped (dynamic 8-bit in the kernels): ${r.dropped_activations.length}, kept: ${r.kept_activations.length}`);
+  lines.push("", `activations: ${r.dropped_activations.length} Q/DQ pairs dropped (quantized to 8 bits per run by the kernels), ${r.static_activations.length} read as calibrated codes by MatMulIntegerToFloat, ${r.kept_activations.length} kept`);
   for (const k of r.kept_activations) lines.push(`  kept ${k.name}: ${k.reason}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
@@ -76,8 +76,8 @@ export async function quantizeToOrt(opts: QuantizeOptions): Promise<QuantizeResu
   const table = opts.saveCalibTable ?? (opts.calibTable ? false : (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json");
   try {
     const q = await quantizeModel({ ...opts, out: tmp, saveCalibTable: table });
-    const { lowered, left, dropped_activations, kept_activations, bytes } = lowerFile(tmp, out);
-    return { ...q, output: out, bytes: { input: q.bytes.input, output: bytes.output }, format: "ort", lowered: { lowered, left, dropped_activations, kept_activations } };
+    const { output: _written, bytes, ...lowered } = lowerFile(tmp, out);
+    return { ...q, output: out, bytes: { input: q.bytes.input, output: bytes.output }, format: "ort", lowered };
   } finally {
     rmSync(tmp, { force: true });
   }
