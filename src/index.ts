@@ -12,6 +12,7 @@
  *   stats compare  compareModels                    (src/compare)
  *   study       runStudy, mergeStudies              (src/study)
  *   lower       lowerModel                          (src/lower)
+ *   data export exportDataset                       (src/data)
  *
  * Every one throws `InputError` (a one-line message naming the file) for bad input.
  */
@@ -27,5 +28,6 @@ export * from "./stats/index.ts";
 export { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "./compare/samples.ts";
 export { compareModels, type CompareOptions, type CompareReport } from "./compare/compare.ts";
 export { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "./study/study.ts";
+export { exportDataset, type ExportMeta } from "./data/export.ts";
 export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
 export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";

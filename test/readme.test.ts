@@ -38,3 +38,28 @@ describe("README library example", () => {
     expect(Math.abs(last.accuracy - last.float)).toBeLessThanOrEqual(1 / 60 + 1e-12);
   });
 });
+
+describe("the library API", () => {
+  it("has one function per CLI command", async () => {
+    const api: Record<string, unknown> = await import("../src/index.ts");
+    const commands: Record<string, string> = {
+      inspect: "inspectFile",
+      quantize: "quantizeModel",
+      eval: "runEval",
+      robustness: "runRobustness",
+      bench: "runBench",
+      parity: "runParity",
+      "stats test": "testFromFiles",
+      "stats compare": "compareModels",
+      study: "runStudy",
+      "study merge": "mergeStudies",
+      lower: "lowerModel",
+      "data export": "exportDataset",
+    };
+    const cli = readFileSync(join(ROOT, "src", "cli", "commands", "index.ts"), "utf8");
+    for (const [command, fn] of Object.entries(commands)) {
+      expect(typeof api[fn], `${command}: ${fn}`).toBe("function");
+      expect(cli, command).toContain(`${command.split(" ")[0]}Command`);
+    }
+  });
+});
