@@ -31,3 +31,5 @@ export { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "./st
 export { exportDataset, type ExportMeta } from "./data/export.ts";
 export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
 export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";
+/** The staged pipeline: `pipeline.plan`, `pipeline.calibrate`, `pipeline.realize` (in memory). */
+export * as pipeline from "./pipeline/index.ts";

@@ -29,12 +29,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI (bin/ptq-onnx.js) in a child process. */
-export function runCli(args: string[], opts: { cwd?: string } = {}): CliResult {
+/** Runs the real CLI (bin/ptq-onnx.js) in a child process; `timeoutMs` kills a run that would hang. */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, [join(ROOT, "bin", "ptq-onnx.js"), ...args], {
     cwd: opts.cwd ?? ROOT,
     encoding: "utf8",
     env: { ...process.env, PTQ_ONNX_DEBUG: "" },
+    timeout: opts.timeoutMs,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -61,4 +62,46 @@ export function idsFeed(rows: number[][]): { input_ids: ort.Tensor; lengths: ort
     input_ids: new ort.Tensor("int64", ids, [rows.length, seq]),
     lengths: new ort.Tensor("int64", BigInt64Array.from(rows.map((r) => BigInt(r.length))), [rows.length]),
   };
+}
+
+/**
+ * Where two JSON values differ: numbers may differ by `rtol` relative to the larger magnitude
+ * (or by `atol` near zero), everything else must be equal. Returns at most `limit` paths with
+ * both values, so a failing fixture test prints the first differences, not the whole document.
+ */
+export function jsonDifferences(actual: unknown, expected: unknown, opts: { rtol?: number; atol?: number; limit?: number } = {}): string[] {
+  const rtol = opts.rtol ?? 0;
+  const atol = opts.atol ?? 0;
+  const limit = opts.limit ?? 5;
+  const out: string[] = [];
+  const show = (v: unknown): string => {
+    const s = JSON.stringify(v) ?? String(v);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  };
+  const walk = (a: unknown, e: unknown, path: string): void => {
+    if (out.length >= limit) return;
+    if (typeof a === "number" && typeof e === "number") {
+      const close = a === e || (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= Math.max(atol, rtol * Math.max(Math.abs(a), Math.abs(e)));
+      if (!close) out.push(`${path}: ${a} != ${e}`);
+      return;
+    }
+    if (Array.isArray(a) && Array.isArray(e)) {
+      if (a.length !== e.length) out.push(`${path}: length ${a.length} != ${e.length}`);
+      for (let i = 0; i < Math.min(a.length, e.length); i++) walk(a[i], e[i], `${path}[${i}]`);
+      return;
+    }
+    if (a !== null && e !== null && typeof a === "object" && typeof e === "object" && !Array.isArray(a) && !Array.isArray(e)) {
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(e)])].sort();
+      for (const k of keys) {
+        if (!(k in a)) out.push(`${path}.${k}: missing, expected ${show((e as Record<string, unknown>)[k])}`);
+        else if (!(k in e)) out.push(`${path}.${k}: unexpected ${show((a as Record<string, unknown>)[k])}`);
+        else walk((a as Record<string, unknown>)[k], (e as Record<string, unknown>)[k], `${path}.${k}`);
+        if (out.length >= limit) return;
+      }
+      return;
+    }
+    if (a !== e) out.push(`${path}: ${show(a)} != ${show(e)}`);
+  };
+  walk(actual, expected, "$");
+  return out;
 }

@@ -1,7 +1,9 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { InputError } from "../graph/errors.ts";
+import { removeTempsOnSignals } from "../graph/files.ts";
 import { commands } from "./commands/index.ts";
+import { usageMessage, type KnownOptions } from "./usage.ts";
 
 /** Exit codes of the contract: 0 success, 1 a failed check, 2 bad input or usage. */
 export const EXIT_USAGE = 2;
@@ -20,13 +22,16 @@ async function main(argv: string[]): Promise<void> {
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err) => {
-      if (err) throw err;
-      failLine(msg);
+      // yargs' own usage errors (YError, also for an option's coerce failing) are usage; the rest are the handler's.
+      if (err && err.name !== "YError") throw err;
+      failLine(usageMessage(msg || err.message, argv, (cli as unknown as { getOptions(): KnownOptions }).getOptions()));
     });
   for (const command of commands) cli = cli.command(command);
   await cli.parseAsync();
 }
 
+// Also makes every synchronous write (and the model + table install) finish before a signal acts.
+removeTempsOnSignals();
 main(hideBin(process.argv)).catch((err: unknown) => {
   if (err instanceof InputError) failLine(err.message);
   if (process.env.PTQ_ONNX_DEBUG) console.error(err);

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { InputError } from "../graph/errors.ts";
 import { writeFileAtomic } from "../graph/files.ts";
+import { checkOutputs } from "../graph/outputs.ts";
 import { type SplitName, classCounts, splitNames } from "./dataset.ts";
 import { toJsonl } from "./jsonl.ts";
 import { type TokenizerSettings, buildTokenizer, loadDataset } from "./registry.ts";
@@ -31,6 +32,8 @@ export interface ExportMeta {
  * timestamps or paths go in, so two exports can be compared with sha256.
  */
 export function exportDataset(name: string, outDir: string, opts: Partial<TokenizerSettings> = {}): ExportMeta {
+  const fixedFiles = [...splitNames.map((s) => `${s}.jsonl`), "tokenizer.json", "labels.json", "meta.json"];
+  checkOutputs({ dirs: [{ path: outDir, role: "output folder (--out)" }], files: fixedFiles.map((f) => ({ path: join(outDir, f), role: `output file ${f}` })) });
   const dataset = loadDataset(name);
   const tokenizer = buildTokenizer(dataset, opts);
   try {

@@ -16,6 +16,8 @@ export interface RobustnessOptions {
   rows?: number;
   batch?: number;
   threads?: number;
+  /** Leave out rows whose label is not a class of the model, with a warning on stderr. */
+  skipBadLabels?: boolean;
   /** Rows scored so far, per run (labelled with the model and noise). */
   onProgress?: (label: string, done: number, total: number) => void;
 }
@@ -64,7 +66,7 @@ export async function runRobustness(args: RobustnessOptions): Promise<Robustness
   if (args.levels !== undefined && specs.length > 1) throw new InputError("--levels goes with a single --noise KIND");
   const curvesSpec = specs.map((s) => parseNoiseLevels(s, args.levels));
   const model = loadValidModel(args.model);
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args.skipBadLabels });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   let label = "clean";
@@ -72,7 +74,7 @@ export async function runRobustness(args: RobustnessOptions): Promise<Robustness
   const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress });
   try {
     const clean = (await runner.score(data.ids)).result;
-    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model);
+    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model, data);
     const curves: RobustnessResult["curves"] = [];
     for (const { kind, levels } of curvesSpec) {
       const points: RobustnessPoint[] = [];

@@ -18,6 +18,8 @@ export interface EvalOptions {
   rows?: number;
   /** A float model to compare with: top-1 agreement and mean KL. */
   reference?: string;
+  /** Leave out rows whose label is not a class of the model, with a warning on stderr. */
+  skipBadLabels?: boolean;
   /** Rows scored so far, per model file. */
   onProgress?: (model: string, done: number, total: number) => void;
 }
@@ -47,13 +49,13 @@ export async function runEval(args: EvalOptions): Promise<EvalResult> {
   const stages: NoiseStage[] = args.noise !== undefined ? parseNoiseSpec(args.noise) : [];
   const model = loadValidModel(args.model);
   const refModel = args.reference ? loadValidModel(args.reference) : undefined;
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args.skipBadLabels });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const ids = noisyIds(data, stages, seed);
   const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: args.onProgress ? (d, t) => args.onProgress!(args.model, d, t) : undefined });
   const { result, gauss } = await runner.score(ids, stages, seed);
   await runner.release();
-  const metrics = metricsFor(data.labels, result, data.labelNames, args.model);
+  const metrics = metricsFor(data.labels, result, data.labelNames, args.model, data);
   const out: EvalResult = {
     model: args.model,
     data: data.source,
@@ -77,7 +79,7 @@ export async function runEval(args: EvalOptions): Promise<EvalResult> {
     if (ref.classes !== result.classes) {
       throw new InputError(`the reference outputs ${ref.classes} scores per row, the model ${result.classes}`, args.reference);
     }
-    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference);
+    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference, data);
     out.reference = { model: args.reference!, accuracy: refMetrics.accuracy, ...compareScores(ref.scores, result.scores, ref.predictions, result.predictions) };
   }
   out.seconds = (performance.now() - started) / 1000;

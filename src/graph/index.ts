@@ -1,9 +1,10 @@
 export { Builder, Constants, type Attributes } from "./builder.ts";
 export { InputError } from "./errors.ts";
-export { writeFileAtomic } from "./files.ts";
+export { processAlive, removeStaleTemps, openRegularFile, readInputFile, removeTempsOnSignals, stageFiles, writeFileAtomic, writeFilesAtomic, type FileToWrite, type StagedFiles } from "./files.ts";
+export { checkOutputs, sameFile, type NamedPath, type OutputPlan } from "./outputs.ts";
 export { inspectFile, inspectModel, weightSource, type LstmSummary, type ModelSummary, type TensorSummary } from "./inspect.ts";
-export { loadModel, parseModel, saveModel, serializeModel } from "./io.ts";
+export { externalDataFiles, loadModel, parseModel, saveModel, serializeModel } from "./io.ts";
 export { Graph, Model, Node, Value, graphsOf, makeAttribute, makeValueInfo, newModel, nodesOf, type AttributeValue, type NewNode } from "./ir.ts";
 export { findRoles, realInputs, roleOf, tokenLookups, type ClassifierRoles, type TokenLookup } from "./roles.ts";
-export { DataType, Tensor, dataTypeName, isFloatType, numElements, pack4, storageBytes, unpack4, type TensorData } from "./tensor.ts";
-export { SUPPORTED, loadValidModel, validateGraph, validateModel } from "./validate.ts";
+export { DataType, Tensor, dataTypeName, isFloatType, numElements, pack4, storageBytes, tensorDataProblem, unpack4, type TensorData } from "./tensor.ts";
+export { SUPPORTED, WEIGHT_MAGNITUDE_WARNING, checkWeights, loadValidModel, validateGraph, validateModel, type WeightCheck } from "./validate.ts";

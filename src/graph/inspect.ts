@@ -84,6 +84,59 @@ function lstmSummary(node: Node): LstmSummary {
   };
 }
 
+/** Ops that only move, select or convert data: a weight read through them is still that weight. */
+const DATA_MOVES = new Set(["Identity", "Gather", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Expand", "Cast"]);
+
+/** The initializer a value is read from through data moves only (a Gather reads input 0's rows), and whether a Cast was crossed. */
+function traceInitializer(v: Value | null): { value: Value; cast: boolean } | null {
+  let cast = false;
+  for (let cur = v, hops = 0; cur && hops < 8; hops++) {
+    if (cur.initializer) return { value: cur, cast };
+    const p = cur.producer;
+    if (!p || !DATA_MOVES.has(p.opType)) return null;
+    cast ||= p.opType === "Cast";
+    cur = p.inputs[0];
+  }
+  return null;
+}
+
+/**
+ * Splits the initializers of a quantized model into weight codes and quantization parameters.
+ * Codes: integer tensors dequantized by DequantizeLinear, or cast to float and multiplied by
+ * their scales (the gather-quantized rows: Mul(Cast(Gather(codes)), Unsqueeze(Gather(scales))));
+ * or the weight inputs of onnxruntime's integer kernels (a lowered model); parameters: the
+ * scales and zero points. A quantized model then counts the same parameters
+ * as its float model.
+ */
+function quantizedRoles(nodes: Node[]): { codes: Set<Value>; params: Set<Value> } {
+  const codes = new Set<Value>();
+  const params = new Set<Value>();
+  for (const n of nodes) {
+    if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") {
+      const src = traceInitializer(n.inputs[0] ?? null);
+      if (n.opType === "DequantizeLinear" && src && !isFloatType(src.value.initializer!.dataType)) codes.add(src.value);
+      for (const q of n.inputs.slice(1)) {
+        const p = traceInitializer(q);
+        if (p) params.add(p.value);
+      }
+    } else if (n.domain === "com.microsoft" && KERNEL_WEIGHTS[n.opType]) {
+      // An integer kernel of a lowered model: its weight codes and their scales and zero points.
+      const spec = KERNEL_WEIGHTS[n.opType];
+      for (const i of spec.inputs) if (n.inputs[i]?.initializer) codes.add(n.inputs[i]!);
+      for (const i of spec.params) if (n.inputs[i]?.initializer) params.add(n.inputs[i]!);
+    } else if (n.opType === "Mul") {
+      n.inputs.forEach((input, i) => {
+        const src = traceInitializer(input);
+        if (!src?.cast || isFloatType(src.value.initializer!.dataType)) return;
+        codes.add(src.value);
+        const scale = traceInitializer(n.inputs[1 - i] ?? null);
+        if (scale) params.add(scale.value);
+      });
+    }
+  }
+  return { codes, params };
+}
+
 /** Which inputs of each integer kernel hold weight codes (and how they are stored) and which their scales and zero points. */
 const KERNEL_WEIGHTS: Record<string, { inputs: number[]; packed: boolean; params: number[] }> = {
   DynamicQuantizeLSTM: { inputs: [1, 2], packed: false, params: [8, 9, 10, 11] },
@@ -120,19 +173,6 @@ function kernelSummary(node: Node): KernelSummary {
   return { name: node.name, op: node.opType, weights };
 }
 
-/** Whether an initializer is only ever a scale or zero point of QuantizeLinear/DequantizeLinear. */
-function isQuantParameter(v: Value): boolean {
-  const kernelParameter = (n: Node): boolean => n.domain === "com.microsoft" && Boolean(KERNEL_WEIGHTS[n.opType]?.params.some((i) => n.inputs[i] === v));
-  return v.consumers.length > 0 && v.consumers.every((n) => ((n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && n.inputs[0] !== v) || kernelParameter(n));
-}
-
-function isWeight(v: Value): boolean {
-  const t = v.initializer!;
-  if (isQuantParameter(v)) return false;
-  if (isFloatType(t.dataType)) return true;
-  return v.consumers.some((n) => (n.opType === "DequantizeLinear" && n.inputs[0] === v) || kernelCodes(n, v) > 0);
-}
-
 /** Codes per stored element when `v` is a weight input of an integer kernel (2 per byte at 4 bits), else 0. */
 function kernelCodes(n: Node, v: Value): number {
   const spec = n.domain === "com.microsoft" ? KERNEL_WEIGHTS[n.opType] : undefined;
@@ -149,6 +189,8 @@ export function inspectModel(model: Model): ModelSummary {
   }
   const tensorsByType: ModelSummary["tensors_by_type"] = {};
   let parameters = 0;
+  const { codes, params } = quantizedRoles(nodes);
+  const isWeight = (v: Value): boolean => !params.has(v) && (isFloatType(v.initializer!.dataType) || codes.has(v));
   const visitInitializers = (values: Value[]): void => {
     for (const v of values) {
       const t = v.initializer!;

@@ -13,8 +13,9 @@ export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts"
 export { upgradeOpsetPass } from "./opset.ts";
 export { UnsupportedLstmError, decomposeLstm, decomposeLstmPass } from "./decompose-lstm.ts";
 export { LSTM_ROLES, lstmInternals, type LstmInternals, type LstmRole } from "./lstm-internals.ts";
-export { activationTargets, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
-export { quantizeWeightsPass, type Hessians } from "./quantize-weights.ts";
+export { activationTargets, activationTargetsPass, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
+export { planWeights, quantizeWeightsPass, weightTargetsPass, type Hessians, type WeightPlan, type WeightTarget } from "./quantize-weights.ts";
+export { OPS, PASS_THROUGH, activationSlots, ruleFor, type GptqRule, type GptqLayout, type OpRule } from "./ops.ts";
 export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";
 export * from "./policy.ts";
 export { gatherQuantizedRule } from "./gather-quantized.ts";

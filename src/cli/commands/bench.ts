@@ -1,6 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
 import { runBench, type BenchOutput } from "../../eval/run-bench.ts";
 import { formatBytes, printJson, table } from "../output.ts";
+import { integerArg } from "../options.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 
 interface Args {
   models: string[];
@@ -12,6 +14,7 @@ interface Args {
   tokenizer?: string;
   "seq-len"?: number;
   seed?: number;
+  progress?: string;
   json: boolean;
 }
 
@@ -50,15 +53,15 @@ export const benchCommand: CommandModule<object, Args> = {
       .positional("models", { type: "string", array: true, demandOption: true, describe: "ONNX model files; ratios are to the first" })
       .option("batch", { type: "string", default: "1,32", describe: "batch sizes, comma-separated" })
       .option("threads", { type: "string", describe: "onnxruntime intra-op thread counts, comma-separated (default: 1 and all cores)" })
-      .option("runs", { type: "number", default: 100, describe: "timed runs per setting" })
-      .option("warmup", { type: "number", default: 10, describe: "untimed runs first" })
+      .option("runs", integerArg("runs", 1, { default: 100, describe: "timed runs per setting" }))
+      .option("warmup", integerArg("warmup", 0, { default: 10, describe: "untimed runs first" }))
       .option("data", { type: "string", describe: "JSONL rows to time (default: the zoo model's test split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer.json for text rows" })
-      .option("seq-len", { type: "number", describe: "time synthetic rows of this many tokens instead of data" })
-      .option("seed", { type: "number", default: 0, describe: "seed for the row order and synthetic ids" })
+      .option("seq-len", integerArg("seq-len", 1, { describe: "time synthetic rows of this many tokens instead of data" }))
+      .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for the row order and synthetic ids" }))
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: (args) => {
-    const progress = process.stderr.isTTY ? (msg: string) => process.stderr.write(`${msg}\n`) : undefined;
     const out = runBench(args.models.map(String), {
       batches: args.batch,
       threads: args.threads,
@@ -68,7 +71,7 @@ export const benchCommand: CommandModule<object, Args> = {
       data: args.data,
       tokenizer: args.tokenizer,
       seqLen: args["seq-len"],
-      onProgress: progress,
+      onProgress: makeProgress(progressMode(args.progress), "bench")?.message,
     });
     if (args.json) printJson(out);
     else printText(out);

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/errors.ts";
 import { exportDataset } from "../../data/export.ts";
 import { datasetNames } from "../../data/registry.ts";
+import { integerArg, intOption } from "../options.ts";
 
 interface ExportArgs {
   name: string;
@@ -11,15 +11,6 @@ interface ExportArgs {
   json?: boolean;
 }
 
-/** yargs turns "--max-len abc" into NaN; the contract wants that reported as bad input. */
-function positiveInteger(value: number | undefined, option: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < min) {
-    throw new InputError(`--${option} must be an integer of at least ${min}, got ${value}`);
-  }
-  return value;
-}
-
 const exportCommand: CommandModule<object, ExportArgs> = {
   command: "export <name>",
   describe: "Write a zoo data set as train/val/test JSONL, tokenizer.json, labels.json and meta.json",
@@ -27,13 +18,13 @@ const exportCommand: CommandModule<object, ExportArgs> = {
     yargs
       .positional("name", { type: "string", demandOption: true, describe: `data set (${datasetNames.join(", ")})` })
       .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
-      .option("vocab-size", { type: "number", describe: "vocabulary size, counting <pad> and <unk>" })
-      .option("max-len", { type: "number", describe: "tokens kept per example" })
+      .option("vocab-size", integerArg("vocab-size", 3, { describe: "vocabulary size, counting <pad> and <unk>" }))
+      .option("max-len", integerArg("max-len", 1, { describe: "tokens kept per example" }))
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<ExportArgs>,
   handler: (argv) => {
     const meta = exportDataset(argv.name, argv.out, {
-      vocabSize: positiveInteger(argv["vocab-size"], "vocab-size", 3),
-      maxLen: positiveInteger(argv["max-len"], "max-len", 1),
+      vocabSize: intOption(argv["vocab-size"], "vocab-size", 3),
+      maxLen: intOption(argv["max-len"], "max-len", 1),
     });
     const files = ["train.jsonl", "val.jsonl", "test.jsonl", "tokenizer.json", "labels.json", "meta.json", meta.license_file];
     if (argv.json) {

@@ -1,13 +1,28 @@
 import type { Argv, CommandModule } from "yargs";
 import { runEval, type EvalOptions, type EvalResult } from "../../eval/run-eval.ts";
+import { integerArg } from "../options.ts";
 import { printJson, table } from "../output.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 
-export { intListOption, intOption } from "../../eval/options.ts";
+// The shared numeric-option parsers, re-exported for the commands that import them from here.
+export { intListOption, intOption } from "../options.ts";
 
-/** Progress lines on stderr, only when stderr is a terminal (the contract keeps pipes clean). */
-export function progressLines(): ((label: string, done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  return (label, done, total) => process.stderr.write(`\r\x1b[K${label}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
+/**
+ * The library's onProgress for `--progress` (auto|plain|none): one reporter whose label is
+ * the file or run being scored. Call `done` before printing results.
+ */
+export function progressReporter(mode: unknown): { onProgress?: (label: string, done: number, total: number) => void; done: () => void } {
+  let label = "";
+  const bar = makeProgress(progressMode(mode), () => label);
+  if (!bar) return { done: () => {} };
+  return {
+    onProgress: (l, done, total) => {
+      if (l !== label) bar.done();
+      label = l;
+      bar.update(done, total);
+    },
+    done: bar.done,
+  };
 }
 
 /** Options `eval` and `robustness` share. */
@@ -15,13 +30,17 @@ export function dataOptions<T>(y: Argv<T>) {
   return y
     .option("data", { type: "string", describe: "JSONL data file (default: the zoo model's test split)" })
     .option("tokenizer", { type: "string", describe: "tokenizer.json (default: the model's metadata, or MODEL.tokenizer.json)" })
-    .option("rows", { type: "number", describe: "use a fixed random sample of N rows (the same for every model and seed)" })
-    .option("batch", { type: "number", describe: "rows per onnxruntime run (default: 256 for discriminative models, about 50 M log-softmax floats for generative ones, else 64)" })
-    .option("threads", { type: "number", describe: "onnxruntime intra-op threads (default: all cores)" })
+    .option("rows", integerArg("rows", 1, { describe: "use a fixed random sample of N rows (the same for every model and seed)" }))
+    .option("batch", integerArg("batch", 1, { describe: "rows per onnxruntime run (default: 256 for discriminative models, about 50 M log-softmax floats for generative ones, else 64)" }))
+    .option("threads", integerArg("threads", 1, { describe: "onnxruntime intra-op threads (default: all cores)" }))
+    .option("progress", progressOption)
+    .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON document" });
 }
 
 interface Args extends EvalOptions {
+  progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -58,11 +77,12 @@ export const evalCommand: CommandModule<object, Args> = {
       y
         .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
         .option("noise", { type: "string", describe: "KIND:LEVEL joined by +, e.g. sub:0.1+typo:0.02 (kinds: sub, sub-unigram, del, ins, swap, typo, gauss)" })
-        .option("seed", { type: "number", default: 0, describe: "noise seed" })
+        .option("seed", integerArg("seed", 0, { default: 0, describe: "noise seed" }))
         .option("reference", { type: "string", describe: "float model to compare with: top-1 agreement and mean KL divergence" }),
     ) as unknown as Argv<Args>,
   handler: async (args) => {
-    const r = await runEval({ ...args, onProgress: progressLines() });
+    const progress = progressReporter(args.progress);
+    const r = await runEval({ ...args, skipBadLabels: args["skip-bad-labels"], onProgress: progress.onProgress }).finally(progress.done);
     if (args.json) printJson(r);
     else printText(r);
   },

@@ -2,7 +2,7 @@ import { rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CommandModule } from "yargs";
 import { defaultOutput, quantizeModel, type QuantizeOptions, type QuantizeResult } from "../../calibrate/quantize.ts";
-import { InputError, loadValidModel, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
+import { InputError, checkOutputs, externalDataFiles, loadValidModel, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
 import { lowerModel, type LowerReport } from "../../lower/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
@@ -25,6 +25,11 @@ export function defaultLoweredOutput(model: string): string {
 /** Lowers a Q/DQ model file and writes the integer-kernel form atomically; nothing is written on error. */
 export function lowerFile(model: string, out = defaultLoweredOutput(model)): LowerResult {
   const m = loadValidModel(model);
+  // main's output safety: the output is checked (writable folder, not an input) before any work.
+  checkOutputs({
+    inputs: [{ path: model, role: "input model" }, ...externalDataFiles(m).map((path) => ({ path, role: "model's external data file" }))],
+    files: [{ path: out, role: "lowered model" }],
+  });
   const report = lowerModel(m);
   const problems = validateModel(m);
   if (problems.length) throw new Error(`the lowered model is invalid: ${problems[0]}`);
@@ -72,6 +77,15 @@ export async function quantizeToOrt(opts: QuantizeOptions): Promise<QuantizeResu
   const wbits = opts.wbits ?? opts.bits;
   const abits = opts.abits ?? opts.bits;
   const out = opts.out ?? defaultLoweredOutput(defaultOutput(opts.model, wbits, abits));
+  checkOutputs({
+    inputs: [
+      { path: opts.model, role: "input model" },
+      { path: opts.data, role: "--data file" },
+      { path: opts.tokenizer, role: "--tokenizer file" },
+      { path: opts.calibTable, role: "--calib-table file" },
+    ],
+    files: [{ path: out, role: "lowered model" }],
+  });
   const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.qdq.onnx`);
   const table = opts.saveCalibTable ?? (opts.calibTable ? false : (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json");
   try {

@@ -1,19 +1,24 @@
 import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
+import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
+import { InputError } from "../../graph/errors.ts";
+import { integerArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
-import { progressBar } from "../progress.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
+import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
 import type { LowerReport } from "../../lower/index.ts";
 import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
 
 interface Args {
   model: string;
-  bits: number;
+  bits?: number;
   wbits?: number;
   abits?: number;
   calib: string;
   o?: string;
   data?: string;
   tokenizer?: string;
+  "skip-bad-labels": boolean;
   "calib-size": number;
   observer?: string;
   granularity: string;
@@ -24,10 +29,23 @@ interface Args {
   seed: number;
   rounding: string;
   format: string;
+  force: boolean;
+  eval: boolean;
+  "eval-data"?: string;
+  "eval-rows": number;
+  progress: string;
   json: boolean;
 }
 
-function printSummary(r: QuantizeResult): void {
+/** `wbits 4, abits 4, calib balanced, ...` from a model's ptq-onnx.quantization metadata. */
+function madeWith(settings: Record<string, unknown>): string {
+  return Object.entries(settings)
+    .filter(([key]) => !key.endsWith("_sha256"))
+    .map(([key, value]) => `${key} ${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(", ");
+}
+
+function printSummary(r: QuantizeResult, extras: QuantizeExtras): void {
   const lines: string[] = [];
   lines.push(`wrote ${r.output}: ${formatBytes(r.bytes.output)} (float ${formatBytes(r.bytes.input)}, ${(r.bytes.output / r.bytes.input).toFixed(3)}x), weights ${r.wbits} bits, activations ${r.abits} bits`);
   const c = r.calibration;
@@ -35,8 +53,13 @@ function printSummary(r: QuantizeResult): void {
   for (const s of c.shortfalls) lines.push(`  class ${s.class}: asked for ${s.asked} rows, only ${s.available} available; used them all`);
   lines.push("", table([["quantized", "kind", "bits", "granularity", "rounding", "read by"], ...r.details.map((q) => [q.name, q.kind, q.bits, q.granularity, q.rounding ?? "-", q.op])]));
   if (r.left_float.length) lines.push("", table([["left float", "why"], ...r.left_float.map((l) => [l.name, l.reason])]));
+  if (r.replaced) lines.push("", `replaced the existing ${r.output}${r.replaced_made_with ? ` (made with ${madeWith(r.replaced_made_with)})` : ""}`);
+  const more = extrasText(extras);
+  if (more.length) lines.push("", ...more);
   process.stdout.write(lines.join("\n") + "\n");
 }
+
+const BITS = { min: 2, max: 8 };
 
 export const quantizeCommand: CommandModule<object, Args> = {
   command: "quantize <model>",
@@ -44,14 +67,15 @@ export const quantizeCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .positional("model", { type: "string", demandOption: true, describe: "float ONNX model" })
-      .option("bits", { type: "number", demandOption: true, describe: "bit width (2 to 8) of weights and activations" })
-      .option("wbits", { type: "number", describe: "weight bit width (overrides --bits)" })
-      .option("abits", { type: "number", describe: "activation bit width (overrides --bits)" })
+      .option("bits", integerArg("bits", BITS, { describe: "bit width (2 to 8) of weights and activations (needed unless --wbits and --abits are both given)" }))
+      .option("wbits", integerArg("wbits", BITS, { describe: "weight bit width (overrides --bits)" }))
+      .option("abits", integerArg("abits", BITS, { describe: "activation bit width (overrides --bits)" }))
       .option("calib", { type: "string", demandOption: true, describe: "balanced | natural | dist:p1,...,pC | classes:i,j" })
       .option("o", { type: "string", alias: "out", describe: "output model (default MODEL.q{w}a{a}.onnx)" })
       .option("data", { type: "string", describe: "labelled JSONL calibration pool (default: the zoo model's validation split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
-      .option("calib-size", { type: "number", default: DEFAULT_CALIB_SIZE, describe: "calibration rows" })
+      .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
+      .option("calib-size", integerArg("calib-size", 1, { default: DEFAULT_CALIB_SIZE, describe: "calibration rows" }))
       .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}; ${DEFAULT_INTERNALS_OBSERVER} with --lstm-internals; a table's own with --calib-table)` })
       .option("granularity", { type: "string", default: "per-channel", choices: ["per-channel", "per-tensor"], describe: "weight scales" })
       .option("lstm-internals", { type: "boolean", default: false, describe: "decompose LSTMs and quantize gates, cell and hidden state" })
@@ -59,21 +83,40 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("calib-table", { type: "string", describe: "reuse a calibration table instead of calibrating" })
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
       .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
-      .option("seed", { type: "number", default: 0, describe: "seed for choosing calibration rows" })
+      .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
+      .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
+      .option("eval", { type: "boolean", default: true, describe: "score float and quantized models on a fixed sample of test rows (--no-eval skips it)" })
+      .option("eval-data", { type: "string", describe: "labelled JSONL test rows for that check (default: the zoo model's test split)" })
+      .option("eval-rows", integerArg("eval-rows", 1, { default: DEFAULT_SAMPLE_ROWS, describe: "rows in the check's sample (eval --rows N's sample)" }))
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
-    const bar = progressBar("calibrating");
+    const bits = args.bits ?? (args.wbits !== undefined && args.abits !== undefined ? args.wbits : undefined);
+    if (bits === undefined) throw new InputError("--bits is required unless both --wbits and --abits are given");
+    const progress = progressMode(args.progress);
+    const extras = prepareExtras({
+      model: args.model,
+      wbits: args.wbits ?? bits,
+      packInt4: args["pack-int4"],
+      eval: args.eval,
+      evalData: args["eval-data"],
+      evalRows: args["eval-rows"],
+      tokenizer: args.tokenizer,
+      progress,
+    });
+    const bar = makeProgress(progress, "calibrating");
     const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
       model: args.model,
       out: args.o,
-      bits: args.bits,
+      bits,
       wbits: args.wbits,
       abits: args.abits,
       calib: args.calib,
       calibSize: args["calib-size"],
       data: args.data,
       tokenizer: args.tokenizer,
+      skipBadLabels: args["skip-bad-labels"],
       observer: args.observer,
       granularity: args.granularity as "per-channel" | "per-tensor",
       lstmInternals: args["lstm-internals"],
@@ -82,11 +125,13 @@ export const quantizeCommand: CommandModule<object, Args> = {
       saveCalibTable: args["save-calib-table"],
       seed: args.seed,
       rounding: args.rounding as "nearest" | "gptq",
+      force: args.force,
       onProgress: bar?.update,
     });
     bar?.done();
-    if (args.json) printJson(result);
-    else printSummary(result);
+    const more = await extras(result.output);
+    if (args.json) printJson({ ...result, ...more });
+    else printSummary(result, more);
     if (!args.json && "lowered" in result) printLowerSummary(result.lowered as LowerReport);
   },
 };

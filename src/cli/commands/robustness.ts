@@ -1,9 +1,12 @@
 import type { Argv, CommandModule } from "yargs";
 import { runRobustness, type RobustnessOptions, type RobustnessResult } from "../../eval/robustness.ts";
 import { printJson, table } from "../output.ts";
-import { dataOptions, progressLines } from "./eval.ts";
+import { integerArg } from "../options.ts";
+import { dataOptions, progressReporter } from "./eval.ts";
 
 interface Args extends RobustnessOptions {
+  progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -32,11 +35,12 @@ export const robustnessCommand: CommandModule<object, Args> = {
         .positional("model", { type: "string", demandOption: true, describe: "ONNX model file" })
         .option("noise", { type: "string", array: true, demandOption: true, describe: "KIND:L1,L2,... (repeatable), e.g. sub:0,0.05,0.1" })
         .option("levels", { type: "string", describe: "L1,L2,... for a --noise given as a bare KIND" })
-        .option("seeds", { type: "number", default: 3, describe: "noise seeds per level" })
-        .option("seed", { type: "number", default: 0, describe: "first seed (seeds are SEED, SEED+1, ...)" }),
+        .option("seeds", integerArg("seeds", 1, { default: 3, describe: "noise seeds per level" }))
+        .option("seed", integerArg("seed", 0, { default: 0, describe: "first seed (seeds are SEED, SEED+1, ...)" })),
     ) as unknown as Argv<Args>,
   handler: async (args) => {
-    const r = await runRobustness({ ...args, onProgress: progressLines() });
+    const progress = progressReporter(args.progress);
+    const r = await runRobustness({ ...args, skipBadLabels: args["skip-bad-labels"], onProgress: progress.onProgress }).finally(progress.done);
     if (args.json) printJson(r);
     else printText(r);
   },

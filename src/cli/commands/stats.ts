@@ -2,8 +2,9 @@ import type { Argv, CommandModule } from "yargs";
 import { compareModels, type CompareReport, type Outcome } from "../../compare/compare.ts";
 import { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "../../compare/samples.ts";
 import type { TestResult } from "../../stats/types.ts";
+import { integerArg, intOption } from "../options.ts";
 import { printJson, table } from "../output.ts";
-import { intOption } from "../../eval/options.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 
 interface TestArgs {
   test: string;
@@ -28,6 +29,7 @@ interface CompareArgs {
   resamples?: number;
   "max-sample"?: number;
   top?: number;
+  progress?: string;
   json: boolean;
 }
 
@@ -165,9 +167,10 @@ function printCompare(r: CompareReport): void {
   process.stdout.write(L.join("\n") + "\n");
 }
 
-function progress(): ((stage: string, done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  return (stage, done, total) => process.stderr.write(`\r\x1b[K${stage}: ${done}/${total} rows${done === total ? "\r\x1b[K" : ""}`);
+function progress(mode: unknown): ((stage: string, done: number, total: number) => void) | undefined {
+  let label = "";
+  const bar = makeProgress(progressMode(mode), () => label);
+  return bar && ((stage, done, total) => ((label = stage), bar.update(done, total), done === total && bar.done()));
 }
 
 const compareCommand: CommandModule<object, CompareArgs> = {
@@ -183,13 +186,14 @@ const compareCommand: CommandModule<object, CompareArgs> = {
       .option("calib-a", { type: "string", describe: "A's calibration table (default: A.calib.json beside A)" })
       .option("calib-b", { type: "string", describe: "B's calibration table (default: B.calib.json beside B)" })
       .option("predictions", { type: "boolean", default: true, describe: "score the test set (McNemar, bootstrap); --no-predictions skips it" })
-      .option("rows", { type: "number", describe: "use a fixed random sample of N test rows" })
-      .option("batch", { type: "number", describe: "rows per onnxruntime run (default as eval)" })
-      .option("threads", { type: "number", describe: "onnxruntime intra-op threads" })
-      .option("seed", { type: "number", describe: "seed of the bootstrap and the subsamples (default 0)" })
-      .option("resamples", { type: "number", describe: "bootstrap resamples (default 10000)" })
-      .option("max-sample", { type: "number", describe: "largest per-layer sample for the rank tests (default 10000)" })
-      .option("top", { type: "number", describe: "how many layers and tensors to list as differing most (default 5)" })
+      .option("rows", integerArg("rows", 1, { describe: "use a fixed random sample of N test rows" }))
+      .option("batch", integerArg("batch", 1, { describe: "rows per onnxruntime run (default as eval)" }))
+      .option("threads", integerArg("threads", 1, { describe: "onnxruntime intra-op threads" }))
+      .option("seed", integerArg("seed", 0, { describe: "seed of the bootstrap and the subsamples (default 0)" }))
+      .option("resamples", integerArg("resamples", 1, { describe: "bootstrap resamples (default 10000)" }))
+      .option("max-sample", integerArg("max-sample", 8, { describe: "largest per-layer sample for the rank tests (default 10000)" }))
+      .option("top", integerArg("top", 1, { describe: "how many layers and tensors to list as differing most (default 5)" }))
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<CompareArgs>,
   handler: async (args) => {
     const report = await compareModels({
@@ -208,7 +212,7 @@ const compareCommand: CommandModule<object, CompareArgs> = {
       resamples: intOption(args.resamples, "resamples", 1),
       maxSample: intOption(args["max-sample"], "max-sample", 8),
       top: intOption(args.top, "top", 1),
-      onProgress: progress(),
+      onProgress: progress(args.progress),
     });
     if (args.json) printJson(report);
     else printCompare(report);

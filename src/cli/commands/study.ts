@@ -1,7 +1,10 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
+import { join } from "node:path";
+import { InputError, checkOutputs, type NamedPath } from "../../graph/index.ts";
 import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../../study/study.ts";
 import { printJson } from "../output.ts";
+import { integerArg } from "../options.ts";
+import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { intListOption, intOption } from "./eval.ts";
 
 interface Args {
@@ -29,6 +32,7 @@ interface Args {
   shard?: string;
   "max-cells"?: number;
   "keep-models"?: boolean;
+  progress?: string;
   json: boolean;
 }
 
@@ -78,6 +82,14 @@ function printMerge(r: MergeSummary): void {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
+/** The study's own files in OUT; cells, calibration tables and models go in its subfolders. */
+const STUDY_FILES = ["study.json", "results.json", "results.csv", "report.html", "run.json"];
+
+/** Checks OUT before any work: a writable folder (or creatable), none of whose files is an input. */
+function checkStudyOutputs(out: string, inputs: NamedPath[] = []): void {
+  checkOutputs({ inputs, dirs: [{ path: out, role: "output folder (--out)" }], files: STUDY_FILES.map((f) => ({ path: join(out, f), role: `output file ${f}` })) });
+}
+
 const mergeCommand: CommandModule<object, MergeArgs> = {
   command: "merge <dirs..>",
   describe: "Join the output folders of shards (--shard i/n) of one study into one, with its results and report",
@@ -87,6 +99,7 @@ const mergeCommand: CommandModule<object, MergeArgs> = {
       .option("out", { type: "string", demandOption: true, describe: "merged output folder" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<MergeArgs>,
   handler: (args) => {
+    checkStudyOutputs(args.out);
     const r = mergeStudies(args.dirs.map(String), args.out);
     if (args.json) printJson(r);
     else printMerge(r);
@@ -103,30 +116,37 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("bits", { type: "string", array: true, describe: "bit widths (default 3,4,5,6,8; quick 8,4)" })
       .option("calib", { type: "string", array: true, describe: "calibration modes (default balanced,natural,classes:0; quick balanced,classes:0)" })
       .option("noise", { type: "string", array: true, describe: "KIND:L1,L2,... per kind, repeatable, or none (default gauss:0.002,0.006,0.01; quick gauss:0.006)" })
-      .option("seeds", { type: "number", describe: "noise seeds per level (default 3; quick 1)" })
-      .option("calib-seeds", { type: "number", describe: "calibration sampling seeds per cell (default 1)" })
-      .option("calib-size", { type: "number", describe: "calibration rows (default 512; quick 256)" })
+      .option("seeds", integerArg("seeds", 1, { describe: "noise seeds per level (default 3; quick 1)" }))
+      .option("calib-seeds", integerArg("calib-seeds", 1, { describe: "calibration sampling seeds per cell (default 1)" }))
+      .option("calib-size", integerArg("calib-size", 1, { describe: "calibration rows (default 512; quick 256)" }))
       .option("observer", { type: "string", describe: "activation range observer (default percentile:99.99; mse with --lstm-internals)" })
       .option("lstm-internals", { type: "boolean", describe: "decompose LSTMs and quantize their internals" })
       .option("rounding", { type: "string", choices: ["nearest", "gptq"], describe: "weight rounding (default nearest)" })
-      .option("rows", { type: "number", describe: "test rows: a fixed random sample of N, 0 for all (default all; quick 300)" })
+      .option("rows", integerArg("rows", 0, { describe: "test rows: a fixed random sample of N, 0 for all (default all; quick 300)" }))
       .option("calib-data", { type: "string", describe: "labelled JSONL calibration pool (default: each zoo model's validation split)" })
       .option("test-data", { type: "string", describe: "labelled JSONL test data (default: each zoo model's test split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
-      .option("batch", { type: "number", describe: "rows per onnxruntime run (default: eval's rule per model)" })
+      .option("batch", integerArg("batch", 1, { describe: "rows per onnxruntime run (default: eval's rule per model)" }))
       .option("kinds", { type: "string", array: true, describe: "discriminative|generative per model, for models without ptq-onnx.kind metadata" })
-      .option("resamples", { type: "number", describe: "bootstrap resamples (default 10000; quick 2000)" })
+      .option("resamples", integerArg("resamples", 1, { describe: "bootstrap resamples (default 10000; quick 2000)" }))
       .option("quick", { type: "boolean", default: false, describe: "small grid for CI (defaults above)" })
       .option("out", { type: "string", default: "study-out", describe: "output folder (cells are cached there)" })
-      .option("jobs", { type: "number", describe: "worker processes (default: the cores available)" })
-      .option("threads", { type: "number", describe: "onnxruntime threads per job (default: cores / jobs)" })
+      .option("jobs", integerArg("jobs", 1, { describe: "worker processes (default: the cores available)" }))
+      .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job (default: cores / jobs)" }))
       .option("shard", { type: "string", describe: "i/n: run only this share of the cells (merge the outputs with study merge)" })
-      .option("max-cells", { type: "number", describe: "compute at most N cells this run (rerun to finish)" })
+      .option("max-cells", integerArg("max-cells", 0, { describe: "compute at most N cells this run (rerun to finish)" }))
       .option("keep-models", { type: "boolean", default: false, describe: "keep the quantized models in OUT/models" })
+      .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
     const models = list(args.models);
     if (!models || models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
+    checkStudyOutputs(args.out, [
+      ...models.map((path) => ({ path, role: "input model" })),
+      { path: args["calib-data"], role: "--calib-data file" },
+      { path: args["test-data"], role: "--test-data file" },
+      { path: args.tokenizer, role: "--tokenizer file" },
+    ]);
     const noiseSpecs = specList(args.noise);
     const noise = noiseSpecs && noiseSpecs.length === 1 && noiseSpecs[0] === "none" ? [] : noiseSpecs;
     const r = await runStudy({
@@ -154,7 +174,7 @@ export const studyCommand: CommandModule<object, Args> = {
       shard: args.shard,
       maxCells: intOption(args["max-cells"], "max-cells", 0),
       keepModels: args["keep-models"],
-      onLog: process.stderr.isTTY ? (line) => process.stderr.write(line + "\n") : undefined,
+      onLog: makeProgress(progressMode(args.progress), "study")?.message,
     });
     if (args.json) printJson(r);
     else printRun(r);
