@@ -142,15 +142,3 @@ export function quantizeTensor(
   }
   return { codes, scales, zeroPoints, axis };
 }
-
-/** The float values a QuantizedTensor stands for (what DequantizeLinear computes). */
-export function dequantizeTensor(t: QuantizedTensor, dims: readonly number[]): Float32Array {
-  const out = new Float32Array(t.codes.length);
-  const channels = t.scales.length;
-  const inner = t.axis === null ? 1 : dims.slice(t.axis + 1).reduce((a, b) => a * b, 1);
-  for (let i = 0; i < out.length; i++) {
-    const c = t.axis === null ? 0 : Math.floor(i / inner) % channels;
-    out[i] = dequantize(t.codes[i], { scale: t.scales[c], zeroPoint: t.zeroPoints[c] });
-  }
-  return out;
-}

@@ -6,6 +6,8 @@ import { integerArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
+import type { LowerReport } from "../../lower/index.ts";
+import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
 
 interface Args {
   model: string;
@@ -26,6 +28,7 @@ interface Args {
   "save-calib-table"?: string;
   seed: number;
   rounding: string;
+  format: string;
   force: boolean;
   eval: boolean;
   "eval-data"?: string;
@@ -81,6 +84,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
       .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
+      .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
       .option("eval", { type: "boolean", default: true, describe: "score float and quantized models on a fixed sample of test rows (--no-eval skips it)" })
       .option("eval-data", { type: "string", describe: "labelled JSONL test rows for that check (default: the zoo model's test split)" })
@@ -102,7 +106,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       progress,
     });
     const bar = makeProgress(progress, "calibrating");
-    const result = await quantizeModel({
+    const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
       model: args.model,
       out: args.o,
       bits,
@@ -128,5 +132,6 @@ export const quantizeCommand: CommandModule<object, Args> = {
     const more = await extras(result.output);
     if (args.json) printJson({ ...result, ...more });
     else printSummary(result, more);
+    if (!args.json && "lowered" in result) printLowerSummary(result.lowered as LowerReport);
   },
 };
