@@ -68,7 +68,7 @@ describe("exportDataset", () => {
 
   it("rejects an unknown data set and bad tokenizer settings with InputErrors", () => {
     expect(() => exportDataset("imdb", join(root, "x"))).toThrow(InputError);
-    expect(() => exportDataset("imdb", join(root, "x"))).toThrow(/known: wordnet8, spam/);
+    expect(() => exportDataset("imdb", join(root, "x"))).toThrow(/known: wordnet8, wordnet26, spam/);
     expect(() => exportDataset("wordnet8", join(root, "x"), { vocabSize: 2 })).toThrow(InputError);
     expect(() => exportDataset("wordnet8", join(root, "x"), { maxLen: 0 })).toThrow(InputError);
   });
