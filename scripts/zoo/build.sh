@@ -48,8 +48,8 @@ MODELS=(
   "spam-disc     spam     disc --seed 1 --epochs 6 --batch 32 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 256"
   "spam-gen      spam     gen  --seed 1 --epochs 4 --batch 32 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --label-emb 32 --hidden 192"
   "wordnet26-gen  wordnet26 gen  --seed 1 --epochs 2 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --label-emb 32 --hidden 128 --max-val 2000"
-  "wordnet26-disc wordnet26 disc --seed 1 --epochs 4 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 256"
-  "wordnet8-bilstm wordnet8 disc --seed 1 --epochs 4 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 128 --layers 2 --bidirectional"
+  "wordnet26-disc wordnet26 disc --seed 1 --epochs 3 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 256"
+  "wordnet8-bilstm wordnet8 disc --seed 1 --epochs 2 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 96 --layers 2 --bidirectional"
 )
 
 if [[ -n $ONLY ]]; then

@@ -132,8 +132,11 @@ class Discriminative(nn.Module):
             # ONNX LSTM's sequence_lens input; Y_h holds each direction's state after the row's
             # last real step (forward) or its first (backward).
             packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            _, (h_n, _) = self.lstm(packed)  # [layers * dirs, B, H]
             dirs = 2 if self.lstm.bidirectional else 1
+            # Explicit zero states: the exporter's own ones for a packed input keep the dummy
+            # batch's size as a constant, and the graph then runs at that batch size only.
+            h0 = x.new_zeros(self.lstm.num_layers * dirs, x.size(0), self.lstm.hidden_size)
+            _, (h_n, _) = self.lstm(packed, (h0, h0))  # [layers * dirs, B, H]
             last = torch.cat([h_n[-dirs + d] for d in range(dirs)], dim=1)  # top layer, [B, dirs * H]
             return self.head(self.drop(last))
         out, _ = self.lstm(x)  # [B, T, H]
