@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Rebuilds the model zoo from a clean clone: exports the two data sets, trains the four models
+# Rebuilds the model zoo from a clean clone: exports the data sets, trains the seven models
 # with fixed seeds and writes models/*.onnx and models/manifest.json.
 #
-#   scripts/zoo/build.sh [--jobs 1|2] [--stage all|data|train|finalize] [--work DIR] [--only NAME[,NAME]]
+#   scripts/zoo/build.sh [--jobs N] [--stage all|data|train|finalize] [--work DIR] [--only NAME[,NAME]]
 #
 # Needs `npm ci` done and Debian's python3-torch and python3-onnx (run by /usr/bin/python3,
 # not the python3 on PATH). Work files (exported data, raw models, logs) go to DIR (default
-# out/zoo, ignored by git); training logs are DIR/logs/<model>.log. With --jobs 2 the largest
-# model (wordnet8-gen) trains beside the three others; each training process uses one thread,
-# so the result is the same either way. --only trains (and finalizes) just the named models.
+# out/zoo, ignored by git); training logs are DIR/logs/<model>.log. With --jobs N up to N models
+# train at once, the largest (wordnet8-gen) first; each training process uses one thread, so the
+# result is the same either way. --only trains (and finalizes) just the named models.
 # Measured here: about 40 minutes with --jobs 2 on a 2-core machine shared with other work
-# (wordnet8-gen alone takes about 100 s an epoch when it has a core to itself).
+# (wordnet8-gen alone takes about 100 s an epoch when it has a core to itself); the three newer
+# members (wordnet26-gen, wordnet26-disc, wordnet8-bilstm) about 38 minutes with --jobs 3 there.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -47,6 +48,9 @@ MODELS=(
   "wordnet8-disc wordnet8 disc --seed 1 --epochs 8 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 256"
   "spam-disc     spam     disc --seed 1 --epochs 6 --batch 32 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 256"
   "spam-gen      spam     gen  --seed 1 --epochs 4 --batch 32 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --label-emb 32 --hidden 192"
+  "wordnet26-gen  wordnet26 gen  --seed 1 --epochs 2 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --label-emb 32 --hidden 128 --max-val 2000"
+  "wordnet26-disc wordnet26 disc --seed 1 --epochs 3 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 128"
+  "wordnet8-bilstm wordnet8 disc --seed 1 --epochs 2 --batch 64 --lr 2e-3 --lr-decay 0.85 --dropout 0.3 --clip 1.0 --emb 128 --hidden 96 --layers 2 --bidirectional"
 )
 
 if [[ -n $ONLY ]]; then
@@ -60,7 +64,12 @@ if [[ -n $ONLY ]]; then
 fi
 
 if [[ $STAGE == all || $STAGE == data ]]; then
-  for ds in wordnet8 spam; do
+  datasets=()
+  for spec in "${MODELS[@]}"; do
+    read -r _ ds _ <<<"$spec"
+    [[ " ${datasets[*]} " == *" $ds "* ]] || datasets+=("$ds")
+  done
+  for ds in "${datasets[@]}"; do
     echo "[$(date +%T)] exporting $ds to $WORK/data/$ds"
     npx tsx scripts/zoo/export-data.ts "$ds" "$WORK/data/$ds"
   done
@@ -76,16 +85,23 @@ train_one() {
 }
 
 if [[ $STAGE == all || $STAGE == train ]]; then
-  if [[ $JOBS == 2 && ${#MODELS[@]} -gt 1 ]]; then
-    # shellcheck disable=SC2086
-    train_one ${MODELS[0]} &
-    first=$!
+  if [[ $JOBS -gt 1 && ${#MODELS[@]} -gt 1 ]]; then
+    # Up to JOBS trainings at once, started in the order of MODELS (the largest first).
     status=0
-    for spec in "${MODELS[@]:1}"; do
+    running=0
+    for spec in "${MODELS[@]}"; do
+      if [[ $running -ge $JOBS ]]; then
+        wait -n || status=1
+        running=$((running - 1))
+      fi
       # shellcheck disable=SC2086
-      train_one $spec || status=1
+      train_one $spec &
+      running=$((running + 1))
     done
-    wait "$first" || status=1
+    while [[ $running -gt 0 ]]; do
+      wait -n || status=1
+      running=$((running - 1))
+    done
     [[ $status == 0 ]] || exit 1
   else
     for spec in "${MODELS[@]}"; do

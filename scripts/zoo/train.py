@@ -15,7 +15,10 @@ Models (the exported graph takes `input_ids` int64 [batch, seq], right-padded wi
 
 * disc: token embedding -> one-layer LSTM -> the hidden state at the last real position
   (gathered at lengths-1 of the right-padded output; no packed sequences) -> dropout -> linear
-  head. Output `logits` float [batch, classes].
+  head. Output `logits` float [batch, classes]. With --layers N > 1 or --bidirectional the LSTM
+  runs on a packed sequence (exported as the ONNX LSTM's sequence_lens input, so a backward
+  direction starts at each row's last real token) and the head reads the top layer's final
+  state of each direction.
 * gen: the "shared LSTM" class-conditional language model of Yogatama et al. (2017). The input
   at step t is the embedding of the previous token concatenated with the label embedding; step 0
   gets the embedding of id 0 (<pad>) as its begin-of-sequence symbol, so <pad> doubles as BOS.
@@ -112,15 +115,30 @@ def ordered_batches(lengths, batch):
 
 
 class Discriminative(nn.Module):
-    def __init__(self, vocab, classes, emb, hidden, dropout):
+    def __init__(self, vocab, classes, emb, hidden, dropout, layers=1, bidirectional=False):
         super().__init__()
+        self.packed = layers > 1 or bidirectional
         self.emb = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, num_layers=1, batch_first=True)
+        self.lstm = nn.LSTM(emb, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
+                            dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, classes)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), classes)
 
     def forward(self, input_ids, lengths):
         x = self.drop(self.emb(input_ids))
+        if self.packed:
+            # A backward direction must start at each row's last real token, not at the padding,
+            # or a row's scores would depend on the batch it is padded in. Packing exports as the
+            # ONNX LSTM's sequence_lens input; Y_h holds each direction's state after the row's
+            # last real step (forward) or its first (backward).
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            dirs = 2 if self.lstm.bidirectional else 1
+            # Explicit zero states: the exporter's own ones for a packed input keep the dummy
+            # batch's size as a constant, and the graph then runs at that batch size only.
+            h0 = x.new_zeros(self.lstm.num_layers * dirs, x.size(0), self.lstm.hidden_size)
+            _, (h_n, _) = self.lstm(packed, (h0, h0))  # [layers * dirs, B, H]
+            last = torch.cat([h_n[-dirs + d] for d in range(dirs)], dim=1)  # top layer, [B, dirs * H]
+            return self.head(self.drop(last))
         out, _ = self.lstm(x)  # [B, T, H]
         idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, out.size(2))
         last = out.gather(1, idx).squeeze(1)  # [B, H]: hidden state at the last real token
@@ -239,11 +257,15 @@ def main():
     ap.add_argument("--emb", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=None, help="LSTM hidden size (disc 256, gen 192)")
     ap.add_argument("--label-emb", type=int, default=32, help="label embedding width (gen)")
+    ap.add_argument("--layers", type=int, default=1, help="stacked LSTM layers (disc)")
+    ap.add_argument("--bidirectional", action="store_true", help="bidirectional LSTM (disc)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: with OpenMP, 2 threads on a shared 2-core machine ran 4x slower)")
     ap.add_argument("--max-train", type=int, default=0, help="use only the first N train rows (timing probes)")
-    ap.add_argument("--max-val", type=int, default=0, help="use only the first N val rows (timing probes)")
+    ap.add_argument("--max-val", type=int, default=0, help="validate on N val rows spread evenly over the split (0: all)")
     ap.add_argument("--patience", type=int, default=0, help="stop after N epochs without a better val accuracy (0: never)")
     args = ap.parse_args()
+    if args.kind == "gen" and (args.layers != 1 or args.bidirectional):
+        raise SystemExit("--layers and --bidirectional are for --kind disc only")
     if args.hidden is None:
         args.hidden = 256 if args.kind == "disc" else 192
 
@@ -267,8 +289,9 @@ def main():
         rows = read_jsonl(os.path.join(args.data, f"{name}.jsonl"), labels)
         if name == "train" and args.max_train:
             rows = rows[: args.max_train]
-        if name == "val" and args.max_val:
-            rows = rows[: args.max_val]
+        if name == "val" and args.max_val and args.max_val < len(rows):
+            # Evenly spaced, not the first N: the split is in synset order, which groups classes.
+            rows = [rows[i * len(rows) // args.max_val] for i in range(args.max_val)]
         splits[name] = Split(rows, pad_id)
     train, val, test = splits["train"], splits["val"], splits["test"]
     counts = np.bincount(train.labels, minlength=classes)
@@ -276,7 +299,7 @@ def main():
         f"train mean length {train.lengths.mean():.1f}, class counts {counts.tolist()} ({time.time() - t0:.1f}s)")
 
     if args.kind == "disc":
-        model = Discriminative(vocab, classes, args.emb, args.hidden, args.dropout)
+        model = Discriminative(vocab, classes, args.emb, args.hidden, args.dropout, args.layers, args.bidirectional)
     else:
         log_prior = np.log(np.maximum(counts, 1) / counts.sum()).tolist()
         # <pad> (id 0) doubles as the begin-of-sequence symbol.
@@ -379,7 +402,8 @@ def main():
         "kind": "discriminative" if args.kind == "disc" else "generative",
         "data": os.path.abspath(args.data),
         "settings": {k: v for k, v in vars(args).items() if k not in ("data", "out")},
-        "architecture": ({"embedding": args.emb, "hidden": args.hidden, "layers": 1} if args.kind == "disc" else
+        "architecture": ({"embedding": args.emb, "hidden": args.hidden, "layers": args.layers,
+                          **({"bidirectional": True} if args.bidirectional else {})} if args.kind == "disc" else
                          {"embedding": args.emb, "label_embedding": args.label_emb, "hidden": args.hidden,
                           "layers": 1, "bos_id": pad_id, "log_prior": model.log_prior.tolist()}),
         "vocab": vocab, "classes": classes, "parameters": params,

@@ -2,10 +2,10 @@ import { InputError } from "../graph/errors.ts";
 import type { Dataset } from "./dataset.ts";
 import { loadSpam } from "./spam.ts";
 import { Tokenizer, buildVocab, makeSpec } from "./tokenizer.ts";
-import { loadWordnet8 } from "./wordnet.ts";
+import { loadWordnet8, loadWordnet26 } from "./wordnet.ts";
 
-export type DatasetName = "wordnet8" | "spam";
-export const datasetNames: readonly DatasetName[] = ["wordnet8", "spam"];
+export type DatasetName = "wordnet8" | "wordnet26" | "spam";
+export const datasetNames: readonly DatasetName[] = ["wordnet8", "wordnet26", "spam"];
 
 export interface TokenizerSettings {
   /** Vocabulary size, counting <pad> and <unk>. */
@@ -16,10 +16,12 @@ export interface TokenizerSettings {
 /** Glosses are about 12 words; emails about 300, of which the first 128 tokens carry most of the signal. */
 export const tokenizerDefaults: Record<DatasetName, TokenizerSettings> = {
   wordnet8: { vocabSize: 10000, maxLen: 32 },
+  // Smaller: the generative model's cost is a vocabulary-wide softmax for each of 26 classes.
+  wordnet26: { vocabSize: 5000, maxLen: 32 },
   spam: { vocabSize: 10000, maxLen: 128 },
 };
 
-const loaders: Record<DatasetName, () => Dataset> = { wordnet8: loadWordnet8, spam: loadSpam };
+const loaders: Record<DatasetName, () => Dataset> = { wordnet8: loadWordnet8, wordnet26: loadWordnet26, spam: loadSpam };
 const loaded = new Map<DatasetName, Dataset>();
 
 export function isDatasetName(name: string): name is DatasetName {

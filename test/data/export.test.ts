@@ -66,9 +66,19 @@ describe("exportDataset", () => {
     expect(Math.max(...row.ids!)).toBeLessThan(50);
   });
 
+  it("exports WordNet-26 with its notice, 26 labels and its smaller vocabulary", () => {
+    const dir = join(root, "wordnet26");
+    const m = exportDataset("wordnet26", dir);
+    expect(readdirSync(dir).sort()).toEqual(expectedFiles);
+    expect(JSON.parse(readFileSync(join(dir, "labels.json"), "utf8"))).toEqual(loadDataset("wordnet26").labels);
+    expect(m.tokenizer).toEqual({ vocab_size: 5000, max_len: 32 });
+    expect(m.sizes).toEqual({ train: 65_224, val: 8_017, test: 8_320 });
+    expect(m.per_class.test.every((n) => n > 0)).toBe(true);
+  });
+
   it("rejects an unknown data set and bad tokenizer settings with InputErrors", () => {
     expect(() => exportDataset("imdb", join(root, "x"))).toThrow(InputError);
-    expect(() => exportDataset("imdb", join(root, "x"))).toThrow(/known: wordnet8, spam/);
+    expect(() => exportDataset("imdb", join(root, "x"))).toThrow(/known: wordnet8, wordnet26, spam/);
     expect(() => exportDataset("wordnet8", join(root, "x"), { vocabSize: 2 })).toThrow(InputError);
     expect(() => exportDataset("wordnet8", join(root, "x"), { maxLen: 0 })).toThrow(InputError);
   });

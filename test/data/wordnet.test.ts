@@ -75,3 +75,54 @@ describe("WordNet-8", () => {
     }
   });
 });
+
+describe("WordNet-26", () => {
+  let data26: Dataset;
+  let all26: Example[];
+  beforeAll(() => {
+    data26 = loadDataset("wordnet26");
+    all26 = splitNames.flatMap((s) => data26.splits[s]);
+  });
+
+  it("has all 26 noun lexicographer classes, by synset count, WordNet-8's first", () => {
+    // Pinned: the zoo models' outputs are in this order.
+    expect(data26.labels).toEqual([
+      ...data.labels,
+      ...["attribute", "substance", "cognition", "group", "food", "body", "object", "quantity", "event"],
+      ...["possession", "time", "process", "phenomenon", "relation", "feeling", "shape", "Tops", "motive"],
+    ]);
+    // Counts after dedupe; the order is by synset count before it, so neighbours may swap.
+    const counts = data26.labels.map((_, c) => all26.filter((ex) => ex.label === c).length);
+    expect(counts[0] / all26.length).toBeCloseTo(0.142, 3);
+    expect(counts.slice(-2)).toEqual([51, 42]);
+  });
+
+  it("reads every noun synset and removes repeats and conflicting texts", () => {
+    // Every noun synset of WordNet 3.1; dedupe numbers as measured by the zoo build.
+    expect(data26.stats).toEqual({ raw: 82_192, repeats: 603, conflicting: 8, empty: 0 });
+    expect(all26.length).toBe(81_561);
+    // A conflicting text loses at least two copies.
+    expect(all26.length).toBeLessThanOrEqual(data26.stats.raw - data26.stats.repeats - 2 * data26.stats.conflicting);
+    const texts = new Set(all26.map((ex) => normaliseSpace(ex.text)));
+    expect(texts.size).toBe(all26.length);
+    expect(new Set(all26.map((ex) => ex.id)).size).toBe(all26.length);
+    expect(all26.filter((ex) => ex.text === "" || ex.text.includes('"'))).toEqual([]);
+  });
+
+  it("has the split sizes the zoo models were trained on, by the same hash as WordNet-8", () => {
+    expect([data26.splits.train.length, data26.splits.val.length, data26.splits.test.length]).toEqual([65_224, 8_017, 8_320]);
+    for (const split of splitNames) {
+      expect(data26.splits[split].filter((ex) => splitOf(ex.id) !== split)).toEqual([]);
+      // Even noun.motive (42 glosses) and noun.Tops (51) reach every split.
+      expect(new Set(data26.splits[split].map((ex) => ex.label)).size).toBe(26);
+    }
+  });
+
+  it("agrees with WordNet-8 on every gloss both keep", () => {
+    const label26 = new Map(all26.map((ex) => [ex.id, data26.labels[ex.label]]));
+    const shared = all.filter((ex) => label26.has(ex.id));
+    // The only WordNet-8 glosses missing here repeat, word for word, a gloss of another noun class.
+    expect(all.length - shared.length).toBeLessThanOrEqual(data26.stats.conflicting);
+    expect(shared.filter((ex) => label26.get(ex.id) !== data.labels[ex.label])).toEqual([]);
+  });
+});

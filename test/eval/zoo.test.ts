@@ -18,8 +18,14 @@ interface Entry {
 }
 const manifest: { models: Entry[] } | null = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, "utf8")) : null;
 
+/**
+ * Scores 8,320 rows x 26 classes (about 3 minutes on a busy 2-core machine); test/zoo/manifest.test.ts
+ * reproduces its figure on 200 rows instead.
+ */
+const SLICE_ONLY = new Set(["wordnet26-gen"]);
+
 describe.skipIf(!manifest)("eval reproduces the zoo manifest", () => {
-  for (const m of manifest?.models ?? []) {
+  for (const m of (manifest?.models ?? []).filter((e) => !SLICE_ONLY.has(e.name))) {
     it(`${m.name}: accuracy ${m.test.accuracy}`, () => {
       const r = runCli(["eval", join(dirname(manifestPath), m.file), "--json"]);
       expect(r.stderr).toBe("");

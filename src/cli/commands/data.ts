@@ -43,7 +43,7 @@ const exportCommand: CommandModule<object, ExportArgs> = {
 /** `ptq-onnx data export NAME --out DIR`: the zoo's data sets as files other commands read. */
 export const dataCommand: CommandModule = {
   command: "data",
-  describe: "Zoo data sets (wordnet8, spam)",
+  describe: `Zoo data sets (${datasetNames.join(", ")})`,
   builder: (yargs: Argv) => yargs.command(exportCommand).demandCommand(1, "a data subcommand is required (export)"),
   handler: () => {},
 };
