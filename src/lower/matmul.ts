@@ -52,10 +52,11 @@ function biasVector(m: MatMulMatch): Value | null {
 
 /**
  * A x W on onnxruntime's int8 GEMM (MLAS u8 x s8): W's codes as int8 [K, N] with a scale per
- * output column and zero point 0. When A carries a calibrated 8-bit-stored Q/DQ pair, the
- * kernel reads its codes (after the Clip of a narrower width) with that scale and zero point:
- * com.microsoft.MatMulIntegerToFloat, the same arithmetic as the Q/DQ model. Otherwise A is
- * quantized per run: com.microsoft.DynamicQuantizeMatMul.
+ * output column and zero point 0. When A carries a calibrated 8-bit Q/DQ pair, the kernel
+ * reads its codes with that scale and zero point: com.microsoft.MatMulIntegerToFloat, the
+ * Q/DQ model's own arithmetic, with no range to find per run. Otherwise (no pair, or a
+ * narrower calibrated width, which 8 bits per run beat) A is quantized to 8 bits per run:
+ * com.microsoft.DynamicQuantizeMatMul.
  */
 function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   const { node, a, w, nAxis } = m;
@@ -68,12 +69,13 @@ function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   const bScale = g.addInitializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [N], Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n))));
   const bZero = g.addInitializer(Tensor.fromData(`${w.name}_int8_zero_point`, DataType.INT8, [N], new Int8Array(N)));
   const bias = biasVector(m);
-  const act = activationOf(ctx.qdq, a);
+  const calibrated = activationOf(ctx.qdq, a);
+  const act = calibrated && calibrated.bits === 8 && !calibrated.clip ? calibrated : undefined;
   const lowered = act
     ? replaceNode(node, {
         opType: "MatMulIntegerToFloat",
         domain: MS_DOMAIN,
-        inputs: [(act.clip ?? act.quantize).outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias],
+        inputs: [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias],
       })
     : replaceNode(node, { opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, inputs: [a, b, bScale, bZero, bias] });
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
