@@ -1,0 +1,87 @@
+/**
+ * The real layers of a model as rounding problems: each MatMul/Gemm/LSTM weight that GPTQ can
+ * treat, as [output channels, inputs] matrices (one per LSTM direction) with the second
+ * moments of its inputs from a real calibration run (`--rounding gptq` records them), and the
+ * layer output error of any rounding of it. Shared by scripts/quant/methods.ts and the tests.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import type { CalibrationTable } from "../../src/calibrate/table.ts";
+import { loadModel } from "../../src/graph/index.ts";
+import { gptqTargets } from "../../src/passes/gptq-targets.ts";
+import { gpfqQuantize } from "../../src/quant/gpfq.ts";
+import { gptqQuantize } from "../../src/quant/gptq.ts";
+import { matrixView, outputError, readMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
+import { dequantizeTensor, quantizeTensor } from "../../src/quant/math.ts";
+
+export interface LayerProblem {
+  /** Weight name, with the direction for LSTM weights. */
+  name: string;
+  kind: "matmul" | "gemm" | "lstm-w" | "lstm-r";
+  rows: number;
+  cols: number;
+  W: Float64Array;
+  /** Σ x xᵀ over `count` input vectors. */
+  H: ArrayLike<number>;
+  count: number;
+}
+
+/** Calibrates `model` on `calibSize` balanced rows of its zoo validation split and returns its layers. */
+export async function layerProblems(model: string, dir: string, calibSize: number, seed = 0): Promise<LayerProblem[]> {
+  const out = join(dir, model.split("/").pop()!.replace(/\.onnx$/, ".moments.onnx"));
+  const table = join(dir, "moments.calib.json");
+  await quantizeModel({ model, out, bits: 8, calib: "balanced", calibSize, seed, rounding: "gptq", saveCalibTable: table, force: true });
+  const hessians = (JSON.parse(readFileSync(table, "utf8")) as CalibrationTable).hessians ?? {};
+  const m = loadModel(model);
+  const problems: LayerProblem[] = [];
+  for (const t of gptqTargets(m)) {
+    const moments = hessians[t.weight.name];
+    if (!moments) continue;
+    const tensor = t.weight.initializer!;
+    const node = t.weight.consumers[0];
+    const layout: MatrixLayout = t.kind.startsWith("lstm") ? "dirs-out-in" : t.kind === "gemm" && node.getInt("transB", 0) === 1 ? "out-in" : "in-out";
+    const view = matrixView(tensor.dims, layout);
+    for (let b = 0; b < view.blocks; b++) {
+      const h = moments[Math.min(b, moments.length - 1)];
+      problems.push({
+        name: view.blocks > 1 ? `${t.weight.name}[dir ${b}]` : t.weight.name,
+        kind: t.kind,
+        rows: view.rows,
+        cols: view.cols,
+        W: readMatrix(tensor.data as Float32Array, view, b),
+        H: h.data,
+        count: h.count,
+      });
+    }
+  }
+  return problems;
+}
+
+export const METHODS = ["nearest", "gptq", "gptq-act-order", "gpfq", "gpfq-act-order"] as const;
+export type Method = (typeof METHODS)[number];
+
+/**
+ * The layer's dequantized weights after rounding with `method` on the grid of round-to-nearest's
+ * scales (per output channel, or one for the matrix). GPFQ runs on GPTQ's moments (quantized
+ * inputs taken equal to the float ones), since the table holds no cross moments.
+ */
+export function roundLayer(p: LayerProblem, method: Method, bits: number, perChannel: boolean): Float32Array {
+  const format = { bits, signed: true, narrow: true };
+  const dims = [p.rows, p.cols];
+  const rtn = quantizeTensor(p.W, dims, perChannel ? 0 : null, format, true);
+  const scales = rtn.scales, zeros = rtn.zeroPoints;
+  let codes = rtn.codes;
+  if (method === "gptq" || method === "gptq-act-order") {
+    codes = gptqQuantize(p.W, p.rows, p.cols, p.H, scales, zeros, format, { actOrder: method === "gptq-act-order" });
+  } else if (method === "gpfq" || method === "gpfq-act-order") {
+    codes = gpfqQuantize(p.W, p.rows, p.cols, { quant: p.H }, scales, zeros, format, { actOrder: method === "gpfq-act-order" });
+  }
+  return dequantizeTensor({ ...rtn, codes }, dims);
+}
+
+/** Layer output error of a rounding relative to the output's energy: E‖(W - Wq)x‖² / E‖Wx‖². */
+export function relativeOutputError(p: LayerProblem, Wq: ArrayLike<number>): number {
+  const energy = outputError(p.W, new Float64Array(p.W.length), p.rows, p.cols, p.H, p.count);
+  return outputError(p.W, Wq, p.rows, p.cols, p.H, p.count) / energy;
+}

@@ -1,0 +1,43 @@
+/**
+ * Issue 15's rounding comparison: for each real layer of the zoo models (LSTM W and R per
+ * direction, the head), the layer output error E‖(W - Q(W))x‖² / E‖Wx‖² on the calibration
+ * inputs, for round-to-nearest, GPTQ, GPTQ with act-order and GPFQ (plain and act-order), at
+ * 2, 3 and 4 bits.
+ *
+ *   npx tsx scripts/quant/methods.ts [MODELS...] [--calib-size N] [--bits 2,3,4] [--per-tensor]
+ *
+ * Defaults: models/wordnet8-disc.onnx and models/wordnet8-gen.onnx, 512 balanced calibration
+ * rows (seed 0), per-channel scales. GPFQ works from GPTQ's moments (x̃ = x): the calibration
+ * table holds no cross moments with a quantized model's inputs yet.
+ */
+import { parseArgs } from "node:util";
+import { markdown, scratchDir } from "./common.ts";
+import { layerProblems, METHODS, relativeOutputError, roundLayer } from "./layers.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    "calib-size": { type: "string", default: "512" },
+    bits: { type: "string", default: "2,3,4" },
+    "per-tensor": { type: "boolean", default: false },
+  },
+});
+const models = positionals.length ? positionals : ["models/wordnet8-disc.onnx", "models/wordnet8-gen.onnx"];
+const bitsList = values.bits.split(",").map(Number);
+const perChannel = !values["per-tensor"];
+const dir = scratchDir("ptq-methods-");
+
+console.log(`layer output error E|(W - Q(W))x|^2 / E|Wx|^2 in %, ${perChannel ? "per-channel" : "per-tensor"} scales, ${values["calib-size"]} calibration rows\n`);
+for (const model of models) {
+  const problems = await layerProblems(model, dir, Number(values["calib-size"]));
+  const rows: (string | number)[][] = [];
+  for (const p of problems) {
+    for (const bits of bitsList) {
+      const errors = METHODS.map((m) => relativeOutputError(p, roundLayer(p, m, bits, perChannel)));
+      rows.push([`${p.name} (${p.kind}, ${p.rows}x${p.cols})`, bits, ...errors.map((e) => (100 * e).toFixed(3))]);
+    }
+  }
+  console.log(`## ${model}\n`);
+  console.log(markdown(["layer", "bits", ...METHODS], rows));
+  console.log("");
+}
