@@ -64,16 +64,17 @@ export type Method = (typeof METHODS)[number];
 /**
  * The layer's dequantized weights after rounding with `method` on the grid of round-to-nearest's
  * scales (per output channel, or one for the matrix). GPFQ runs on GPTQ's moments (quantized
- * inputs taken equal to the float ones), since the table holds no cross moments.
+ * inputs taken equal to the float ones), since the table holds no cross moments. `dampening`
+ * is GPTQ's (0.01 of the mean diagonal by default).
  */
-export function roundLayer(p: LayerProblem, method: Method, bits: number, perChannel: boolean): Float32Array {
+export function roundLayer(p: LayerProblem, method: Method, bits: number, perChannel: boolean, dampening?: number): Float32Array {
   const format = { bits, signed: true, narrow: true };
   const dims = [p.rows, p.cols];
   const rtn = quantizeTensor(p.W, dims, perChannel ? 0 : null, format, true);
   const scales = rtn.scales, zeros = rtn.zeroPoints;
   let codes = rtn.codes;
   if (method === "gptq" || method === "gptq-act-order") {
-    codes = gptqQuantize(p.W, p.rows, p.cols, p.H, scales, zeros, format, { actOrder: method === "gptq-act-order" });
+    codes = gptqQuantize(p.W, p.rows, p.cols, p.H, scales, zeros, format, { actOrder: method === "gptq-act-order", dampening });
   } else if (method === "gpfq" || method === "gpfq-act-order") {
     codes = gpfqQuantize(p.W, p.rows, p.cols, { quant: p.H }, scales, zeros, format, { actOrder: method === "gpfq-act-order" });
   }

@@ -4,10 +4,10 @@
  * inputs, for round-to-nearest, GPTQ, GPTQ with act-order and GPFQ (plain and act-order), at
  * 2, 3 and 4 bits.
  *
- *   npx tsx scripts/quant/methods.ts [MODELS...] [--calib-size N] [--bits 2,3,4] [--per-tensor]
+ *   npx tsx scripts/quant/methods.ts [MODELS...] [--calib-size N] [--bits 2,3,4] [--per-tensor] [--dampening D]
  *
  * Defaults: models/wordnet8-disc.onnx and models/wordnet8-gen.onnx, 512 balanced calibration
- * rows (seed 0), per-channel scales. GPFQ works from GPTQ's moments (x̃ = x): the calibration
+ * rows (seed 0), per-channel scales, GPTQ dampening 0.01. GPFQ works from GPTQ's moments (x̃ = x): the calibration
  * table holds no cross moments with a quantized model's inputs yet.
  */
 import { parseArgs } from "node:util";
@@ -20,20 +20,22 @@ const { values, positionals } = parseArgs({
     "calib-size": { type: "string", default: "512" },
     bits: { type: "string", default: "2,3,4" },
     "per-tensor": { type: "boolean", default: false },
+    dampening: { type: "string", default: "0.01" },
   },
 });
 const models = positionals.length ? positionals : ["models/wordnet8-disc.onnx", "models/wordnet8-gen.onnx"];
 const bitsList = values.bits.split(",").map(Number);
 const perChannel = !values["per-tensor"];
+const dampening = Number(values.dampening);
 const dir = scratchDir("ptq-methods-");
 
-console.log(`layer output error E|(W - Q(W))x|^2 / E|Wx|^2 in %, ${perChannel ? "per-channel" : "per-tensor"} scales, ${values["calib-size"]} calibration rows\n`);
+console.log(`layer output error E|(W - Q(W))x|^2 / E|Wx|^2 in %, ${perChannel ? "per-channel" : "per-tensor"} scales, ${values["calib-size"]} calibration rows, GPTQ dampening ${dampening}\n`);
 for (const model of models) {
   const problems = await layerProblems(model, dir, Number(values["calib-size"]));
   const rows: (string | number)[][] = [];
   for (const p of problems) {
     for (const bits of bitsList) {
-      const errors = METHODS.map((m) => relativeOutputError(p, roundLayer(p, m, bits, perChannel)));
+      const errors = METHODS.map((m) => relativeOutputError(p, roundLayer(p, m, bits, perChannel, dampening)));
       rows.push([`${p.name} (${p.kind}, ${p.rows}x${p.cols})`, bits, ...errors.map((e) => (100 * e).toFixed(3))]);
     }
   }
