@@ -29,8 +29,8 @@ export interface LayerProblem {
 
 /** Calibrates `model` on `calibSize` balanced rows of its zoo validation split and returns its layers. */
 export async function layerProblems(model: string, dir: string, calibSize: number, seed = 0): Promise<LayerProblem[]> {
-  const out = join(dir, model.split("/").pop()!.replace(/\.onnx$/, ".moments.onnx"));
-  const table = join(dir, "moments.calib.json");
+  const out = join(dir, model.split("/").pop()!.replace(/\.onnx$/, `.moments${seed}.onnx`));
+  const table = out.replace(/\.onnx$/, ".calib.json");
   await quantizeModel({ model, out, bits: 8, calib: "balanced", calibSize, seed, rounding: "gptq", saveCalibTable: table, force: true });
   const hessians = (JSON.parse(readFileSync(table, "utf8")) as CalibrationTable).hessians ?? {};
   const m = loadModel(model);
@@ -81,8 +81,11 @@ export function roundLayer(p: LayerProblem, method: Method, bits: number, perCha
   return dequantizeTensor({ ...rtn, codes }, dims);
 }
 
-/** Layer output error of a rounding relative to the output's energy: E‖(W - Wq)x‖² / E‖Wx‖². */
-export function relativeOutputError(p: LayerProblem, Wq: ArrayLike<number>): number {
-  const energy = outputError(p.W, new Float64Array(p.W.length), p.rows, p.cols, p.H, p.count);
-  return outputError(p.W, Wq, p.rows, p.cols, p.H, p.count) / energy;
+/**
+ * Layer output error of a rounding relative to the output's energy, E‖(W - Wq)x‖² / E‖Wx‖²,
+ * on the inputs whose moments `on` holds (by default the ones the rounding saw).
+ */
+export function relativeOutputError(p: LayerProblem, Wq: ArrayLike<number>, on: Pick<LayerProblem, "H" | "count"> = p): number {
+  const energy = outputError(p.W, new Float64Array(p.W.length), p.rows, p.cols, on.H, on.count);
+  return outputError(p.W, Wq, p.rows, p.cols, on.H, on.count) / energy;
 }
