@@ -17,16 +17,14 @@ import { parseArgs } from "node:util";
 import { HessianAccumulator } from "../../src/calibrate/hessian.ts";
 import { CrossMomentAccumulator } from "../../src/calibrate/moments.ts";
 import { quantizeModel } from "../../src/calibrate/quantize.ts";
-import { runCalibration } from "../../src/calibrate/runner.ts";
-import { parseCalibMode, selectCalibrationRows } from "../../src/calibrate/select.ts";
-import { loadLabelledData, modelLabels } from "../../src/data/resolve.ts";
-import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
+import { loadModel, type Model } from "../../src/graph/index.ts";
 import { gptqTargets } from "../../src/passes/gptq-targets.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
 import { matrixView, outputError, readMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
 import { dequantizeTensor, quantizeTensor } from "../../src/quant/math.ts";
 import { markdown, scratchDir } from "./common.ts";
+import { calibrationRows, recordTensors } from "./layers.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,16 +54,8 @@ const targets = gptqTargets(float).map((t) => {
   return { ...t, node, floatInput: pick(node), quantInput: pick(twin) };
 });
 
-const data = loadLabelledData(float, { split: "val" });
-const classes = modelLabels(float)?.length ?? Math.max(...data.labels) + 1;
-const order = selectCalibrationRows(data.labels.map((label) => ({ label })), parseCalibMode("balanced", classes), size, 0).indices;
-
-/** Every batch's values of the named tensors, in run order (the two runs batch alike). */
-async function record(model: Model, names: string[]): Promise<Map<string, { values: Float32Array; dims: readonly number[] }[]>> {
-  const out = new Map(names.map((n) => [n, [] as { values: Float32Array; dims: readonly number[] }[]]));
-  await runCalibration(model, names, data, order, { tensor: (name, v, _label, dims) => out.get(name)!.push({ values: v.slice(), dims: [...dims] }), endBatch() {} }, { batch: 32 }, findRoles(model));
-  return out;
-}
+const rowsOf = calibrationRows(float, size);
+const record = (model: Model, names: string[]) => recordTensors(model, names, rowsOf.data, rowsOf.order);
 const xs = await record(float, [...new Set(targets.map((t) => t.floatInput))]);
 const xts = await record(quant, [...new Set(targets.map((t) => t.quantInput))]);
 

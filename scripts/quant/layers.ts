@@ -8,7 +8,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { quantizeModel } from "../../src/calibrate/quantize.ts";
 import type { CalibrationTable } from "../../src/calibrate/table.ts";
-import { loadModel } from "../../src/graph/index.ts";
+import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
+import { runCalibration } from "../../src/calibrate/runner.ts";
+import { parseCalibMode, selectCalibrationRows } from "../../src/calibrate/select.ts";
+import { loadLabelledData, modelLabels, type LabelledIds } from "../../src/data/resolve.ts";
 import { gptqTargets } from "../../src/passes/gptq-targets.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
@@ -88,4 +91,25 @@ export function roundLayer(p: LayerProblem, method: Method, bits: number, perCha
 export function relativeOutputError(p: LayerProblem, Wq: ArrayLike<number>, on: Pick<LayerProblem, "H" | "count"> = p): number {
   const energy = outputError(p.W, new Float64Array(p.W.length), p.rows, p.cols, on.H, on.count);
   return outputError(p.W, Wq, p.rows, p.cols, on.H, on.count) / energy;
+}
+
+/** The zoo validation rows a balanced calibration of `size` rows picks (as quantize does). */
+export function calibrationRows(model: Model, size: number, seed = 0): { data: LabelledIds; order: number[] } {
+  const data = loadLabelledData(model, { split: "val" });
+  const classes = modelLabels(model)?.length ?? Math.max(...data.labels) + 1;
+  const order = selectCalibrationRows(data.labels.map((label) => ({ label })), parseCalibMode("balanced", classes), size, seed).indices;
+  return { data, order };
+}
+
+export interface Recorded {
+  values: Float32Array;
+  dims: readonly number[];
+}
+
+/** Every calibration batch's values of the named tensors, in run order (runs of two models batch alike). */
+export async function recordTensors(model: Model, names: string[], data: LabelledIds, order: number[]): Promise<Map<string, Recorded[]>> {
+  const out = new Map(names.map((n) => [n, [] as Recorded[]]));
+  const sink = { tensor: (name: string, v: Float32Array, _label: number, dims: readonly number[]) => out.get(name)!.push({ values: v.slice(), dims: [...dims] }), endBatch() {} };
+  await runCalibration(model, names, data, order, sink, { batch: 32 }, findRoles(model));
+  return out;
 }
