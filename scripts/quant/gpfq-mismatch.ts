@@ -7,7 +7,10 @@
  * mismatch E‖Wx - Qx̃‖² / E‖Wx‖² for: nearest; GPTQ from the float H (what `--rounding gptq`
  * does); GPTQ from H̃; GPFQ from H alone (x̃ = x); GPFQ from H̃ and the cross moments G.
  *
- *   npx tsx scripts/quant/gpfq-mismatch.ts [MODEL] [--bits 3] [--calib-size 256] [--per-tensor]
+ *   npx tsx scripts/quant/gpfq-mismatch.ts [MODEL] [--bits 3] [--calib-size 256] [--per-tensor] [--eval] [--rows N]
+ *
+ * With --eval, each method's codes replace the nearest ones in the quantized model (same
+ * grid, same activation ranges) and every variant is scored on the zoo test split.
  *
  * Each layer is treated on its own, with x̃ from the nearest-rounded model (Brevitas instead
  * re-runs calibration after each layer, so x̃ also carries the earlier layers' GPFQ rounding).
@@ -17,13 +20,13 @@ import { parseArgs } from "node:util";
 import { HessianAccumulator } from "../../src/calibrate/hessian.ts";
 import { CrossMomentAccumulator } from "../../src/calibrate/moments.ts";
 import { quantizeModel } from "../../src/calibrate/quantize.ts";
-import { loadModel, type Model } from "../../src/graph/index.ts";
+import { loadModel, saveModel, Tensor, type Model, type Value } from "../../src/graph/index.ts";
 import { gptqTargets } from "../../src/passes/gptq-targets.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
-import { matrixView, outputError, readMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
+import { matrixView, outputError, readMatrix, writeMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
 import { dequantizeTensor, quantizeTensor } from "../../src/quant/math.ts";
-import { markdown, scratchDir } from "./common.ts";
+import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
 import { calibrationRows, recordTensors } from "./layers.ts";
 
 const { values, positionals } = parseArgs({
@@ -32,6 +35,8 @@ const { values, positionals } = parseArgs({
     bits: { type: "string", default: "3" },
     "calib-size": { type: "string", default: "256" },
     "per-tensor": { type: "boolean", default: false },
+    eval: { type: "boolean", default: false },
+    rows: { type: "string" },
   },
 });
 const modelPath = positionals[0] ?? "models/wordnet8-disc.onnx";
@@ -60,6 +65,9 @@ const xs = await record(float, [...new Set(targets.map((t) => t.floatInput))]);
 const xts = await record(quant, [...new Set(targets.map((t) => t.quantInput))]);
 
 const header = ["layer"];
+/** Per method, per weight: the whole tensor's codes (the nearest ones where the method did not run). */
+const codesByMethod = new Map<string, Map<string, { value: Value; codes: Int32Array }>>();
+
 const rows: (string | number)[][] = [];
 for (const t of targets) {
   const tensor = t.weight.initializer!;
@@ -115,6 +123,14 @@ for (const t of targets) {
       ["gpfq (H)", gpfqQuantize(W, view.rows, n, { quant: h }, rtn.scales, rtn.zeroPoints, format)],
       ["gpfq (H̃, G)", gpfqQuantize(W, view.rows, n, { quant: ht, cross: g }, rtn.scales, rtn.zeroPoints, format)],
     ];
+    const codesValue = quant.graph.lookup(t.weight.name)!.producer!.inputs[0]!;
+    const stored = Int32Array.from(codesValue.initializer!.toNumbers());
+    if (readMatrix(stored, view, b).some((c, i) => c !== rtn.codes[i])) throw new Error(`${t.weight.name}: the quantized model's grid is not the one recomputed here`);
+    for (const [method, codes] of candidates) {
+      const byWeight = codesByMethod.get(method) ?? codesByMethod.set(method, new Map()).get(method)!;
+      const entry = byWeight.get(t.weight.name) ?? byWeight.set(t.weight.name, { value: codesValue, codes: stored.slice() }).get(t.weight.name)!;
+      writeMatrix(entry.codes, view, b, codes);
+    }
     const name = view.blocks > 1 ? `${t.weight.name}[dir ${b}]` : t.weight.name;
     rows.push([`${name} (${t.kind}, ${view.rows}x${n})`, ...candidates.map(([, c]) => (100 * mismatch(deq(c))).toFixed(3))]);
     if (rows.length === 1) header.push(...candidates.map(([m]) => m));
@@ -136,4 +152,20 @@ function mismatchError(W: ArrayLike<number>, Q: ArrayLike<number>, rows: number,
     }
   }
   return total;
+}
+
+if (values.eval) {
+  const set = testSet(modelPath, values.rows ? Number(values.rows) : undefined);
+  const scores: (string | number)[][] = [["float", pct(accuracy(set.labels, await predictions(modelPath, set)))]];
+  for (const [method, byWeight] of codesByMethod) {
+    for (const { value, codes } of byWeight.values()) {
+      const t = value.initializer!;
+      quant.graph.setInitializer(value, Tensor.fromData(value.name, t.dataType, [...t.dims], Int8Array.from(codes)));
+    }
+    const file = join(dir, `variant.onnx`);
+    saveModel(quant, file);
+    scores.push([method, pct(accuracy(set.labels, await predictions(file, set)))]);
+  }
+  console.log(`\ntest accuracy in % (${values.rows ? `${values.rows} test rows` : "whole test split"}), W${bits}A${bits}, activation ranges as calibrated for the nearest model\n`);
+  console.log(markdown(["weights", "accuracy"], scores));
 }
