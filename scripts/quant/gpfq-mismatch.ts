@@ -27,7 +27,7 @@ import { gptqQuantize } from "../../src/quant/gptq.ts";
 import { matrixView, outputError, readMatrix, writeMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
 import { dequantizeTensor, quantizeTensor } from "../../src/quant/math.ts";
 import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
-import { calibrationRows, recordTensors } from "./layers.ts";
+import { calibrationRows, recordTensors, type Recorded } from "./layers.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -59,6 +59,10 @@ const targets = gptqTargets(float).map((t) => {
   return { ...t, node, floatInput: pick(node), quantInput: pick(twin) };
 });
 
+function layoutOf(t: (typeof targets)[number]): MatrixLayout {
+  return t.kind.startsWith("lstm") ? "dirs-out-in" : t.kind === "gemm" && t.node.getInt("transB", 0) === 1 ? "out-in" : "in-out";
+}
+
 const rowsOf = calibrationRows(float, size);
 const record = (model: Model, names: string[]) => recordTensors(model, names, rowsOf.data, rowsOf.order);
 const xs = await record(float, [...new Set(targets.map((t) => t.floatInput))]);
@@ -71,44 +75,13 @@ const codesByMethod = new Map<string, Map<string, { value: Value; codes: Int32Ar
 const rows: (string | number)[][] = [];
 for (const t of targets) {
   const tensor = t.weight.initializer!;
-  const layout: MatrixLayout = t.kind.startsWith("lstm") ? "dirs-out-in" : t.kind === "gemm" && t.node.getInt("transB", 0) === 1 ? "out-in" : "in-out";
-  const view = matrixView(tensor.dims, layout);
+  const view = matrixView(tensor.dims, layoutOf(t));
   const n = view.cols;
   const perBlock = t.kind === "lstm-r" ? view.blocks : 1;
-  const H = Array.from({ length: perBlock }, () => new HessianAccumulator(n));
-  const Ht = Array.from({ length: perBlock }, () => new HessianAccumulator(n));
-  const G = Array.from({ length: perBlock }, () => new CrossMomentAccumulator(n));
-  const fl = xs.get(t.floatInput)!;
-  const qu = xts.get(t.quantInput)!;
-  for (let b = 0; b < fl.length; b++) {
-    const x = fl[b].values, xt = qu[b].values;
-    if (t.kind !== "lstm-r") {
-      H[0].addRows(x);
-      Ht[0].addRows(xt);
-      G[0].addPairs(xt, x);
-      continue;
-    }
-    // R reads the previous hidden state: Y[t-1] forward, Y[t+1] reverse, zeros at the start.
-    const [T, dirs, B, hid] = fl[b].dims;
-    for (let d = 0; d < dirs; d++) {
-      for (let s = 0; s < T; s++) {
-        const prev = d === 0 ? s - 1 : s + 1;
-        if (prev < 0 || prev >= T) {
-          H[d].addZeros(B);
-          Ht[d].addZeros(B);
-          G[d].addZeros(B);
-          continue;
-        }
-        const offset = (prev * dirs + d) * B * hid;
-        H[d].addRows(x, offset, B, hid);
-        Ht[d].addRows(xt, offset, B, hid);
-        G[d].addPairs(xt, x, offset, B, hid);
-      }
-    }
-  }
+  const M = layerMoments(t.kind, n, perBlock, xs.get(t.floatInput)!, xts.get(t.quantInput)!);
   for (let b = 0; b < view.blocks; b++) {
     const k = Math.min(b, perBlock - 1);
-    const h = H[k].matrix(), ht = Ht[k].matrix(), g = G[k].matrix();
+    const { h, ht, g } = M[k];
     const W = readMatrix(tensor.data as Float32Array, view, b);
     const dims = [view.rows, n];
     const format = { bits, signed: true, narrow: true };
@@ -157,15 +130,84 @@ function mismatchError(W: ArrayLike<number>, Q: ArrayLike<number>, rows: number,
 if (values.eval) {
   const set = testSet(modelPath, values.rows ? Number(values.rows) : undefined);
   const scores: (string | number)[][] = [["float", pct(accuracy(set.labels, await predictions(modelPath, set)))]];
-  for (const [method, byWeight] of codesByMethod) {
-    for (const { value, codes } of byWeight.values()) {
+  const setCodes = (entries: Iterable<{ value: Value; codes: Int32Array }>) => {
+    for (const { value, codes } of entries) {
       const t = value.initializer!;
       quant.graph.setInitializer(value, Tensor.fromData(value.name, t.dataType, [...t.dims], Int8Array.from(codes)));
     }
+  };
+  const score = async (label: string) => {
     const file = join(dir, `variant.onnx`);
     saveModel(quant, file);
-    scores.push([method, pct(accuracy(set.labels, await predictions(file, set)))]);
+    scores.push([label, pct(accuracy(set.labels, await predictions(file, set)))]);
+  };
+  for (const [method, byWeight] of codesByMethod) {
+    setCodes(byWeight.values());
+    await score(method);
+  }
+  // Sequential GPFQ, as Brevitas runs it: layer by layer in data-flow order, x̃ recorded again
+  // from the model whose earlier layers already carry their GPFQ codes.
+  setCodes(codesByMethod.get("nearest")!.values());
+  const flow = ["lstm-w", "lstm-r", "gemm", "matmul"];
+  for (const t of [...targets].sort((a, b) => flow.indexOf(a.kind) - flow.indexOf(b.kind))) {
+    const entry = codesByMethod.get("nearest")!.get(t.weight.name)!;
+    const tensor = t.weight.initializer!;
+    const view = matrixView(tensor.dims, layoutOf(t));
+    const perBlock = t.kind === "lstm-r" ? view.blocks : 1;
+    const fresh = await record(quant, [t.quantInput]);
+    const M = layerMoments(t.kind, view.cols, perBlock, xs.get(t.floatInput)!, fresh.get(t.quantInput)!);
+    const codes = entry.codes.slice();
+    for (let b = 0; b < view.blocks; b++) {
+      const W = readMatrix(tensor.data as Float32Array, view, b);
+      const format = { bits, signed: true, narrow: true };
+      const rtn = quantizeTensor(W, [view.rows, view.cols], perChannel ? 0 : null, format, true);
+      const { ht, g } = M[Math.min(b, perBlock - 1)];
+      writeMatrix(codes, view, b, gpfqQuantize(W, view.rows, view.cols, { quant: ht, cross: g }, rtn.scales, rtn.zeroPoints, format));
+    }
+    setCodes([{ value: entry.value, codes }]);
+  }
+  await score("gpfq (H̃, G) sequential");
+  // Each layer's GPFQ was fitted with the other layers rounded to nearest: try them one at a time too.
+  const last = [...codesByMethod.keys()].pop()!;
+  for (const [weight, entry] of codesByMethod.get(last)!) {
+    setCodes(codesByMethod.get("nearest")!.values());
+    setCodes([entry]);
+    await score(`${last}, ${weight} only`);
   }
   console.log(`\ntest accuracy in % (${values.rows ? `${values.rows} test rows` : "whole test split"}), W${bits}A${bits}, activation ranges as calibrated for the nearest model\n`);
   console.log(markdown(["weights", "accuracy"], scores));
+}
+
+/** Per block (LSTM direction for R): H = Σ x xᵀ, H̃ = Σ x̃ x̃ᵀ and G = Σ x̃ xᵀ from paired recordings. */
+function layerMoments(kind: string, n: number, perBlock: number, fl: Recorded[], qu: Recorded[]): { h: Float64Array; ht: Float64Array; g: Float64Array }[] {
+  const H = Array.from({ length: perBlock }, () => new HessianAccumulator(n));
+  const Ht = Array.from({ length: perBlock }, () => new HessianAccumulator(n));
+  const G = Array.from({ length: perBlock }, () => new CrossMomentAccumulator(n));
+  for (let b = 0; b < fl.length; b++) {
+    const x = fl[b].values, xt = qu[b].values;
+    if (kind !== "lstm-r") {
+      H[0].addRows(x);
+      Ht[0].addRows(xt);
+      G[0].addPairs(xt, x);
+      continue;
+    }
+    // R reads the previous hidden state: Y[t-1] forward, Y[t+1] reverse, zeros at the start.
+    const [T, dirs, B, hid] = fl[b].dims;
+    for (let d = 0; d < dirs; d++) {
+      for (let s = 0; s < T; s++) {
+        const prev = d === 0 ? s - 1 : s + 1;
+        if (prev < 0 || prev >= T) {
+          H[d].addZeros(B);
+          Ht[d].addZeros(B);
+          G[d].addZeros(B);
+          continue;
+        }
+        const offset = (prev * dirs + d) * B * hid;
+        H[d].addRows(x, offset, B, hid);
+        Ht[d].addRows(xt, offset, B, hid);
+        G[d].addPairs(xt, x, offset, B, hid);
+      }
+    }
+  }
+  return H.map((acc, k) => ({ h: acc.matrix(), ht: Ht[k].matrix(), g: G[k].matrix() }));
 }
