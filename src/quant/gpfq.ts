@@ -17,6 +17,10 @@
  * same rows: calibration runs the float model and the (nearest-rounded, activation-quantized)
  * model side by side on each batch and adds x̃ x̃ᵀ and x̃ xᵀ to two n x n sums per weight (per
  * direction for an LSTM's R), so memory stays 2 n² per weight whatever the number of rows.
+ * The layers must be taken in data-flow order, x̃ recorded again after each layer's codes are
+ * set (as Brevitas does): fitted all at once against one nearest-rounded model, the layers'
+ * corrections add up and accuracy drops (src/quant/README.md). So it is one extra pass over the
+ * calibration rows per layer, holding one layer's sums at a time.
  * Without them (x̃ = x: G = H̃ = H) the same walk runs on GPTQ's moments alone.
  * Imports nothing of ours but the quantization math.
  */
