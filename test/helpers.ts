@@ -29,12 +29,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI (bin/ptq-onnx.js) in a child process. */
-export function runCli(args: string[], opts: { cwd?: string } = {}): CliResult {
+/** Runs the real CLI (bin/ptq-onnx.js) in a child process; `timeoutMs` kills a run that would hang. */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, [join(ROOT, "bin", "ptq-onnx.js"), ...args], {
     cwd: opts.cwd ?? ROOT,
     encoding: "utf8",
     env: { ...process.env, PTQ_ONNX_DEBUG: "" },
+    timeout: opts.timeoutMs,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

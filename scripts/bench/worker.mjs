@@ -9,6 +9,7 @@
 //    "batches": [{"b": B, "t": T, "ids": [B*T ids, row-major], "lengths": [B]}]}
 // Runs cycle through the batches; warm-up runs come first and are not timed.
 import { intTensor } from "../lib/int-tensor.mjs";
+import { createSession } from "../lib/session.mjs";
 import { readFileSync } from "node:fs";
 
 const file = process.argv[2];
@@ -30,8 +31,7 @@ cfg.batches = null;
 const kb = 1024;
 const baselineRss = process.resourceUsage().maxRSS * kb;
 const t0 = process.hrtime.bigint();
-const session = await ort.InferenceSession.create(cfg.model, {
-  executionProviders: ["cpu"],
+const session = await createSession(ort, cfg.model, {
   intraOpNumThreads: cfg.threads,
   interOpNumThreads: 1,
   executionMode: "sequential",

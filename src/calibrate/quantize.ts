@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import {
   InputError,
   checkOutputs,
+  checkWeights,
   externalDataFiles,
   findRoles,
   loadModel,
@@ -12,20 +13,8 @@ import {
   type Model,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import {
-  PassManager,
-  activationFormat,
-  activationTargets,
-  emptyReport,
-  gptqTargets,
-  lstmInternalTargets,
-  makePolicy,
-  preparationPasses,
-  quantizationPipeline,
-  type QuantPolicy,
-  type QuantReport,
-} from "../passes/index.ts";
-import { calibrate } from "./calibrate.ts";
+import { makePolicy, type QuantPolicy, type QuantReport } from "../passes/index.ts";
+import { calibrate, plan, realize } from "../pipeline/index.ts";
 import { parseObserver } from "./observers.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
 import {
@@ -48,6 +37,8 @@ export interface QuantizeOptions {
   calibSize?: number;
   data?: string;
   tokenizer?: string;
+  /** Leave out calibration rows whose label is not a class of the model (with a warning) instead of failing. */
+  skipBadLabels?: boolean;
   observer?: string;
   granularity?: "per-channel" | "per-tensor";
   lstmInternals?: boolean;
@@ -86,6 +77,8 @@ export interface QuantizeResult {
   /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
   replaced: boolean;
   replaced_made_with: Replaced["made_with"];
+  /** Problems that did not stop quantization (absurd weight magnitudes), also printed on stderr. */
+  warnings: string[];
 }
 
 export const DEFAULT_CALIB_SIZE = 512;
@@ -96,9 +89,36 @@ export const DEFAULT_OBSERVER = "percentile:99.99";
  */
 export const DEFAULT_INTERNALS_OBSERVER = "mse";
 
+/** The `ptq-onnx.quantization` metadata: how the model was made, and from which float model and table. */
+export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, floatSha256: string, observer: string): string {
+  return JSON.stringify({
+    float_sha256: floatSha256,
+    wbits: policy.wbits,
+    abits: policy.abits,
+    granularity: policy.granularity,
+    lstm_internals: policy.lstmInternals,
+    pack_int4: policy.packInt4,
+    calib: table.options.mode,
+    calib_size: table.options.size,
+    seed: table.options.seed,
+    observer,
+    rounding: policy.rounding,
+    calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
+  });
+}
+
 export function defaultOutput(model: string, wbits: number, abits: number): string {
   const base = model.endsWith(".onnx") ? model.slice(0, -5) : model;
   return `${base}.q${wbits}a${abits}.onnx`;
+}
+
+/** The number of classes: the labels in the metadata, else the scores' width, else the data's largest label + 1. */
+export function numClasses(model: Model, labels: number[]): number {
+  const names = modelLabels(model);
+  if (names) return names.length;
+  const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
+  const dim = out?.shape?.[1];
+  return typeof dim === "number" ? dim : Math.max(...labels) + 1;
 }
 
 /** Where the calibration table goes (null: none is written), next to the model by default. */
@@ -154,37 +174,29 @@ function checkQuantizeOutputs(
   return { tableOut, replaced };
 }
 
-function numClasses(model: Model, labels: number[]): number {
-  const names = modelLabels(model);
-  if (names) return names.length;
-  const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
-  const dim = out?.shape?.[1];
-  return typeof dim === "number" ? dim : Math.max(...labels) + 1;
-}
-
 /**
  * Calibrates (or reads a calibration table), quantizes and writes the model: the whole of
- * `ptq-onnx quantize`. Throws InputError for bad input; writes nothing unless it succeeds.
+ * `ptq-onnx quantize`, as files around the pipeline's stages (plan, calibrate, realize).
+ * Throws InputError for bad input; writes nothing unless it succeeds.
  */
 export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResult> {
-  const model = loadModel(opts.model);
-  const problems = validateModel(model);
+  const source = loadModel(opts.model);
+  const problems = validateModel(source);
   if (problems.length) throw new InputError(problems[0], opts.model);
-  const roles = findRoles(model);
+  const weights = checkWeights(source);
+  if (weights.errors.length) throw new InputError(weights.errors[0], opts.model);
+  for (const w of weights.warnings) process.stderr.write(`${opts.model}: warning: ${w}\n`);
+  const roles = findRoles(source);
   const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
   const out = opts.out ?? defaultOutput(opts.model, policy.wbits, policy.abits);
   const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
   if (!Number.isInteger(size) || size < 1) throw new InputError(`--calib-size must be a positive integer, got ${size}`);
   const seed = opts.seed ?? 0;
-  const { tableOut, replaced } = checkQuantizeOutputs(opts, model, policy, { out, size, seed, observer: observerSpec });
+  const { tableOut, replaced } = checkQuantizeOutputs(opts, source, policy, { out, size, seed, observer: observerSpec });
 
-  // Calibration must see the graph that will be quantized (the decomposed LSTM's internals).
-  new PassManager(preparationPasses(model, policy)).run(model);
-  const targets = activationTargets(model, policy, lstmInternalTargets(model, policy));
-  const rounding = opts.rounding ?? "nearest";
-  if (rounding !== "nearest" && rounding !== "gptq") throw new InputError(`--rounding must be nearest or gptq, got ${rounding}`);
-  const gptq = rounding === "gptq" ? gptqTargets(model) : [];
+  const quantPlan = plan(source, policy);
+  const floatSha256 = sha256File(opts.model);
 
   let table: CalibrationTable;
   let tablePath: string | null = null;
@@ -192,62 +204,34 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   let shortfalls: QuantizeResult["calibration"]["shortfalls"];
   if (opts.calibTable) {
     table = readCalibrationTable(opts.calibTable);
-    const missing = targets.find((t) => !table.tensors[t.value.name]);
+    const missing = quantPlan.activations.find((t) => !table.tensors[t.value.name]);
     if (missing) throw new InputError(`has no entry for tensor '${missing.value.name}' of this model`, opts.calibTable);
-    if (rounding === "gptq" && !table.hessians) {
+    if (policy.rounding === "gptq" && !table.hessians) {
       throw new InputError("has no layer-input moments for GPTQ rounding (calibrate with --rounding gptq)", opts.calibTable);
     }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;
     tablePath = opts.calibTable;
   } else {
-    const data = loadLabelledData(model, { data: opts.data, tokenizer: opts.tokenizer, split: "val" });
-    const calibration = await calibrate(model, targets.map((t) => t.value), data, {
+    const data = loadLabelledData(source, { data: opts.data, tokenizer: opts.tokenizer, split: "val", skipBadLabels: opts.skipBadLabels });
+    const calibration = await calibrate(quantPlan, data, {
       mode: opts.calib,
       size,
       seed,
       observer: observerSpec,
-      numClasses: numClasses(model, data.labels),
+      numClasses: numClasses(source, data.labels),
       modelFile: opts.model,
-      modelSha256: sha256File(opts.model),
+      modelSha256: floatSha256,
       onProgress: opts.onProgress,
-      gptq,
     });
     table = calibration.table;
     perClass = calibration.selection.perClass;
     shortfalls = calibration.selection.shortfalls;
   }
 
-  const factory = parseObserver(opts.calibTable ? (opts.observer ?? table.options.observer) : observerSpec);
-  const ranges = new Map<string, [number, number]>();
-  for (const t of targets) {
-    const range = factory.restore(table.tensors[t.value.name].observer).range(activationFormat(policy, t.bits), policy.activationSymmetric);
-    // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
-    if (range[0] < range[1]) ranges.set(t.value.name, range);
-  }
-
-  const report = emptyReport();
-  const hessians = rounding === "gptq" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
-  quantizationPipeline(model, policy, ranges, report, { hessians }).run(model);
-  const after = validateModel(model);
-  if (after.length) throw new Error(`the quantized model is invalid: ${after[0]}`);
-  model.setMetadata(
-    "ptq-onnx.quantization",
-    JSON.stringify({
-      float_sha256: sha256File(opts.model),
-      wbits: policy.wbits,
-      abits: policy.abits,
-      granularity: policy.granularity,
-      lstm_internals: policy.lstmInternals,
-      pack_int4: policy.packInt4,
-      calib: table.options.mode,
-      calib_size: table.options.size,
-      seed: table.options.seed,
-      observer: factory.spec,
-      rounding,
-      calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
-    }),
-  );
+  const realized = realize(quantPlan, table, { observer: opts.calibTable ? opts.observer : observerSpec });
+  const { model, report } = realized;
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer));
   const bytes = serializeModel(model);
   // The model and its table are installed as a pair: never one without the other.
   const files: FileToWrite[] = [{ path: out, data: bytes }];
@@ -266,7 +250,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
       per_class: perClass,
       shortfalls,
       source: table.data.file,
-      observer: factory.spec,
+      observer: realized.observer,
       table: tablePath,
     },
     quantized: report.quantized.map((q) => q.name),
@@ -275,5 +259,6 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     bytes: { input: statSync(opts.model).size, output: bytes.length },
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,
+    warnings: weights.warnings,
   };
 }

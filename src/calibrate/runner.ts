@@ -1,5 +1,7 @@
 import * as ort from "onnxruntime-node";
+import { rowsPerRun } from "../data/tokenizer.ts";
 import { parseModel, serializeModel, type ClassifierRoles, type Model, type Value } from "../graph/index.ts";
+import { createSession } from "../graph/session.ts";
 
 /** Receives every calibrated tensor's values, batch by batch. */
 export interface ActivationSink {
@@ -28,6 +30,8 @@ export function exposeRootValues(copy: Model, values: Value[]): Map<string, stri
 export interface RunnerOptions {
   /** Rows per logical calibration batch (default 32). */
   batch?: number;
+  /** Most token positions per onnxruntime run (default MAX_BATCH_TOKENS); a batch's group of long rows runs in parts. */
+  maxTokens?: number;
   threads?: number;
   onProgress?: (done: number, total: number) => void;
   /** How to expose values that live in subgraphs; defaults to root values only. */
@@ -57,10 +61,7 @@ export async function runCalibration(
     return v;
   });
   const outputs = (opts.expose ?? exposeRootValues)(copy, values);
-  const session = await ort.InferenceSession.create(serializeModel(copy), {
-    executionProviders: ["cpu"],
-    intraOpNumThreads: opts.threads ?? 2,
-  });
+  const session = await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, model.path);
   const fetches = [...new Set(outputs.values())];
   try {
     const batchSize = opts.batch ?? 32;
@@ -71,18 +72,22 @@ export async function runCalibration(
         const key = `${rows.labels[i]}:${rows.ids[i].length}`;
         (groups.get(key) ?? groups.set(key, []).get(key)!).push(i);
       }
-      for (const members of [...groups.values()]) {
-        const real = rows.ids[members[0]].length;
+      for (const group of [...groups.values()]) {
+        const real = rows.ids[group[0]].length;
         // A fixed-length input must be padded (or truncated) to its length; only then do padded steps exist.
         const len = inputs.tokenIds.seqLen ?? real;
-        const feeds: Record<string, ort.Tensor> = { [inputs.tokenIds.name]: idsTensor(members.map((r) => rows.ids[r]), len, inputs.tokenIds.elemType) };
-        if (inputs.lengths) {
-          feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
-        }
-        const result = await session.run(feeds, fetches);
-        for (const [name, output] of outputs) {
-          const t = result[output];
-          sink.tensor(name, t.data as Float32Array, rows.labels[members[0]], t.dims);
+        const perRun = rowsPerRun(len, group.length, opts.maxTokens);
+        for (let at = 0; at < group.length; at += perRun) {
+          const members = group.slice(at, at + perRun);
+          const feeds: Record<string, ort.Tensor> = { [inputs.tokenIds.name]: idsTensor(members.map((r) => rows.ids[r]), len, inputs.tokenIds.elemType) };
+          if (inputs.lengths) {
+            feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
+          }
+          const result = await session.run(feeds, fetches);
+          for (const [name, output] of outputs) {
+            const t = result[output];
+            sink.tensor(name, t.data as Float32Array, rows.labels[members[0]], t.dims);
+          }
         }
       }
       sink.endBatch();

@@ -27,9 +27,8 @@
  * indentation and number arrays on one line, so the same calibration gives the same bytes.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
-import { writeFileAtomic } from "../graph/files.ts";
+import { readInputFile, writeFileAtomic } from "../graph/files.ts";
 import type { IntFormat } from "../quant/math.ts";
 import { GrowingHistogram } from "./histogram.ts";
 import { parseObserver, type Observer, type ObserverState } from "./observers.ts";
@@ -74,7 +73,7 @@ export interface HessianEntry {
 
 /** SHA-256 of a file's bytes, lower-case hex. */
 export function sha256File(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
+  return createHash("sha256").update(readInputFile(path, "an input file")).digest("hex");
 }
 
 export function sha256Bytes(data: Uint8Array | string): string {
@@ -176,12 +175,7 @@ export function writeCalibrationTable(path: string, table: CalibrationTable): vo
 
 /** Reads and checks a table. Throws InputError naming the file for anything wrong. */
 export function readCalibrationTable(path: string): CalibrationTable {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read calibration table: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path);
-  }
+  const text = readInputFile(path, "a calibration table").toString("utf8");
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -314,23 +308,33 @@ function checkStats(v: unknown, where: string, fail: (msg: string) => never): vo
 // ranges
 
 /**
- * Each tensor's clip range for `format`, recomputed from the stored observer state (so one
- * calibration serves every bit width). `observer` re-evaluates with another spec where the
- * stored state allows it: `minmax` always; `percentile:P`, `mse` and `entropy` from any
- * histogram state; `batch-percentile:P` only from its own. Sorted by tensor name.
+ * Each tensor's clip range for `format` (one for all, or per tensor name), recomputed from the
+ * stored observer state (so one calibration serves every bit width). `observer` re-evaluates
+ * with another spec where the stored state allows it: `minmax` always; `percentile:P`, `mse`
+ * and `entropy` from any histogram state; `batch-percentile:P` only from its own. Every tensor
+ * sorted by name, or only `names` (those the table has) in their order.
  */
-export function rangesFor(table: CalibrationTable, format: IntFormat, symmetric: boolean, observer?: string): Map<string, [number, number]> {
+export function rangesFor(
+  table: CalibrationTable,
+  format: IntFormat | ((name: string) => IntFormat),
+  symmetric: boolean,
+  observer?: string,
+  names?: readonly string[],
+): Map<string, [number, number]> {
   const factory = parseObserver(observer ?? table.options.observer);
+  const formatOf = typeof format === "function" ? format : () => format;
   const out = new Map<string, [number, number]>();
-  for (const name of Object.keys(table.tensors).sort(byCodeUnits)) {
+  for (const name of names ?? Object.keys(table.tensors).sort(byCodeUnits)) {
+    const entry = Object.hasOwn(table.tensors, name) ? table.tensors[name] : undefined;
+    if (!entry) continue;
     let o: Observer;
     try {
-      o = factory.restore(table.tensors[name].observer);
+      o = factory.restore(entry.observer);
     } catch (err) {
       if (err instanceof InputError) throw new InputError(`tensor ${JSON.stringify(name)}: ${err.message}`);
       throw err;
     }
-    out.set(name, o.range(format, symmetric));
+    out.set(name, o.range(formatOf(name), symmetric));
   }
   return out;
 }

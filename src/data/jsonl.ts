@@ -1,36 +1,90 @@
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
-import { writeFileAtomic } from "../graph/files.ts";
+import { readInputFile, writeFileAtomic } from "../graph/files.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** One example of a data file (CONTRACT section 3), with its label resolved to a class index. */
 export type Row = { text?: string; ids?: number[]; label: number; id?: string };
 
+/** A row left out because its label is not a class of the model (see readLabelledRows). */
+export interface SkippedRow {
+  line: number;
+  label: unknown;
+}
+
+export interface ReadOptions {
+  /** Class names: a line may give its label by name. */
+  labels?: string[];
+  /** Number of classes (default: the number of labels); a label index must be below it. */
+  classes?: number;
+  /** Leave out rows whose label is not a class (listed in `skipped`) instead of failing. */
+  skipBadLabels?: boolean;
+}
+
+export interface LabelledRows {
+  rows: Row[];
+  /** The 1-based line of each row in the file. */
+  lines: number[];
+  skipped: SkippedRow[];
+}
+
 /**
- * Reads a JSONL data file. `labels` (the class names) lets a line give its label by name, and
- * bounds label indices. Every problem is an InputError naming the file and the 1-based line.
+ * Reads a JSONL data file. Every problem is an InputError naming the file and the 1-based
+ * line; a label that is not a class (an index out of range, an unknown name) names the label
+ * and the class count, unless `skipBadLabels` leaves such rows out.
  */
-export function readRows(file: string, labels?: string[]): Row[] {
-  let content: string;
-  try {
-    content = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read data file: ${(err as Error).message}`, file);
-  }
+export function readLabelledRows(file: string, opts: ReadOptions = {}): LabelledRows {
+  let content = readInputFile(file, "a JSONL data file").toString("utf8");
   // Editors on Windows may leave a byte-order mark that JSON.parse rejects.
   if (content.charCodeAt(0) === 0xfeff) content = content.slice(1);
-  const rows: Row[] = [];
+  const out: LabelledRows = { rows: [], lines: [], skipped: [] };
+  const classes = opts.classes ?? opts.labels?.length;
   const lines = content.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "") continue;
-    rows.push(parseRow(line, labels, (problem) => new InputError(`line ${i + 1}: ${problem}`, file)));
+    const bad = (problem: string) => new InputError(`line ${i + 1}: ${problem}`, file);
+    const row = parseRow(line, bad);
+    const label = classIndex(row.label, opts.labels, classes, opts.skipBadLabels ?? false, bad);
+    if (label === undefined) {
+      out.skipped.push({ line: i + 1, label: row.label });
+      continue;
+    }
+    out.rows.push({ ...row, label });
+    out.lines.push(i + 1);
   }
-  if (rows.length === 0) throw new InputError("data file has no rows", file);
-  return rows;
+  if (out.rows.length === 0) {
+    throw new InputError(out.skipped.length ? `data file has no rows with a label of the model (${out.skipped.length} skipped)` : "data file has no rows", file);
+  }
+  return out;
 }
 
-function parseRow(line: string, labels: string[] | undefined, bad: (problem: string) => InputError): Row {
+/**
+ * The class index of a raw label; undefined when it is not a class of the model (an index
+ * at or above `count`, a name not in `names`) and `skip` is set, else such a label throws.
+ */
+function classIndex(label: number | string, names: string[] | undefined, count: number | undefined, skip: boolean, bad: (problem: string) => InputError): number | undefined {
+  const notAClass = (problem: string): undefined => {
+    if (skip) return undefined;
+    throw bad(problem);
+  };
+  if (typeof label === "string") {
+    if (!names) return notAClass(`label "${label}" is a class name, but no class names are known (give labels)`);
+    const index = names.indexOf(label);
+    return index >= 0 ? index : notAClass(`unknown label name "${label}" (the model's ${names.length} classes: ${names.join(", ")})`);
+  }
+  if (count !== undefined && label >= count) return notAClass(`label index ${label} out of range (the model has ${count} classes: 0 to ${count - 1})`);
+  return label;
+}
+
+/** Reads a JSONL data file (see readLabelledRows); `labels` are the class names. */
+export function readRows(file: string, labels?: string[]): Row[] {
+  return readLabelledRows(file, { labels }).rows;
+}
+
+/** A parsed line; its label is checked for shape only (a non-negative integer or a string). */
+type RawRow = Omit<Row, "label"> & { label: number | string };
+
+function parseRow(line: string, bad: (problem: string) => InputError): RawRow {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -40,7 +94,7 @@ function parseRow(line: string, labels: string[] | undefined, bad: (problem: str
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("not a JSON object");
   const obj = value as Record<string, unknown>;
 
-  const row: Row = { label: parseLabel(obj.label, labels, bad) };
+  const row: RawRow = { label: parseLabel(obj.label, bad) };
   if (obj.text !== undefined) {
     if (typeof obj.text !== "string") throw bad("text must be a string");
     row.text = obj.text;
@@ -61,19 +115,11 @@ function parseRow(line: string, labels: string[] | undefined, bad: (problem: str
   return row;
 }
 
-function parseLabel(label: unknown, labels: string[] | undefined, bad: (problem: string) => InputError): number {
+function parseLabel(label: unknown, bad: (problem: string) => InputError): number | string {
   if (label === undefined || label === null) throw bad("missing label");
-  if (typeof label === "string") {
-    if (!labels) throw bad(`label "${label}" is a class name, but no class names are known (give labels)`);
-    const index = labels.indexOf(label);
-    if (index < 0) throw bad(`unknown label name "${label}" (known: ${labels.join(", ")})`);
-    return index;
-  }
+  if (typeof label === "string") return label;
   if (typeof label === "number") {
     if (!Number.isInteger(label) || label < 0) throw bad(`label index must be a non-negative integer, got ${label}`);
-    if (labels && label >= labels.length) {
-      throw bad(`label index ${label} out of range (${labels.length} classes: 0 to ${labels.length - 1})`);
-    }
     return label;
   }
   throw bad(`label must be a class index or name, got ${JSON.stringify(label)}`);
@@ -93,19 +139,18 @@ export function writeJsonl(file: string, objects: Iterable<unknown>): void {
 
 /**
  * The token ids of each row: its own ids when it has them (the contract says ids win over
- * text), else the tokenizer's encoding of its text. Given ids are not truncated here; padBatch
- * does that when the model has a fixed length.
+ * text), else the tokenizer's encoding of its text; either way the first max_len ids.
  */
 export function rowsToIds(rows: Row[], tokenizer?: Tokenizer): number[][] {
   return rows.map((row, i) => {
     if (row.ids) {
-      if (tokenizer) {
-        const tooBig = row.ids.find((id) => id >= tokenizer.vocabSize);
-        if (tooBig !== undefined) {
-          throw new InputError(`row ${i + 1}${row.id ? ` (id ${row.id})` : ""}: token id ${tooBig} is outside the vocabulary (size ${tokenizer.vocabSize})`);
-        }
+      if (!tokenizer) return row.ids;
+      const ids = tokenizer.truncate(row.ids);
+      const tooBig = ids.find((id) => id >= tokenizer.vocabSize);
+      if (tooBig !== undefined) {
+        throw new InputError(`row ${i + 1}${row.id ? ` (id ${row.id})` : ""}: token id ${tooBig} is outside the vocabulary (size ${tokenizer.vocabSize})`);
       }
-      return row.ids;
+      return ids;
     }
     if (!tokenizer) throw new InputError(`row ${i + 1}${row.id ? ` (id ${row.id})` : ""} has text but no ids, and no tokenizer was given`);
     return tokenizer.encode(row.text!);

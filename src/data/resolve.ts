@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { InputError, tokenLookups, type Model } from "../graph/index.ts";
+import { InputError, findRoles, tokenLookups, type Model } from "../graph/index.ts";
 import type { SplitName } from "./dataset.ts";
-import { readRows, type Row } from "./jsonl.ts";
+import { readLabelledRows, type Row, type SkippedRow } from "./jsonl.ts";
 import { loadDataset } from "./registry.ts";
-import { Tokenizer, readTokenizer } from "./tokenizer.ts";
+import { MAX_BATCH_TOKENS, Tokenizer, readTokenizer } from "./tokenizer.ts";
 
 /** Labelled token-id rows ready for a model, with where they came from. */
 export interface LabelledIds {
@@ -14,6 +14,8 @@ export interface LabelledIds {
   labelNames: string[] | undefined;
   /** A file path, or `zoo:<dataset>/<split>`. */
   source: string;
+  /** Each row's 1-based line in the data file; undefined for zoo splits. */
+  lines: number[] | undefined;
   /** sha256 of the rows as fed (ids and labels), for calibration tables and caches. */
   sha256: string;
 }
@@ -30,6 +32,26 @@ export function modelLabels(model: Model): string[] | undefined {
   }
   throw new InputError("metadata ptq-onnx.labels is not a JSON array of strings", model.path);
 }
+
+/**
+ * The number of classes: the model's labels, else the static width of its scores output;
+ * undefined when neither says.
+ */
+export function modelClasses(model: Model): number | undefined {
+  const names = modelLabels(model);
+  if (names) return names.length;
+  const outputs = model.graph.outputs;
+  const scores = outputs.find((v) => v.name === "logits" || v.name === "scores") ?? outputs[0];
+  const width = scores?.shape?.length === 2 ? scores.shape[1] : undefined;
+  return typeof width === "number" && width > 0 ? width : undefined;
+}
+
+/**
+ * The longest row of token ids accepted when nothing else bounds it (no tokenizer max_len, no
+ * fixed sequence length in the model): one row fills a run (a row of millions of ids would ask
+ * onnxruntime for tens of gigabytes).
+ */
+export const MAX_UNBOUNDED_IDS = MAX_BATCH_TOKENS;
 
 /**
  * The tokenizer, first match wins (CONTRACT section 2): the given file, the model's
@@ -63,16 +85,44 @@ export interface DataOptions {
   tokenizer?: string;
   /** Which zoo split to use when no file is given. */
   split: SplitName;
+  /** Leave out rows whose label is not a class of the model, with a warning, instead of failing. */
+  skipBadLabels?: boolean;
+  /** Where that warning goes (default: stderr). */
+  warn?: (message: string) => void;
 }
 
-/** Loads labelled data for a model and turns it into the token ids the model reads. */
+/** A row's place for messages: its line in a data file, else its position in a zoo split. */
+function rowPlace(lines: number[] | undefined, index: number): string {
+  return lines ? `line ${lines[index]}` : `row ${index + 1}`;
+}
+
+function skippedWarning(skipped: SkippedRow[], classes: number | undefined): string {
+  const shown = skipped.slice(0, 5).map((s) => `line ${s.line} (label ${JSON.stringify(s.label)})`).join(", ");
+  const more = skipped.length > 5 ? `, and ${skipped.length - 5} more` : "";
+  const of = classes !== undefined ? `the model's ${classes} classes` : "the model's classes";
+  return `skipped ${skipped.length} rows whose label is not one of ${of}: ${shown}${more}`;
+}
+
+/**
+ * Loads labelled data for a model and turns it into the token ids the model reads: given ids
+ * and text alike are cut to the tokenizer's max_len. A label that is not a class of the model
+ * is an InputError naming the data file and line, unless skipBadLabels.
+ */
 export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   const labelNames = modelLabels(model);
+  const classes = modelClasses(model);
   let rows: Row[];
   let source: string;
+  let lines: number[] | undefined;
   if (opts.data) {
-    rows = readRows(opts.data, labelNames);
+    const read = readLabelledRows(opts.data, { labels: labelNames, classes, skipBadLabels: opts.skipBadLabels });
+    rows = read.rows;
+    lines = read.lines;
     source = opts.data;
+    if (read.skipped.length > 0) {
+      const warn = opts.warn ?? ((m: string) => void process.stderr.write(`warning: ${m}\n`));
+      warn(`${opts.data}: ${skippedWarning(read.skipped, classes)}`);
+    }
   } else {
     const name = model.metadata.get("ptq-onnx.dataset");
     if (!name) throw new InputError("no --data given and the model names no zoo data set (metadata ptq-onnx.dataset)", model.path);
@@ -85,11 +135,20 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   if (needsTokenizer && !tokenizer) {
     throw new InputError("rows have text but no tokenizer was found (give --tokenizer, or add ptq-onnx.tokenizer metadata)", opts.data ?? model.path);
   }
-  const ids = rows.map((r) => r.ids ?? tokenizer!.encode(r.text!));
+  const ids = rows.map((r) => (r.ids ? (tokenizer ? tokenizer.truncate(r.ids) : r.ids) : tokenizer!.encode(r.text!)));
   const labels = rows.map((r) => r.label);
-  if (labelNames) {
-    const bad = labels.findIndex((l) => l >= labelNames.length);
-    if (bad >= 0) throw new InputError(`row ${bad + 1}: label ${labels[bad]} is outside the model's ${labelNames.length} classes`, opts.data ?? source);
+  if (classes !== undefined) {
+    const bad = labels.findIndex((l) => l >= classes);
+    if (bad >= 0) throw new InputError(`${rowPlace(lines, bad)}: label ${labels[bad]} is outside the model's ${classes} classes`, opts.data ?? source);
+  }
+  if (!tokenizer && fixedSeqLen(model) === undefined) {
+    const long = ids.findIndex((r) => r.length > MAX_UNBOUNDED_IDS);
+    if (long >= 0) {
+      throw new InputError(
+        `${rowPlace(lines, long)}: ${ids[long].length} ids, more than the ${MAX_UNBOUNDED_IDS} accepted when no tokenizer max_len and no fixed sequence length bound a row (give --tokenizer)`,
+        opts.data ?? source,
+      );
+    }
   }
   const rowsLimit = embeddingRows(model);
   if (rowsLimit !== undefined) {
@@ -97,10 +156,19 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
       throw new InputError(`tokenizer vocabulary (${tokenizer.vocabSize} tokens) does not fit the model's embedding (${rowsLimit} rows)`, opts.tokenizer ?? model.path);
     }
     const tooBig = ids.findIndex((r) => r.some((id) => id >= rowsLimit));
-    if (tooBig >= 0) throw new InputError(`row ${tooBig + 1}: token id outside the model's embedding (${rowsLimit} rows)`, opts.data ?? source);
+    if (tooBig >= 0) throw new InputError(`${rowPlace(lines, tooBig)}: token id outside the model's embedding (${rowsLimit} rows)`, opts.data ?? source);
   }
   const hash = createHash("sha256");
   for (let i = 0; i < ids.length; i++) hash.update(`${labels[i]}:${ids[i].join(",")}\n`);
-  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, sha256: hash.digest("hex") };
+  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, lines, sha256: hash.digest("hex") };
 }
 
+/** The fixed sequence length of the model's token-ids input, if it has one. */
+function fixedSeqLen(model: Model): number | undefined {
+  try {
+    return findRoles(model).tokenIds.seqLen ?? undefined;
+  } catch {
+    // A model without a recognisable token-ids input fails later, where it is fed.
+    return undefined;
+  }
+}

@@ -1,11 +1,15 @@
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
+import { readInputFile } from "../graph/files.ts";
+import { LinearRegex, UnsupportedPattern } from "./pattern.ts";
 
 /** The tokenizer spec of CONTRACT section 2, as stored in tokenizer.json and model metadata. */
 export interface TokenizerSpec {
   type: "word-regex";
   lowercase: boolean;
-  /** A JavaScript RegExp source; tokens are its matches with the global flag. */
+  /**
+   * A JavaScript RegExp source; tokens are its matches with the global flag. It is matched in
+   * linear time (src/data/pattern.ts), so patterns with backreferences or lookaround are refused.
+   */
   pattern: string;
   vocab: string[];
   pad_id: number;
@@ -22,13 +26,13 @@ export const UNK_TOKEN = "<unk>";
 /** Turns text into token ids exactly as CONTRACT section 2 describes. */
 export class Tokenizer {
   readonly spec: TokenizerSpec;
-  private readonly regex: RegExp;
+  private readonly regex: LinearRegex;
   private readonly ids: Map<string, number>;
 
   /** `source` names the file the spec came from, so that errors can point at it. */
   constructor(spec: unknown, source?: string) {
     this.spec = validateSpec(spec, source);
-    this.regex = new RegExp(this.spec.pattern, "g");
+    this.regex = linearPattern(this.spec.pattern, source);
     this.ids = new Map(this.spec.vocab.map((token, id) => [token, id]));
   }
 
@@ -36,19 +40,26 @@ export class Tokenizer {
     return this.spec.vocab.length;
   }
 
-  /** Splits text into tokens (before the vocabulary lookup and truncation). */
-  tokens(text: string): string[] {
-    const input = this.spec.lowercase ? text.toLowerCase() : text;
-    return Array.from(input.matchAll(this.regex), (m) => m[0]);
+  /**
+   * Splits text into tokens (before the vocabulary lookup), the first `limit` of them when
+   * given. A limit bounds the work on long texts: finding each match is linear in the text.
+   */
+  tokens(text: string, limit = Infinity): string[] {
+    const out: string[] = [];
+    if (limit < 1) return out;
+    this.regex.scan(this.spec.lowercase ? text.toLowerCase() : text, (token) => out.push(token) < limit);
+    return out;
+  }
+
+  /** Given ids cut as encode cuts text (CONTRACT section 2: the first max_len are kept). */
+  truncate(ids: number[]): number[] {
+    return ids.length > this.spec.max_len ? ids.slice(0, this.spec.max_len) : ids;
   }
 
   encode(text: string): number[] {
     const { unk_id, max_len } = this.spec;
-    const out: number[] = [];
-    for (const m of (this.spec.lowercase ? text.toLowerCase() : text).matchAll(this.regex)) {
-      if (out.length === max_len) break;
-      out.push(this.ids.get(m[0]) ?? unk_id);
-    }
+    // Matching stops at max_len tokens: the rest of a long text is never scanned.
+    const out = this.tokens(text, max_len).map((token) => this.ids.get(token) ?? unk_id);
     // An empty sequence would give the LSTM nothing to read; the contract maps it to [unk].
     return out.length > 0 ? out : [unk_id];
   }
@@ -56,12 +67,7 @@ export class Tokenizer {
 
 /** Reads a tokenizer.json file; a missing file or a bad spec is an InputError naming it. */
 export function readTokenizer(file: string): Tokenizer {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`cannot read tokenizer: ${(err as Error).message}`, file);
-  }
+  const text = readInputFile(file, "a tokenizer JSON file").toString("utf8");
   let spec: unknown;
   try {
     spec = JSON.parse(text);
@@ -69,6 +75,20 @@ export function readTokenizer(file: string): Tokenizer {
     throw new InputError(`tokenizer is not JSON: ${(err as Error).message}`, file);
   }
   return new Tokenizer(spec, file);
+}
+
+/** The pattern compiled for linear-time matching; one it cannot take is a bad spec of `source`. */
+function linearPattern(pattern: string, source?: string): LinearRegex {
+  let regex: LinearRegex;
+  try {
+    regex = new LinearRegex(pattern);
+  } catch (err) {
+    if (err instanceof UnsupportedPattern) throw new InputError(`bad tokenizer spec: pattern ${JSON.stringify(pattern)}: ${err.message}`, source);
+    throw err;
+  }
+  // Empty matches would produce empty tokens at every position the pattern does not cover.
+  if (regex.matchesEmpty()) throw new InputError("bad tokenizer spec: pattern must not match the empty string", source);
+  return regex;
 }
 
 function validateSpec(value: unknown, source?: string): TokenizerSpec {
@@ -80,14 +100,12 @@ function validateSpec(value: unknown, source?: string): TokenizerSpec {
   if (s.type !== "word-regex") fail(`type must be "word-regex", got ${JSON.stringify(s.type)}`);
   if (typeof s.lowercase !== "boolean") fail("lowercase must be true or false");
   if (typeof s.pattern !== "string" || s.pattern === "") fail("pattern must be a non-empty string");
-  let regex: RegExp | undefined;
   try {
-    regex = new RegExp(`^(?:${s.pattern as string})$`);
+    // Compiling only checks the syntax; the pattern never runs as a backtracking RegExp.
+    new RegExp(s.pattern as string);
   } catch (err) {
     fail(`pattern is not a valid JavaScript RegExp: ${(err as Error).message}`);
   }
-  // Empty matches would produce empty tokens at every position the pattern does not cover.
-  if (regex!.test("")) fail("pattern must not match the empty string");
   if (!Array.isArray(s.vocab) || s.vocab.length === 0) fail("vocab must be a non-empty array");
   const vocab = s.vocab as unknown[];
   const seen = new Set<string>();
@@ -130,12 +148,10 @@ export interface VocabOptions {
 export function buildVocab(texts: Iterable<string>, opts: VocabOptions): string[] {
   const { maxSize, minCount = 1, pattern = DEFAULT_PATTERN, lowercase = true } = opts;
   if (!Number.isInteger(maxSize) || maxSize < 2) throw new InputError(`vocabulary size must be an integer >= 2, got ${maxSize}`);
-  const regex = new RegExp(pattern, "g");
+  const regex = new LinearRegex(pattern);
   const counts = new Map<string, number>();
   for (const text of texts) {
-    for (const m of (lowercase ? text.toLowerCase() : text).matchAll(regex)) {
-      counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
-    }
+    regex.scan(lowercase ? text.toLowerCase() : text, (token) => void counts.set(token, (counts.get(token) ?? 0) + 1));
   }
   counts.delete(PAD_TOKEN);
   counts.delete(UNK_TOKEN);
@@ -159,6 +175,18 @@ export function makeSpec(vocab: string[], maxLen: number, pattern = DEFAULT_PATT
     max_len: maxLen,
     truncation: "end",
   };
+}
+
+/**
+ * The most token positions (rows x padded length) one onnxruntime run is given. onnxruntime's
+ * memory for a run grows with it, so it bounds memory whatever the rows; the zoo's batches
+ * (256 rows of at most 128 tokens) stay within it.
+ */
+export const MAX_BATCH_TOKENS = 65536;
+
+/** Rows of padded length `len` that one run may take: at most `maxRows`, and at least one. */
+export function rowsPerRun(len: number, maxRows: number, maxTokens = MAX_BATCH_TOKENS): number {
+  return Math.max(1, Math.min(maxRows, Math.floor(maxTokens / Math.max(len, 1))));
 }
 
 /** A padded batch in the shapes onnxruntime wants for `input_ids` [batch, seq] and `lengths` [batch]. */

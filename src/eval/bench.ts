@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { embeddingRows, loadLabelledData, modelTokenizer } from "../data/resolve.ts";
 import { InputError, findRoles, type Model } from "../graph/index.ts";
+import { sessionError } from "../graph/session.ts";
 import { seededRng } from "../data/random.ts";
 
 export const WORKER = fileURLToPath(new URL("../../scripts/bench/worker.mjs", import.meta.url));
@@ -151,11 +152,13 @@ export interface BenchSettings {
 }
 
 /** Runs one measurement in a child process and summarises it. */
-export function runWorker(config: object, dir: string, tag: string): { latencies_ms: number[]; rows: number; tokens: number; load_ms: number; baseline_rss_bytes: number; peak_rss_bytes: number } {
+export function runWorker(config: { model: string; [key: string]: unknown }, dir: string, tag: string): { latencies_ms: number[]; rows: number; tokens: number; load_ms: number; baseline_rss_bytes: number; peak_rss_bytes: number } {
   const file = join(dir, `${tag}.json`);
   writeFileSync(file, JSON.stringify(config));
   const r = spawnSync(process.execPath, [WORKER, file], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   rmSync(file, { force: true });
+  // Exit 2 is the worker's word for a model onnxruntime refuses (scripts/lib/session.mjs): bad input.
+  if (r.status === 2) throw sessionError(r.stderr.trim().split("\n").pop() ?? "", config.model);
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").filter(Boolean);
     throw new Error(`bench worker failed: ${why.find((l) => /Error|error/.test(l)) ?? why[0] ?? "no output"}`);

@@ -3,13 +3,12 @@
  * and `robustness` commands share.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { InferenceSession } from "onnxruntime-node";
 import type { SplitName } from "../data/dataset.ts";
 import { embeddingRows, loadLabelledData, modelTokenizer, type LabelledIds } from "../data/resolve.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { InputError, parseModel, serializeModel, type Model } from "../graph/index.ts";
+import { InputError, loadModel, serializeModel, type Model } from "../graph/index.ts";
 import { classificationReport, type ClassMetrics, type Metrics } from "./metrics.ts";
 import { activeStages, addGaussianNoise, applyTokenNoise, tokenNoiseContext, type GaussInsertion, type NoiseStage, type TokenNoiseContext } from "./noise.ts";
 import { openSession, predictScores, type PredictResult } from "./predict.ts";
@@ -33,6 +32,8 @@ export interface DataSelection {
    * order), since data files and zoo splits are often grouped by class.
    */
   rows?: number;
+  /** Leave out rows whose label is not a class of the model, with a warning on stderr. */
+  skipBadLabels?: boolean;
 }
 
 /** sha256 of rows as fed, in the form loadLabelledData hashes them. */
@@ -55,7 +56,7 @@ export function sampleRows(n: number, k: number | undefined): number[] | undefin
 }
 
 export function loadEvalData(model: Model, sel: DataSelection): EvalData {
-  const d = loadLabelledData(model, { data: sel.data, tokenizer: sel.tokenizer, split: sel.split ?? "test" });
+  const d = loadLabelledData(model, { data: sel.data, tokenizer: sel.tokenizer, split: sel.split ?? "test", skipBadLabels: sel.skipBadLabels });
   const tokenizer = modelTokenizer(model, sel.tokenizer);
   const pick = sampleRows(d.ids.length, sel.rows);
   const ids = pick ? pick.map((i) => d.ids[i]) : d.ids;
@@ -65,6 +66,7 @@ export function loadEvalData(model: Model, sel: DataSelection): EvalData {
     texts: pick ? pick.map((i) => d.texts[i]) : d.texts,
     labelNames: d.labelNames,
     source: d.source,
+    lines: pick && d.lines ? pick.map((i) => d.lines![i]) : d.lines,
     sha256: pick ? rowsSha256(ids, pick.map((i) => d.labels[i])) : d.sha256,
     tokenizer,
     noise: tokenNoiseContext(tokenizer, embeddingRows(model), ids),
@@ -141,9 +143,9 @@ export class ModelRunner {
       this.clean ??= await openSession(this.path, { intraOpThreads: this.threads });
       return { result: await predictScores(this.clean, ids, opts), gauss: [] };
     }
-    const copy = parseModel(readFileSync(this.path), this.path);
+    const copy = loadModel(this.path);
     const gauss = gaussStages.flatMap((s) => addGaussianNoise(copy, s, seed));
-    const result = await predictScores(serializeModel(copy), ids, { ...opts, intraOpThreads: this.threads });
+    const result = await predictScores(serializeModel(copy), ids, { ...opts, intraOpThreads: this.threads, file: this.path });
     return { result, gauss };
   }
 
@@ -162,14 +164,21 @@ export interface EvalMetrics extends Metrics {
   per_class: NamedClassMetrics[];
 }
 
-/** Metrics over the model's classes (the width of its scores), with class names when known. */
-export function metricsFor(labels: readonly number[], result: PredictResult, labelNames: string[] | undefined, file?: string): EvalMetrics {
+/**
+ * Metrics over the model's classes (the width of its scores), with class names when known.
+ * `file` is the model (named when its labels and scores disagree), `data` where the rows came
+ * from (named, with the line, for a label outside the scores).
+ */
+export function metricsFor(labels: readonly number[], result: PredictResult, labelNames: string[] | undefined, file?: string, data?: Pick<LabelledIds, "source" | "lines">): EvalMetrics {
   const k = result.classes;
   if (labelNames && labelNames.length !== k) {
     throw new InputError(`the model names ${labelNames.length} classes (ptq-onnx.labels) but outputs ${k} scores`, file);
   }
   const bad = labels.findIndex((l) => l >= k);
-  if (bad >= 0) throw new InputError(`row ${bad + 1}: label ${labels[bad]} is outside the model's ${k} classes`, file);
+  if (bad >= 0) {
+    const place = data?.lines ? `line ${data.lines[bad]}` : `row ${bad + 1}`;
+    throw new InputError(`${place}: label ${labels[bad]} is outside the model's ${k} classes`, data?.source ?? file);
+  }
   const m = classificationReport(labels, result.predictions, k);
   return { ...m, per_class: m.per_class.map((c) => (labelNames ? { ...c, name: labelNames[c.label] } : c)) };
 }

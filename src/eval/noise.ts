@@ -264,7 +264,7 @@ export function applyTokenNoise(rows: readonly NoiseRow[], stages: readonly Nois
   const lookup = (w: string): number => vocabIndex!.get(w) ?? tok!.spec.unk_id;
   const initial: State[] = rows.map((r) => {
     if (!typoMode) return { ids: r.ids.slice() };
-    const words = tok!.tokens(r.text!).slice(0, tok!.spec.max_len);
+    const words = tok!.tokens(r.text!, tok!.spec.max_len);
     return { ids: words.map(lookup), words };
   });
   const uniform = active.some((s) => s.kind === "sub" || s.kind === "ins") ? new UniformSampler(ctx) : undefined;

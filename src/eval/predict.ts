@@ -7,7 +7,9 @@
  * original row order. With a `lengths` input the padding does not change a row's scores, so
  * the predictions do not depend on the batch size.
  */
-import { InferenceSession, Tensor } from "onnxruntime-node";
+import { Tensor, type InferenceSession } from "onnxruntime-node";
+import { createSession } from "../graph/session.ts";
+import { MAX_BATCH_TOKENS, rowsPerRun } from "../data/tokenizer.ts";
 import { argmax } from "./metrics.ts";
 
 export type ModelSource = string | Uint8Array | InferenceSession;
@@ -22,12 +24,16 @@ export interface InputNames {
 export interface PredictOptions {
   /** Rows per run (default 64). */
   batch?: number;
+  /** Most token positions (rows x padded length) per run (default MAX_BATCH_TOKENS): fewer rows of long sequences. */
+  maxTokens?: number;
   /** Input names; default: found by the contract's rules from the model. */
   inputNames?: InputNames;
   /** The scores output; default: `logits`, else `scores`, else the first output. */
   outputName?: string;
   /** onnxruntime intra-op threads when the session is created here (default: its own). */
   intraOpThreads?: number;
+  /** The model's file, named in errors when the model is given as bytes. */
+  file?: string;
   /** Pad id (default 0). */
   padId?: number;
   /** Called after each batch with the rows scored so far and the total. */
@@ -43,15 +49,14 @@ export interface PredictResult {
   classes: number;
 }
 
-/** Creates a CPU session from a path or model bytes. */
+/** Creates a CPU session from a path or model bytes; a model onnxruntime refuses is an InputError. */
 export async function openSession(
   model: string | Uint8Array,
-  opts: { intraOpThreads?: number } = {},
+  opts: { intraOpThreads?: number; file?: string } = {},
 ): Promise<InferenceSession> {
-  const options: InferenceSession.SessionOptions = { executionProviders: ["cpu"] };
+  const options: InferenceSession.SessionOptions = {};
   if (opts.intraOpThreads !== undefined) options.intraOpNumThreads = opts.intraOpThreads;
-  if (typeof model === "string") return InferenceSession.create(model, options);
-  return InferenceSession.create(model, options);
+  return createSession(model, options, opts.file);
 }
 
 interface InputInfo {
@@ -127,7 +132,7 @@ export async function predictScores(
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
   const padId = opts.padId ?? 0;
   const owned = typeof model === "string" || model instanceof Uint8Array;
-  const session = owned ? await openSession(model, { intraOpThreads: opts.intraOpThreads }) : model;
+  const session = owned ? await openSession(model, { intraOpThreads: opts.intraOpThreads, file: opts.file }) : model;
   try {
     const info = resolveInputs(session, opts.inputNames);
     const outName = resolveOutput(session, opts.outputName);
@@ -139,10 +144,15 @@ export async function predictScores(
     const order = rows.map((_, i) => i).sort((a, b) => rows[a].length - rows[b].length || a - b);
     const scores = new Array<Float32Array>(rows.length);
     let classes = -1;
-    for (let start = 0; start < order.length; start += batch) {
-      const idx = order.slice(start, start + batch);
+    const maxTokens = opts.maxTokens ?? MAX_BATCH_TOKENS;
+    const width = (i: number) => info.fixedSeq ?? rows[i].length;
+    for (let start = 0, end = 0; start < order.length; start = end) {
+      // Rows come shortest first, so the row just added sets the padded length of the run.
+      end = start + 1;
+      while (end < order.length && end - start < rowsPerRun(width(order[end]), batch, maxTokens)) end++;
+      const idx = order.slice(start, end);
       const b = idx.length;
-      const t = info.fixedSeq ?? Math.max(...idx.map((i) => rows[i].length));
+      const t = width(idx[b - 1]);
       const flat = new Array<number>(b * t).fill(padId);
       idx.forEach((ri, k) => {
         const r = rows[ri];
@@ -165,7 +175,7 @@ export async function predictScores(
         scores[ri] = data.slice(j * k, (j + 1) * k);
       });
       out.dispose?.();
-      opts.onProgress?.(Math.min(start + batch, order.length), order.length);
+      opts.onProgress?.(end, order.length);
     }
     return { scores, predictions: scores.map((s) => argmax(s)), classes: Math.max(classes, 0) };
   } finally {

@@ -67,16 +67,51 @@ function lstmSummary(node: Node): LstmSummary {
   };
 }
 
-/** Whether an initializer is only ever a scale or zero point of QuantizeLinear/DequantizeLinear. */
-function isQuantParameter(v: Value): boolean {
-  return v.consumers.length > 0 && v.consumers.every((n) => (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && n.inputs[0] !== v);
+/** Ops that only move, select or convert data: a weight read through them is still that weight. */
+const DATA_MOVES = new Set(["Identity", "Gather", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Expand", "Cast"]);
+
+/** The initializer a value is read from through data moves only (a Gather reads input 0's rows), and whether a Cast was crossed. */
+function traceInitializer(v: Value | null): { value: Value; cast: boolean } | null {
+  let cast = false;
+  for (let cur = v, hops = 0; cur && hops < 8; hops++) {
+    if (cur.initializer) return { value: cur, cast };
+    const p = cur.producer;
+    if (!p || !DATA_MOVES.has(p.opType)) return null;
+    cast ||= p.opType === "Cast";
+    cur = p.inputs[0];
+  }
+  return null;
 }
 
-function isWeight(v: Value): boolean {
-  const t = v.initializer!;
-  if (isQuantParameter(v)) return false;
-  if (isFloatType(t.dataType)) return true;
-  return v.consumers.some((n) => n.opType === "DequantizeLinear" && n.inputs[0] === v);
+/**
+ * Splits the initializers of a quantized model into weight codes and quantization parameters.
+ * Codes: integer tensors dequantized by DequantizeLinear, or cast to float and multiplied by
+ * their scales (the gather-quantized rows: Mul(Cast(Gather(codes)), Unsqueeze(Gather(scales))));
+ * parameters: the scales and zero points. A quantized model then counts the same parameters
+ * as its float model.
+ */
+function quantizedRoles(nodes: Node[]): { codes: Set<Value>; params: Set<Value> } {
+  const codes = new Set<Value>();
+  const params = new Set<Value>();
+  for (const n of nodes) {
+    if (n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") {
+      const src = traceInitializer(n.inputs[0] ?? null);
+      if (n.opType === "DequantizeLinear" && src && !isFloatType(src.value.initializer!.dataType)) codes.add(src.value);
+      for (const q of n.inputs.slice(1)) {
+        const p = traceInitializer(q);
+        if (p) params.add(p.value);
+      }
+    } else if (n.opType === "Mul") {
+      n.inputs.forEach((input, i) => {
+        const src = traceInitializer(input);
+        if (!src?.cast || isFloatType(src.value.initializer!.dataType)) return;
+        codes.add(src.value);
+        const scale = traceInitializer(n.inputs[1 - i] ?? null);
+        if (scale) params.add(scale.value);
+      });
+    }
+  }
+  return { codes, params };
 }
 
 export function inspectModel(model: Model): ModelSummary {
@@ -88,6 +123,8 @@ export function inspectModel(model: Model): ModelSummary {
   }
   const tensorsByType: ModelSummary["tensors_by_type"] = {};
   let parameters = 0;
+  const { codes, params } = quantizedRoles(nodes);
+  const isWeight = (v: Value): boolean => !params.has(v) && (isFloatType(v.initializer!.dataType) || codes.has(v));
   const visitInitializers = (values: Value[]): void => {
     for (const v of values) {
       const t = v.initializer!;

@@ -1,18 +1,15 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { AttributeProto_AttributeType as AttrType, ModelProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
+import { closeSync, realpathSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { AttributeProto_AttributeType as AttrType, ModelProtoSchema, TensorProto_DataLocation, type AttributeProto, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
 import { InputError } from "./errors.ts";
-import { writeFileAtomic } from "./files.ts";
+import { openRegularFile, readInputFile, readRange, writeFileAtomic } from "./files.ts";
 import { Graph, Model, Node } from "./ir.ts";
-import { externalRef, Tensor } from "./tensor.ts";
+import { externalRef, Tensor, tensorDataProblem } from "./tensor.ts";
 
 /** Reads an ONNX file into the IR. Every problem with the file is an InputError naming it. */
 export function loadModel(path: string): Model {
-  if (!existsSync(path)) throw new InputError("no such file", path);
-  if (statSync(path).isDirectory()) throw new InputError("is a directory, not an ONNX model", path);
-  const bytes = readFileSync(path);
-  return parseModel(bytes, path);
+  return parseModel(readInputFile(path, "an ONNX model"), path);
 }
 
 /** Decodes ONNX bytes; `path` names the file in errors and locates external data. */
@@ -74,9 +71,11 @@ function buildGraph(proto: GraphProto, parent: Graph | null, baseDir: string, fi
   const g = new Graph(proto, parent);
   for (const t of proto.initializer) {
     const v = g.defineValue(t.name);
-    v.initializer = Tensor.fromProto(t, readExternal(t, baseDir, file));
+    v.initializer = Tensor.fromProto(t, loadTensorData(t, baseDir, file));
     g.initializers.push(v);
   }
+  // Sparse initializers and tensor attributes stay protos, but onnxruntime reads them too.
+  for (const sparse of proto.sparseInitializer) for (const t of [sparse.values, sparse.indices]) if (t) checkTensor(t, baseDir, file);
   for (const info of proto.input) {
     const v = g.defineValue(info.name);
     v.info = info;
@@ -87,6 +86,7 @@ function buildGraph(proto: GraphProto, parent: Graph | null, baseDir: string, fi
   }
   for (const np of proto.node) {
     const node = new Node(g, np);
+    for (const attr of np.attribute) for (const t of attributeTensors(attr)) checkTensor(t, baseDir, file);
     for (const name of np.output) {
       if (name === "") {
         node.outputs.push(null);
@@ -136,15 +136,78 @@ function linkGraph(g: Graph, file: string): void {
   }
 }
 
-function readExternal(t: TensorProto, baseDir: string, file: string): Uint8Array | undefined {
-  const ref = externalRef(t);
-  if (!ref) return undefined;
-  const dataPath = join(baseDir, ref.location);
-  if (!existsSync(dataPath)) {
-    throw new InputError(`external data file '${ref.location}' of tensor '${t.name}' not found beside the model`, file);
+function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+}
+
+function attributeTensors(attr: AttributeProto): TensorProto[] {
+  const out = [...(attr.t ? [attr.t] : []), ...attr.tensors];
+  for (const sparse of [...(attr.sparseTensor ? [attr.sparseTensor] : []), ...attr.sparseTensors]) {
+    if (sparse.values) out.push(sparse.values);
+    if (sparse.indices) out.push(sparse.indices);
   }
-  const all = readFileSync(dataPath);
-  const end = ref.length === undefined ? all.length : ref.offset + ref.length;
-  if (end > all.length) throw new InputError(`external data of tensor '${t.name}' runs past the end of '${ref.location}'`, file);
-  return all.subarray(ref.offset, end);
+  return out;
+}
+
+/** Checks a tensor's data length against its dims (and its external file) without reading the data. */
+function checkTensor(t: TensorProto, baseDir: string, file: string): void {
+  if (isExternal(t)) {
+    const { fd, length } = openExternal(t, baseDir, file);
+    closeSync(fd);
+    checkLength(t, file, { length });
+  } else checkLength(t, file);
+}
+
+function checkLength(t: TensorProto, file: string, external?: { length: number }): void {
+  const problem = tensorDataProblem(t, external?.length);
+  if (problem) throw new InputError(`tensor '${t.name}' ${problem}`, file);
+}
+
+/** The external bytes of a tensor (undefined for inline data), after checking lengths against its dims. */
+function loadTensorData(t: TensorProto, baseDir: string, file: string): Uint8Array | undefined {
+  if (!isExternal(t)) {
+    checkLength(t, file);
+    return undefined;
+  }
+  const { fd, offset, length, path } = openExternal(t, baseDir, file);
+  try {
+    checkLength(t, file, { length });
+    return readRange(fd, offset, length, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Opens a tensor's external data file and finds its byte range. The file must lie inside the
+ * model's folder: an absolute location, a `..` component or a link resolving outside would let
+ * a model read (and a load+save embed) any file the user can read.
+ */
+function openExternal(t: TensorProto, baseDir: string, file: string): { fd: number; offset: number; length: number; path: string } {
+  const ref = externalRef(t);
+  const fail = (problem: string): never => {
+    throw new InputError(`tensor '${t.name}': external data${ref ? ` '${ref.location}'` : ""} ${problem}`, file);
+  };
+  if (!ref) return fail("has no location");
+  const location = ref.location;
+  if (isAbsolute(location) || /^[a-zA-Z]:|^[\\/]/.test(location)) fail("is an absolute path (only files inside the model's folder are read)");
+  if (location.split(/[\\/]/).includes("..")) fail("has a '..' component (only files inside the model's folder are read)");
+  const dataPath = join(baseDir, location);
+  let real: string;
+  try {
+    real = realpathSync(dataPath);
+  } catch {
+    return fail("not found beside the model");
+  }
+  const inside = relative(realpathSync(baseDir), real);
+  if (inside.split(sep)[0] === ".." || isAbsolute(inside)) fail("resolves outside the model's folder through a link (only files inside it are read)");
+  if (!Number.isSafeInteger(ref.offset) || ref.offset < 0) fail(`has an invalid offset ${ref.offset}`);
+  if (ref.length !== undefined && (!Number.isSafeInteger(ref.length) || ref.length < 0)) fail(`has an invalid length ${ref.length}`);
+  const { fd, size } = openRegularFile(dataPath, `the external data of tensor '${t.name}'`);
+  if (ref.offset + (ref.length ?? 0) > size) {
+    closeSync(fd);
+    fail(`runs past the end of its file (offset ${ref.offset} + length ${ref.length ?? 0} > ${size} bytes)`);
+  }
+  const length = ref.length ?? size - ref.offset;
+  return { fd, offset: ref.offset, length, path: dataPath };
 }

@@ -55,6 +55,67 @@ export function isFloatType(dataType: number): boolean {
   return dataType === T.FLOAT || dataType === T.DOUBLE || dataType === T.FLOAT16 || dataType === T.BFLOAT16;
 }
 
+/** Storage bits of the element types the IR does not decode but a model may hold. */
+const OTHER_BITS: Partial<Record<number, number>> = {
+  [T.COMPLEX64]: 64,
+  [T.COMPLEX128]: 128,
+  [T.FLOAT4E2M1]: 4,
+  [T.FLOAT8E8M0]: 8,
+  [T.UINT2]: 2,
+  [T.INT2]: 2,
+};
+
+/**
+ * Why a tensor's stored data cannot be its declared shape, or undefined when it can: the length
+ * of raw_data (or of the external data, `externalBytes`), else of the typed field the type
+ * lives in, must match the dims exactly. Only lengths are compared, so a shape claiming
+ * terabytes costs nothing to refuse.
+ */
+export function tensorDataProblem(proto: TensorProto, externalBytes?: number): string | undefined {
+  const dims = proto.dims.map(Number);
+  const shape = `[${dims.join(", ")}]`;
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) return `has an impossible shape ${shape}`;
+  const count = numElements(dims);
+  if (!Number.isSafeInteger(count)) return `has an impossible shape ${shape} (${count} elements)`;
+  const type = dataTypeName(proto.dataType);
+  const values = `shape ${shape} holds ${count} ${type} value${count === 1 ? "" : "s"}`;
+  const stored = externalBytes ?? (proto.rawData.length > 0 ? proto.rawData.length : undefined);
+  const where = externalBytes !== undefined ? "external data" : "raw_data";
+  if (proto.dataType === T.STRING) {
+    if (stored !== undefined) return `is a string tensor with ${where} (strings live in string_data)`;
+    return proto.stringData.length === count ? undefined : `${values} but string_data has ${proto.stringData.length}`;
+  }
+  const bits = TYPES[proto.dataType]?.bits ?? OTHER_BITS[proto.dataType];
+  if (bits === undefined) return `has unknown element type ${proto.dataType}`;
+  if (stored !== undefined) {
+    const expected = Math.ceil((count * bits) / 8);
+    return stored === expected ? undefined : `${values} (${expected} bytes) but has ${stored} bytes of ${where}`;
+  }
+  const [field, entries, expected] = typedField(proto, count, bits);
+  if (entries === expected) return undefined;
+  return entries === 0 ? `${values} but has no data` : `${values} (${expected} entries of ${field}) but ${field} has ${entries}`;
+}
+
+/** The repeated field a type's values live in without raw_data, its length, and the length the count needs. */
+function typedField(proto: TensorProto, count: number, bits: number): [string, number, number] {
+  switch (proto.dataType) {
+    case T.FLOAT:
+    case T.COMPLEX64:
+      return ["float_data", proto.floatData.length, count * (bits / 32)];
+    case T.DOUBLE:
+    case T.COMPLEX128:
+      return ["double_data", proto.doubleData.length, count * (bits / 64)];
+    case T.INT64:
+      return ["int64_data", proto.int64Data.length, count];
+    case T.UINT32:
+    case T.UINT64:
+      return ["uint64_data", proto.uint64Data.length, count];
+    default:
+      // Sub-byte types pack into int32_data one byte per entry (two 4-bit or four 2-bit values).
+      return ["int32_data", proto.int32Data.length, bits < 8 ? Math.ceil((count * bits) / 8) : count];
+  }
+}
+
 /** Bytes that `count` elements of the type occupy in raw_data (4-bit types pack two per byte). */
 export function storageBytes(dataType: number, count: number): number {
   const info = TYPES[dataType];

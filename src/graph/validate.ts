@@ -1,4 +1,5 @@
 import type { Graph, Model } from "./ir.ts";
+import { isFloatType } from "./tensor.ts";
 
 /** The IR and default-domain opset range onnxruntime-node 1.30 runs and the contract accepts. */
 export const SUPPORTED = { irMin: 7, irMax: 13, opsetMin: 13, opsetMax: 26 } as const;
@@ -46,4 +47,52 @@ export function validateGraph(graph: Graph, problems: string[] = []): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * Weights larger than this in magnitude are reported (not refused): trained LSTM classifier
+ * weights are of order 1 to 10 (the largest in the zoo is about 5), and one weight of 1e6 stretches a
+ * tensor's quantization range so far that at 8 bits every ordinary weight rounds to zero.
+ */
+export const WEIGHT_MAGNITUDE_WARNING = 1e6;
+
+export interface WeightCheck {
+  /** Non-finite weights: quantization cannot represent them (exit 2). */
+  errors: string[];
+  /** Absurdly large weights: quantized as asked, but almost surely garbage. */
+  warnings: string[];
+}
+
+/**
+ * Checks the values of every float initializer of more than one element, in every graph.
+ * Scalars are left alone: they are clamp bounds and fill values (a mask's -inf, Clip's
+ * FLT_MAX), which quantization keeps float.
+ */
+export function checkWeights(model: Model): WeightCheck {
+  const out: WeightCheck = { errors: [], warnings: [] };
+  const graphs: Graph[] = [model.graph];
+  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
+  for (const g of graphs) {
+    for (const v of g.initializers) {
+      const t = v.initializer!;
+      if (!isFloatType(t.dataType) || t.size <= 1) continue;
+      const values = t.toNumbers();
+      let bad = -1;
+      let badCount = 0;
+      let max = 0;
+      for (let i = 0; i < values.length; i++) {
+        const x = values[i];
+        if (!Number.isFinite(x)) {
+          if (bad < 0) bad = i;
+          badCount++;
+        } else if (Math.abs(x) > max) max = Math.abs(x);
+      }
+      if (bad >= 0) {
+        out.errors.push(`weight tensor '${t.name}' has ${badCount} non-finite value${badCount === 1 ? "" : "s"} (the first, ${values[bad]}, at index ${bad})`);
+      } else if (max > WEIGHT_MAGNITUDE_WARNING) {
+        out.warnings.push(`weight tensor '${t.name}' has values up to ${max.toPrecision(3)} in magnitude (above ${WEIGHT_MAGNITUDE_WARNING.toExponential()}): its quantization range will swamp its ordinary weights`);
+      }
+    }
+  }
+  return out;
 }

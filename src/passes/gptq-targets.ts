@@ -1,4 +1,5 @@
-import type { Model, Value } from "../graph/index.ts";
+import type { Value } from "../graph/index.ts";
+import type { WeightTarget } from "./quantize-weights.ts";
 
 /**
  * A weight that error-compensating rounding can treat, with the activation whose second
@@ -11,29 +12,14 @@ export interface GptqTarget {
   kind: "matmul" | "gemm" | "lstm-w" | "lstm-r";
 }
 
-/** Weights read by exactly one MatMul, Gemm or LSTM whose input can be observed in calibration. */
-export function gptqTargets(model: Model): GptqTarget[] {
+/** The planned weights whose one reader has a GPTQ view in the op table, with the input to observe. */
+export function gptqTargets(weights: readonly WeightTarget[]): GptqTarget[] {
   const out: GptqTarget[] = [];
-  const graphs = [model.graph, ...model.allNodes().flatMap((n) => [...n.subgraphs.values()].flat())];
-  for (const g of graphs) {
-    for (const weight of g.initializers) {
-      const t = weight.initializer!;
-      if (t.dims.length < 2 || weight.consumers.length !== 1) continue;
-      const node = weight.consumers[0];
-      const slot = node.inputs.indexOf(weight);
-      if (node.domain) continue;
-      if (node.opType === "MatMul" && slot === 1 && t.dims.length === 2 && node.inputs[0]) {
-        out.push({ weight, input: node.inputs[0], kind: "matmul" });
-      } else if (node.opType === "Gemm" && slot === 1 && node.inputs[0] && node.getInt("transA", 0) === 0) {
-        out.push({ weight, input: node.inputs[0], kind: "gemm" });
-      } else if (node.opType === "LSTM" && node.getInt("layout", 0) === 0 && node.inputs[0]) {
-        if (slot === 1) out.push({ weight, input: node.inputs[0], kind: "lstm-w" });
-        // R reads the previous hidden states: Y shifted by a step. The initial state counts as
-        // zeros (what PyTorch exports feed); a non-zero one would only be missing from the moments.
-        const y = node.outputs[0];
-        if (slot === 2 && y) out.push({ weight, input: y, kind: "lstm-r" });
-      }
-    }
+  for (const w of weights) {
+    if (!w.gptq) continue;
+    const { rule, node } = w.gptq;
+    const input = "input" in rule.from ? node.inputs[rule.from.input] : node.outputs[rule.from.previousOutput];
+    if (input) out.push({ weight: w.value, input, kind: rule.kind });
   }
   return out;
 }

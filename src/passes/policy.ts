@@ -14,6 +14,8 @@ export interface QuantPolicy {
   packInt4: boolean;
   /** Replace LSTM ops by a Scan of primitives and quantize gates, cell and hidden state. */
   lstmInternals: boolean;
+  /** Weight rounding: to nearest, or GPTQ's error compensation from calibration inputs. */
+  rounding: "nearest" | "gptq";
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -52,6 +54,9 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
   if (opts.granularity && opts.granularity !== "per-channel" && opts.granularity !== "per-tensor") {
     throw new InputError(`--granularity must be per-channel or per-tensor, got ${opts.granularity}`);
   }
+  if (opts.rounding !== undefined && opts.rounding !== "nearest" && opts.rounding !== "gptq") {
+    throw new InputError(`--rounding must be nearest or gptq, got ${String(opts.rounding)}`);
+  }
   return {
     wbits: opts.wbits ?? bits,
     abits: opts.abits ?? bits,
@@ -60,6 +65,7 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     activationSymmetric: opts.activationSymmetric ?? false,
     packInt4: opts.packInt4 ?? false,
     lstmInternals: opts.lstmInternals ?? false,
+    rounding: opts.rounding ?? "nearest",
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),

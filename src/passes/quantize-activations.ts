@@ -1,5 +1,6 @@
 import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { intRange, paramsFromRange } from "../quant/math.ts";
+import { activationSlots } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { activationBits, activationFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
 
@@ -23,23 +24,9 @@ function isWeight(v: Value): boolean {
   return false;
 }
 
-/** The activation inputs of an op that the quantizer covers. */
-function activationInputs(node: Node): number[] {
-  switch (node.opType) {
-    case "MatMul":
-      return [0, 1];
-    case "Gemm":
-      return [0, 1];
-    case "LSTM":
-      return [0];
-    default:
-      return [];
-  }
-}
-
 /**
  * Every activation the passes will quantize, in this graph and its subgraphs: the float
- * inputs of MatMul, Gemm and LSTM that are not weights, plus the values named in `extra`
+ * inputs (ops.ts: MatMul, Gemm, LSTM, GRU, RNN) that are not weights, plus the values named in `extra`
  * (the decomposed LSTM's gates, cell and hidden state). Exposed so that calibration
  * observes exactly these tensors.
  */
@@ -56,7 +43,7 @@ export function activationTargets(model: Model, policy: QuantPolicy, extra: Valu
     if (node.domain) continue;
     const bits = activationBits(policy, node);
     if (bits === null) continue;
-    for (const i of activationInputs(node)) {
+    for (const i of activationSlots(node)) {
       const v = node.inputs[i];
       if (!v || isWeight(v) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
       // A decomposed LSTM's carried hidden state arrives already quantized where it was produced.
@@ -90,22 +77,39 @@ export function quantizeActivationsPass(
 ): Pass {
   return {
     name: "quantize-activations",
-    run(model: Model): boolean {
-      let changed = false;
-      for (const target of activationTargets(model, policy, extra(model))) {
-        const range = ranges.get(target.value.name);
-        if (!range) {
-          report.leftFloat.push({ name: target.value.name, reason: "no calibration range" });
-          continue;
-        }
-        insertQdq(target, range, policy);
-        const ops = [...new Set(target.uses.map((u) => u.node.opType))].join("+");
-        report.quantized.push({ name: target.value.name, kind: "activation", bits: target.bits, granularity: "per-tensor", op: ops });
-        changed = true;
-      }
-      return changed;
-    },
+    run: (model: Model): boolean => applyActivations(activationTargets(model, policy, extra(model)), policy, ranges, report),
   };
+}
+
+/** The planned activations' Q/DQ as a pass (targets found on the model it runs on). */
+export function activationTargetsPass(
+  targets: readonly ActivationTarget[],
+  policy: QuantPolicy,
+  ranges: ReadonlyMap<string, readonly [number, number]>,
+  report: QuantReport,
+): Pass {
+  return { name: "quantize-activations", run: () => applyActivations(targets, policy, ranges, report) };
+}
+
+function applyActivations(
+  targets: readonly ActivationTarget[],
+  policy: QuantPolicy,
+  ranges: ReadonlyMap<string, readonly [number, number]>,
+  report: QuantReport,
+): boolean {
+  let changed = false;
+  for (const target of targets) {
+    const range = ranges.get(target.value.name);
+    if (!range) {
+      report.leftFloat.push({ name: target.value.name, reason: "no calibration range" });
+      continue;
+    }
+    insertQdq(target, range, policy);
+    const ops = [...new Set(target.uses.map((u) => u.node.opType))].join("+");
+    report.quantized.push({ name: target.value.name, kind: "activation", bits: target.bits, granularity: "per-tensor", op: ops });
+    changed = true;
+  }
+  return changed;
 }
 
 function insertQdq(target: ActivationTarget, range: readonly [number, number], policy: QuantPolicy): void {

@@ -1,41 +1,83 @@
-import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { gptqQuantize } from "../quant/gptq.ts";
 import { intRange, quantizeTensor, type IntFormat, type QuantizedTensor } from "../quant/math.ts";
+import { ruleFor, type GptqRule } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { weightBits, weightFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
 
-/** How one consumer uses a weight: which axis holds its output channels, or why it stays float. */
-type Use = { axis: number | null; node: Node } | { keep: string; node: Node };
+/** A weight the plan quantizes: its value, width, channel axis, readers and GPTQ view. */
+export interface WeightTarget {
+  value: Value;
+  bits: number;
+  /** Per-channel axis, or null for one scale. */
+  axis: number | null;
+  /** The op types that read it, joined by "+" (for the report). */
+  op: string;
+  /** GPTQ's view of the weight when exactly one op reads it and the op table has one. */
+  gptq: { rule: GptqRule; node: Node } | null;
+}
 
-/** The channel axis of a weight for the op reading it (null: only per-tensor makes sense). */
-function useOf(node: Node, inputIndex: number, rank: number): Use {
-  switch (node.opType) {
-    case "Gather":
-      // An embedding table: one scale per row (per token).
-      return inputIndex === 0 ? { axis: 0, node } : { keep: "Gather indices", node };
-    case "LSTM":
-    case "GRU":
-    case "RNN":
-      // W [dirs, 4H, in] and R [dirs, 4H, H]: one scale per gate row.
-      if (inputIndex === 1 || inputIndex === 2) return { axis: 1, node };
-      return { keep: `${node.opType} bias, peephole or state (kept float)`, node };
-    case "Gemm": {
-      if (inputIndex === 2) return { keep: "Gemm bias (kept float)", node };
-      const trans = node.getInt(inputIndex === 1 ? "transB" : "transA", 0);
-      // Output channels are B's columns (or its rows when transposed), A's rows.
-      if (inputIndex === 1) return { axis: trans ? 0 : 1, node };
-      return { axis: trans ? 1 : 0, node };
-    }
-    case "MatMul":
-      return { axis: inputIndex === 1 ? rank - 1 : rank - 2, node };
-    default:
-      // Reshaped or expanded tables (a label embedding) are quantized per row when rank 2.
-      return { axis: rank === 2 ? 0 : null, node };
-  }
+export interface WeightPlan {
+  targets: WeightTarget[];
+  leftFloat: QuantReport["leftFloat"];
 }
 
 /** Per weight, the second moments of its layer's inputs (one matrix per LSTM direction). */
 export type Hessians = ReadonlyMap<string, readonly { n: number; data: ArrayLike<number> }[]>;
+
+/**
+ * Every float initializer of the model and its subgraphs that the policy quantizes, with its
+ * channel axis from the op table (ops.ts), and the ones left float with the reason. A weight
+ * read by an op the table does not know is refused (InputError), never half-quantized.
+ */
+export function planWeights(model: Model, policy: QuantPolicy): WeightPlan {
+  const plan: WeightPlan = { targets: [], leftFloat: [] };
+  const graphs: Graph[] = [model.graph];
+  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
+  for (const g of graphs) for (const value of g.initializers) planOne(model, value, policy, plan);
+  return plan;
+}
+
+type Use = { axis: number | null; node: Node } | { keep: string; node: Node };
+
+function planOne(model: Model, value: Value, policy: QuantPolicy, plan: WeightPlan): void {
+  const t = value.initializer!;
+  if (t.dataType !== DataType.FLOAT || value.consumers.length === 0) return;
+  if (t.dims.length < 2) {
+    if (value.consumers.some((n) => isCompute(n))) plan.leftFloat.push({ name: value.name, reason: "bias or vector (kept float)" });
+    return;
+  }
+  if (policy.exclude.has(value.name)) {
+    plan.leftFloat.push({ name: value.name, reason: "excluded by policy" });
+    return;
+  }
+  const uses: Use[] = value.consumers.map((node) => {
+    const rule = ruleFor(node);
+    if (!rule) {
+      const op = `${node.domain ? `${node.domain}.` : ""}${node.opType}`;
+      throw new InputError(`${node.label} reads the weight '${value.name}', but ptq-onnx has no quantization rule for ${op} (see src/passes/ops.ts)`, model.path);
+    }
+    return { ...rule.weight(node, node.inputs.indexOf(value), t.dims.length), node };
+  });
+  const kept = uses.find((u): u is { keep: string; node: Node } => "keep" in u);
+  if (kept) {
+    plan.leftFloat.push({ name: value.name, reason: kept.keep });
+    return;
+  }
+  const bitsList = uses.map((u) => weightBits(policy, u.node));
+  if (bitsList.some((b) => b === null)) {
+    plan.leftFloat.push({ name: value.name, reason: `policy skips ${uses[bitsList.indexOf(null)].node.label}` });
+    return;
+  }
+  // A weight shared by ops with different widths gets the widest.
+  const bits = Math.max(...(bitsList as number[]));
+  const axes = new Set(uses.map((u) => (u as { axis: number | null }).axis));
+  const axis = policy.granularity === "per-channel" && axes.size === 1 ? [...axes][0] : null;
+  const only = uses.length === 1 ? uses[0].node : null;
+  const rule = only ? (ruleFor(only)!.gptq?.(only, only.inputs.indexOf(value), t.dims.length) ?? null) : null;
+  const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
+  plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null });
+}
 
 /**
  * Replaces float weight initializers by integer codes on the n-bit grid behind a
@@ -46,47 +88,31 @@ export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport, he
   return {
     name: "quantize-weights",
     run(model: Model): boolean {
-      let changed = false;
-      const graphs: Graph[] = [model.graph];
-      for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
-      for (const g of graphs) {
-        for (const value of [...g.initializers]) changed = quantizeOne(model, g, value, policy, report, hessians) || changed;
-      }
-      return changed;
+      const plan = planWeights(model, policy);
+      report.leftFloat.push(...plan.leftFloat);
+      return applyWeights(model, plan.targets, policy, report, hessians);
     },
   };
 }
 
-function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, report: QuantReport, hessians?: Hessians): boolean {
+/** The planned weights' quantization as a pass over the model that holds them. */
+export function weightTargetsPass(targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians): Pass {
+  return { name: "quantize-weights", run: (model) => applyWeights(model, targets, policy, report, hessians) };
+}
+
+function applyWeights(model: Model, targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians): boolean {
+  for (const target of targets) quantizeOne(model, target, policy, report, hessians);
+  return targets.length > 0;
+}
+
+function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, report: QuantReport, hessians?: Hessians): void {
+  const { value, bits, axis } = target;
+  const g = value.graph;
   const t = value.initializer!;
-  if (t.dataType !== DataType.FLOAT || value.consumers.length === 0) return false;
-  if (t.dims.length < 2) {
-    if (value.consumers.some((n) => isCompute(n))) report.leftFloat.push({ name: value.name, reason: "bias or vector (kept float)" });
-    return false;
-  }
-  if (policy.exclude.has(value.name)) {
-    report.leftFloat.push({ name: value.name, reason: "excluded by policy" });
-    return false;
-  }
-  const uses = value.consumers.map((n) => useOf(n, n.inputs.indexOf(value), t.dims.length));
-  const kept = uses.find((u): u is { keep: string; node: Node } => "keep" in u);
-  if (kept) {
-    report.leftFloat.push({ name: value.name, reason: kept.keep });
-    return false;
-  }
-  const bitsList = uses.map((u) => weightBits(policy, u.node));
-  if (bitsList.some((b) => b === null)) {
-    report.leftFloat.push({ name: value.name, reason: `policy skips ${uses[bitsList.indexOf(null)].node.label}` });
-    return false;
-  }
-  // A weight shared by ops with different widths gets the widest.
-  const bits = Math.max(...(bitsList as number[]));
-  const axes = new Set(uses.map((u) => (u as { axis: number | null }).axis));
-  const axis = policy.granularity === "per-channel" && axes.size === 1 ? [...axes][0] : null;
   const format = weightFormat(policy, bits);
   const q = quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
   const h = hessians?.get(value.name);
-  const rounding = h && uses.length === 1 && applyGptq(t.data as Float32Array, t.dims, uses[0].node, q, h, format) ? "gptq" : "nearest";
+  const rounding = h && target.gptq && applyGptq(t.data as Float32Array, t.dims, target.gptq.rule, q, h, format) ? "gptq" : "nearest";
 
   const packed = policy.packInt4 && bits <= 4;
   if (packed && (model.opset("") ?? 0) < 21) throw new Error(`INT4 weights need opset 21; the model is at ${model.opset("")}`);
@@ -114,9 +140,7 @@ function quantizeOne(model: Model, g: Graph, value: Value, policy: QuantPolicy, 
     },
     first ? { before: first } : {},
   );
-  const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
-  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op, rounding });
-  return true;
+  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
 }
 
 function isCompute(n: Node): boolean {
@@ -124,36 +148,33 @@ function isCompute(n: Node): boolean {
 }
 
 /**
- * Re-rounds q.codes with GPTQ, viewing the weight as [output channels, inputs] for its op.
- * Returns false (codes untouched) when the scales do not run along the output channels.
+ * Re-rounds q.codes with GPTQ, viewing the weight as [output channels, inputs] by the op
+ * table's layout. Returns false (codes untouched) when the scales do not run along the
+ * output channels or the moments do not match the inputs.
  */
 function applyGptq(
   data: Float32Array,
   dims: readonly number[],
-  node: Node,
+  rule: GptqRule,
   q: QuantizedTensor,
   hessians: readonly { n: number; data: ArrayLike<number> }[],
   format: IntFormat,
 ): boolean {
   // Blocks of [rows, cols], the element (r, c) of block b sits at index(b, r, c).
-  let blocks: number, rows: number, cols: number, index: (b: number, r: number, c: number) => number, channelAxis: number;
-  if (node.opType === "LSTM") {
+  let blocks: number, rows: number, cols: number, index: (b: number, r: number, c: number) => number;
+  if (rule.layout === "dirs-out-in") {
     [blocks, rows, cols] = dims;
     index = (b, r, c) => (b * rows + r) * cols + c;
-    channelAxis = 1;
-  } else if (node.opType === "Gemm" && node.getInt("transB", 0) === 1) {
+  } else if (rule.layout === "out-in") {
     [rows, cols] = dims;
     blocks = 1;
     index = (_b, r, c) => r * cols + c;
-    channelAxis = 0;
   } else {
-    // MatMul's B and Gemm's untransposed B are [inputs, outputs].
     [cols, rows] = dims;
     blocks = 1;
     index = (_b, r, c) => c * rows + r;
-    channelAxis = 1;
   }
-  if (q.axis !== null && q.axis !== channelAxis) return false;
+  if (q.axis !== null && q.axis !== rule.channelAxis) return false;
   if (hessians.some((h) => h.n !== cols)) return false;
   for (let b = 0; b < blocks; b++) {
     const h = hessians[Math.min(b, hessians.length - 1)];

@@ -2,8 +2,8 @@
  * Reading the samples `ptq-onnx stats test` takes: a JSON array of numbers in a file (for
  * McNemar, of booleans or 0/1 correctness). Every problem is an InputError naming the file.
  */
-import { readFileSync } from "node:fs";
 import { InputError } from "../graph/errors.ts";
+import { readInputFile } from "../graph/files.ts";
 import { ks2samp } from "./ks.ts";
 import { mannWhitneyU } from "./mannwhitney.ts";
 import { mcnemar } from "./mcnemar.ts";
@@ -22,13 +22,7 @@ export const EFFECT_SIZE: Record<TestName, string> = {
 };
 
 function readJsonArray(file: string): unknown[] {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a JSON file" : `cannot read: ${code ?? (err as Error).message}`, file);
-  }
+  const text = readInputFile(file, "a JSON file of samples").toString("utf8");
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,6 +1,6 @@
 /** Content hashes of study inputs: canonical JSON (sorted keys) through sha256. */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../graph/files.ts";
 
 /**
  * Bump when a change to the study code changes what a cell computes (its results or their
@@ -26,7 +26,7 @@ export function sha256Hex(data: string | Uint8Array): string {
 }
 
 export function fileSha256(path: string): string {
-  return sha256Hex(readFileSync(path));
+  return sha256Hex(readInputFile(path, "an input file"));
 }
 
 /** The hash that names a cell or a calibration: 24 hex digits of sha256(canonical JSON of its key). */

@@ -1,7 +1,8 @@
 /**
- * Runs study tasks with their dependencies (a cell waits for its calibrations), in the main
- * process (one job) or in `jobs` worker processes. Among the ready tasks, calibrations go
- * first (they unblock cells), then the costliest cells, so short cells fill the tail.
+ * Runs study tasks with their dependencies (a quantization waits for its calibration, a cell
+ * for its quantized models), in the main process (one job) or in `jobs` worker processes.
+ * Among the ready tasks, calibrations go first, then quantizations (they unblock cells), then
+ * the costliest cells, so short cells fill the tail.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -11,7 +12,7 @@ import { addCounters, runTask, zeroCounters, type TaskContext, type TaskCounters
 export interface PoolTask {
   id: number;
   ref: TaskRef;
-  /** Hashes of tasks (calibrations) that must finish first. */
+  /** Hashes of tasks (calibrations, quantizations) that must finish first. */
   deps: string[];
   /** Relative cost, for ordering. */
   cost: number;
@@ -21,6 +22,8 @@ export interface PoolTask {
 export type TaskDone = (task: PoolTask, counters: TaskCounters, seconds: number) => void;
 
 const WORKER = fileURLToPath(new URL("./worker.mjs", import.meta.url));
+
+const PRIORITY: Record<TaskRef["kind"], number> = { calibration: 2, quantization: 1, cell: 0 };
 
 class Scheduler {
   private pending: PoolTask[];
@@ -42,8 +45,8 @@ class Scheduler {
       if (!t.deps.every((d) => this.done.has(d))) continue;
       if (!best) best = t;
       else {
-        const tc = t.ref.kind === "calibration" ? 1 : 0;
-        const bc = best.ref.kind === "calibration" ? 1 : 0;
+        const tc = PRIORITY[t.ref.kind];
+        const bc = PRIORITY[best.ref.kind];
         if (tc > bc || (tc === bc && (t.cost > best.cost || (t.cost === best.cost && t.id < best.id)))) best = t;
       }
     }
@@ -68,7 +71,7 @@ export async function runTasks(tasks: PoolTask[], ctx: TaskContext, jobs: number
       sched.finish(task);
       onDone(task, c, (performance.now() - t) / 1000);
     }
-    if (sched.remaining) throw new Error(`${sched.remaining} study tasks wait on calibrations that are not in the plan`);
+    if (sched.remaining) throw new Error(`${sched.remaining} study tasks wait on tasks that are not in the plan`);
     return total;
   }
   return runInWorkers(sched, ctx, Math.min(jobs, tasks.length), onDone, total);
@@ -105,7 +108,7 @@ function runInWorkers(sched: Scheduler, ctx: TaskContext, jobs: number, onDone: 
       }
       if (running === 0) {
         stopAll();
-        if (sched.remaining) reject(new Error(`${sched.remaining} study tasks wait on calibrations that are not in the plan`));
+        if (sched.remaining) reject(new Error(`${sched.remaining} study tasks wait on tasks that are not in the plan`));
         else resolve(total);
       }
     };

@@ -10,7 +10,7 @@ export interface RunInfo {
   /** Seconds of each finished cell (from its file), by cell hash. */
   cellSeconds: Record<string, number>;
   /** This run (absent for a merge). */
-  run?: { wall_seconds: number; jobs: number; threads: number; shard: string | null; computed: number; cached: number; calibrations: number };
+  run?: { wall_seconds: number; jobs: number; threads: number; shard: string | null; computed: number; cached: number; calibrations: number; quantizations?: number };
   merged_from?: string[];
 }
 
@@ -315,7 +315,7 @@ function settingsSection(r: StudyResults, info: RunInfo): string {
   const cellTotal = secs.reduce((a, b) => a + b, 0);
   const runRows: [string, string][] = [["cells", `${r.cells_total - r.missing.length} of ${r.cells_total} finished; ${secs.length} cell files, ${(cellTotal / 60).toFixed(1)} min of cell time in all`]];
   if (info.run) {
-    runRows.push(["this run", `${info.run.computed} cells computed, ${info.run.cached} cached, ${info.run.calibrations} calibrations; ${info.run.jobs} job(s) x ${info.run.threads} onnxruntime thread(s)${info.run.shard ? `, shard ${info.run.shard}` : ""}; wall ${(info.run.wall_seconds / 60).toFixed(1)} min`]);
+    runRows.push(["this run", `${info.run.computed} cells computed, ${info.run.cached} cached, ${info.run.calibrations} calibrations${info.run.quantizations !== undefined ? `, ${info.run.quantizations} quantizations` : ""}; ${info.run.jobs} job(s) x ${info.run.threads} onnxruntime thread(s)${info.run.shard ? `, shard ${info.run.shard}` : ""}; wall ${(info.run.wall_seconds / 60).toFixed(1)} min`]);
   }
   if (info.merged_from) runRows.push(["merged from", info.merged_from.join(", ")]);
   out.push(table(["run", ""], runRows.map(([k, v]) => [esc(k), esc(v)]), "left"));

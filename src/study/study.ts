@@ -6,6 +6,7 @@
  *   study.json        the plan: settings, models with data hashes, calibrations, cells
  *   cells/<hash>.json one finished cell each (written atomically; a rerun skips them)
  *   calib/<hash>.calib.json  calibration tables, shared by every bit width
+ *   quantized/<calibration>.w<bits>.onnx  quantized models while the run needs them (removed after)
  *   results.json      deterministic: the same for one run and for merged shards
  *   results.csv       one row per finished cell
  *   report.html       the report (timings included)
@@ -22,7 +23,7 @@ import { canonicalJson } from "./hash.ts";
 import { buildPlan, normalizeSettings, parseShard, shardCells, type Plan, type StudyOptions } from "./plan.ts";
 import { runTasks, type PoolTask } from "./pool.ts";
 import { renderReport, type RunInfo } from "./report.ts";
-import { calibPath, cellPath, readCell, zeroCounters, type CellFile, type TaskCounters } from "./tasks.ts";
+import { calibPath, cellPath, quantizedPath, readCell, zeroCounters, type CellFile, type TaskCounters } from "./tasks.ts";
 
 export interface RunOptions {
   out: string;
@@ -100,7 +101,7 @@ export function writeOutputs(out: string, plan: Plan, info: Omit<RunInfo, "cellS
  * models in tmp/, each named with the id of the process that wrote it, when that process is gone.
  */
 function removeStaleTemporaries(out: string): void {
-  for (const dir of ["cells", "calib", "tmp"]) {
+  for (const dir of ["cells", "calib", "quantized", "tmp"]) {
     const path = join(out, dir);
     if (!existsSync(path)) continue;
     for (const f of readdirSync(path)) {
@@ -141,15 +142,25 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
   const cached = mine.filter((c) => readCell(cellPath(out, c.hash), c.hash));
   let todo = mine.filter((c) => !cached.includes(c));
   if (maxCells !== undefined) todo = todo.slice(0, maxCells);
+  // Each quantized model the cells read (their own and the reference they are compared with) is
+  // made once, from its calibration, by one task; each calibration runs once for every width.
+  const quantUsed = new Map<string, { calibration: string; bits: number }>();
+  for (const c of todo) for (const h of [c.calibration, c.reference]) if (h) quantUsed.set(`${h}.w${c.bits}`, { calibration: h, bits: c.bits! });
+  const quantNeeded = new Map([...quantUsed].filter(([, q]) => !existsSync(quantizedPath(out, q.calibration, q.bits))));
   const calibNeeded = new Set<string>();
-  for (const c of todo) for (const h of [c.calibration, c.reference]) if (h && !existsSync(calibPath(out, h))) calibNeeded.add(h);
+  for (const q of quantNeeded.values()) if (!existsSync(calibPath(out, q.calibration))) calibNeeded.add(q.calibration);
 
   const models = plan.models;
   const tasks: PoolTask[] = [];
   let id = 0;
+  const calibrations = new Map(plan.calibrations.map((c) => [c.hash, c]));
   for (const cal of plan.calibrations) {
     if (!calibNeeded.has(cal.hash)) continue;
     tasks.push({ id: id++, ref: { kind: "calibration", hash: cal.hash }, deps: [], cost: 0, label: `calibration ${models[cal.model].name} ${cal.mode} seed ${cal.seed}` });
+  }
+  for (const [hash, q] of quantNeeded) {
+    const cal = calibrations.get(q.calibration)!;
+    tasks.push({ id: id++, ref: { kind: "quantization", hash, ...q }, deps: [q.calibration], cost: 0, label: `quantization ${models[cal.model].name} ${q.bits} bits ${cal.mode} seed ${cal.seed}` });
   }
   const evals = 1 + settings.noise.reduce((a, n) => a + n.levels.length, 0) * settings.seeds.length;
   for (const c of todo) {
@@ -158,12 +169,12 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
     tasks.push({
       id: id++,
       ref: { kind: "cell", hash: c.hash },
-      deps: [c.calibration, c.reference].filter((h): h is string => h !== null),
+      deps: [c.calibration, c.reference].filter((h): h is string => h !== null).map((h) => `${h}.w${c.bits}`),
       cost: weight * m.test.n * evals * (c.type === "quant" ? 1.5 : 1),
       label: c.type === "float" ? `${m.name} float` : `${m.name} ${c.bits} bits ${c.calib}${settings.calib_seeds.length > 1 ? ` seed ${c.calib_seed}` : ""}`,
     });
   }
-  log(`study: ${plan.cells.length} cells${shard ? `, shard ${opts.shard} has ${mine.length}` : ""}; ${cached.length} cached, ${todo.length} to compute, ${calibNeeded.size} calibrations; ${jobs} job(s) x ${threads} thread(s)`);
+  log(`study: ${plan.cells.length} cells${shard ? `, shard ${opts.shard} has ${mine.length}` : ""}; ${cached.length} cached, ${todo.length} to compute, ${calibNeeded.size} calibrations, ${quantNeeded.size} quantizations; ${jobs} job(s) x ${threads} thread(s)`);
 
   let done = 0;
   const counters = tasks.length
@@ -177,13 +188,21 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
       })
     : zeroCounters();
 
-  try {
-    rmdirSync(join(out, "tmp"));
-  } catch {
-    // not there, or holds another run's files
+  // The quantized models were only needed by this run's cells (--keep-models copies them).
+  for (const q of quantUsed.values()) {
+    const path = quantizedPath(out, q.calibration, q.bits);
+    rmSync(path, { force: true });
+    rmSync(path.replace(/\.onnx$/, ".json"), { force: true });
+  }
+  for (const dir of ["tmp", "quantized"]) {
+    try {
+      rmdirSync(join(out, dir));
+    } catch {
+      // not there, or holds another run's files
+    }
   }
   const wall = (performance.now() - started) / 1000;
-  const run = { wall_seconds: wall, jobs, threads, shard: opts.shard ?? null, computed: counters.cells, cached: cached.length, calibrations: counters.calibrations };
+  const run = { wall_seconds: wall, jobs, threads, shard: opts.shard ?? null, computed: counters.cells, cached: cached.length, calibrations: counters.calibrations, quantizations: counters.quantizations };
   const { results, files } = writeOutputs(out, plan, { run });
   const summary: RunSummary = {
     out,

@@ -1,15 +1,22 @@
 /**
- * The two kinds of work a study does, each writing one file atomically: a calibration
- * (OUT/calib/<hash>.calib.json, reused by every bit width) and a cell (OUT/cells/<hash>.json:
- * quantize, evaluate clean and under every noise level and seed, compare with the reference
- * calibration). They run in the main process (--jobs 1) or in worker processes.
+ * The three kinds of work a study does, each writing its file atomically: a calibration
+ * (OUT/calib/<hash>.calib.json, one per model, mode and seed, reused by every bit width), a
+ * quantization (OUT/quantized/<calibration>.w<bits>.onnx, one per calibration and bit width,
+ * read by its own cell and by the cells compared with it) and a cell (OUT/cells/<hash>.json:
+ * evaluate clean and under every noise level and seed, compare with the reference
+ * calibration). They call the pipeline's stages directly and run in the main process
+ * (--jobs 1) or in worker processes.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { quantizeModel, type QuantizeResult } from "../calibrate/quantize.ts";
+import { numClasses, quantizationStamp } from "../calibrate/quantize.ts";
+import { readCalibrationTable, writeCalibrationTable } from "../calibrate/table.ts";
+import { loadLabelledData } from "../data/resolve.ts";
 import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "../eval/evaluate.ts";
 import type { NoiseStage } from "../eval/noise.ts";
-import { InputError, loadModel, writeFileAtomic, type Model } from "../graph/index.ts";
+import { InputError, findRoles, loadModel, serializeModel, writeFileAtomic, type Model } from "../graph/index.ts";
+import { makePolicy } from "../passes/index.ts";
+import { calibrate, plan as planQuantization, realize, type QuantPlan } from "../pipeline/index.ts";
 import { compareModels, type CompareReport } from "../stats/compare.ts";
 import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
 
@@ -84,6 +91,8 @@ export function addCounters(a: TaskCounters, b: TaskCounters): void {
 
 export const cellPath = (out: string, hash: string): string => join(out, "cells", `${hash}.json`);
 export const calibPath = (out: string, hash: string): string => join(out, "calib", `${hash}.calib.json`);
+/** A quantized model of the study (and its summary beside it, `.json` in place of `.onnx`). */
+export const quantizedPath = (out: string, calibration: string, bits: number): string => join(out, "quantized", `${calibration}.w${bits}.onnx`);
 
 /** A cell file, when it exists and is whole and the one asked for; else undefined. */
 export function readCell(path: string, hash?: string): CellFile | undefined {
@@ -106,63 +115,93 @@ export interface TaskContext {
 }
 
 /** Per-process caches: the float models and their test data are read once. */
-const floatModels = new Map<number, Model>();
-const testData = new Map<number, EvalData>();
+const floatModels = new Map<string, Model>();
+const testData = new Map<string, EvalData>();
 
 function floatModel(m: PlanModel): Model {
-  let model = floatModels.get(m.index);
-  if (!model) floatModels.set(m.index, (model = loadModel(m.file)));
+  // Keyed by file and hash, not plan position: one process may run several studies (--jobs 1).
+  const key = `${m.sha256}:${m.file}`;
+  let model = floatModels.get(key);
+  if (!model) floatModels.set(key, (model = loadModel(m.file)));
   return model;
 }
 
 function dataFor(plan: Plan, m: PlanModel): EvalData {
-  let data = testData.get(m.index);
+  const key = `${m.sha256}:${m.file}:${m.test.sha256}`;
+  let data = testData.get(key);
   if (!data) {
     const s = plan.settings;
     data = loadEvalData(floatModel(m), { data: s.test_data ?? undefined, tokenizer: s.tokenizer ?? undefined, rows: s.rows ?? undefined });
     if (data.sha256 !== m.test.sha256) throw new InputError(`the test rows changed since the study was planned (sha256 ${data.sha256.slice(0, 12)}..., planned ${m.test.sha256.slice(0, 12)}...)`, m.file);
-    testData.set(m.index, data);
+    testData.set(key, data);
   }
   return data;
 }
 
-function quantizeOptions(plan: Plan, m: PlanModel, mode: string, seed: number) {
+/** What a cell records of its model's quantization (written beside the model). */
+export type QuantizedSummary = NonNullable<CellResult["quantize"]>;
+
+/** The study's plan of a model at one width (each task plans once; plan() leaves the float model untouched). */
+function planFor(plan: Plan, m: PlanModel, bits: number): QuantPlan {
   const s = plan.settings;
-  return {
-    model: m.file,
-    calib: mode,
-    calibSize: s.calib_size,
-    data: s.calib_data ?? undefined,
-    tokenizer: s.tokenizer ?? undefined,
-    observer: s.observer,
-    seed,
-    lstmInternals: s.lstm_internals,
-    rounding: s.rounding,
-    granularity: s.granularity,
-  };
+  const model = floatModel(m);
+  const policy = makePolicy({ bits, granularity: s.granularity, lstmInternals: s.lstm_internals, rounding: s.rounding, exclude: [findRoles(model).scores.name] });
+  return planQuantization(model, policy);
 }
 
-function tmpDir(out: string): string {
-  const dir = join(out, "tmp");
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-/** Calibrates once for (model, mode, seed) and writes the table every bit width reuses. */
+/**
+ * Calibrates once for (model, mode, seed) and writes the table every bit width reuses. The
+ * activation targets do not depend on the width, so the 8-bit plan serves all.
+ */
 export async function runCalibration(ctx: TaskContext, spec: CalibrationSpec): Promise<TaskCounters> {
   const m = ctx.plan.models[spec.model];
+  const s = ctx.plan.settings;
   const table = calibPath(ctx.out, spec.hash);
   const counters = zeroCounters();
   if (existsSync(table)) return counters;
   mkdirSync(join(ctx.out, "calib"), { recursive: true });
-  const model = join(tmpDir(ctx.out), `${spec.hash}.${process.pid}.calibration.onnx`);
-  try {
-    // quantize writes an 8-bit model along with the table; only the table is kept.
-    await quantizeModel({ ...quantizeOptions(ctx.plan, m, spec.mode, spec.seed), bits: 8, out: model, saveCalibTable: table });
-  } finally {
-    rmSync(model, { force: true });
-  }
+  const model = floatModel(m);
+  const data = loadLabelledData(model, { data: s.calib_data ?? undefined, tokenizer: s.tokenizer ?? undefined, split: "val" });
+  const calibration = await calibrate(planFor(ctx.plan, m, 8), data, {
+    mode: spec.mode,
+    size: s.calib_size,
+    seed: spec.seed,
+    observer: s.observer,
+    numClasses: numClasses(model, data.labels),
+    modelFile: m.file,
+    modelSha256: m.sha256,
+  });
+  writeCalibrationTable(table, calibration.table);
   counters.calibrations++;
+  return counters;
+}
+
+/** Quantizes a model at one bit width from its calibration table: the model a cell scores. */
+export async function runQuantization(ctx: TaskContext, calibration: string, bits: number): Promise<TaskCounters> {
+  const spec = ctx.plan.calibrations.find((c) => c.hash === calibration);
+  if (!spec) throw new Error(`no calibration ${calibration} in the plan`);
+  const m = ctx.plan.models[spec.model];
+  const path = quantizedPath(ctx.out, calibration, bits);
+  const counters = zeroCounters();
+  if (existsSync(path)) return counters;
+  mkdirSync(join(ctx.out, "quantized"), { recursive: true });
+  const table = readCalibrationTable(calibPath(ctx.out, calibration));
+  const p = planFor(ctx.plan, m, bits);
+  const { model, report, observer } = realize(p, table, { observer: ctx.plan.settings.observer });
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, table, m.sha256, observer));
+  const bytes = serializeModel(model);
+  const summary: QuantizedSummary = {
+    wbits: p.policy.wbits,
+    abits: p.policy.abits,
+    bytes: { input: statSync(m.file).size, output: bytes.length },
+    quantized: report.quantized.length,
+    left_float: report.leftFloat.length,
+    calibration: { mode: table.options.mode, size: table.composition.per_class.reduce((a, b) => a + b, 0), per_class: table.composition.per_class, observer },
+  };
+  // The summary first: the model's presence says both are whole.
+  writeFileAtomic(path.replace(/\.onnx$/, ".json"), JSON.stringify(summary) + "\n");
+  writeFileAtomic(path, bytes);
+  counters.quantizations++;
   return counters;
 }
 
@@ -206,112 +245,78 @@ export async function runCell(ctx: TaskContext, spec: CellSpec): Promise<TaskCou
   const counters = zeroCounters();
   const data = dataFor(plan, m);
   const seconds = { quantize: 0, eval: 0, compare: 0, total: 0 };
-  const tmp = tmpDir(out);
   let path = m.file;
-  let quantized: QuantizeResult | undefined;
-  const tmpModel = join(tmp, `${spec.hash}.${process.pid}.onnx`);
-  const refModel = join(tmp, `${spec.hash}.${process.pid}.reference.onnx`);
-  try {
-    if (spec.type === "quant") {
-      const t = performance.now();
-      quantized = await quantizeModel({
-        ...quantizeOptions(plan, m, spec.calib!, spec.calib_seed!),
-        bits: spec.bits!,
-        out: tmpModel,
-        calibTable: calibPath(out, spec.calibration!),
-        saveCalibTable: false,
-      });
-      counters.quantizations++;
-      path = tmpModel;
-      seconds.quantize = (performance.now() - t) / 1000;
-    }
-    const t = performance.now();
-    const runner = new ModelRunner(path, spec.type === "quant" ? loadModel(path) : floatModel(m), { batch: m.batch, threads: ctx.threads, padId: data.padId });
-    let clean: Awaited<ReturnType<typeof evaluate>>;
-    const noise: CellResult["noise"] = [];
-    try {
-      clean = await evaluate(runner, data, m.classes, [], 0, path);
-      counters.evaluations++;
-      for (const { kind, levels } of plan.settings.noise) {
-        for (const level of levels) {
-          const stages: NoiseStage[] = [{ kind, level, index: 0 }];
-          const runs: EvalRun[] = [];
-          for (const seed of plan.settings.seeds) {
-            runs.push({ seed, ...(await evaluate(runner, data, m.classes, stages, seed, path)) });
-            counters.evaluations++;
-          }
-          noise.push({ kind, level, runs });
-        }
-      }
-    } finally {
-      await runner.release();
-    }
-    seconds.eval = (performance.now() - t) / 1000;
-
-    let compare: CompareSummary | null = null;
-    if (spec.type === "quant" && spec.reference) {
-      const t2 = performance.now();
-      await quantizeModel({
-        ...quantizeOptions(plan, m, plan.settings.reference_calib, spec.calib_seed!),
-        bits: spec.bits!,
-        out: refModel,
-        calibTable: calibPath(out, spec.reference),
-        saveCalibTable: false,
-      });
-      counters.quantizations++;
-      const report = await compareModels({
-        a: refModel,
-        b: tmpModel,
-        float: m.file,
-        calibA: calibPath(out, spec.reference),
-        calibB: calibPath(out, spec.calibration!),
-        predictions: false,
-        seed: 0,
-      });
-      compare = summarizeCompare(plan.settings.reference_calib, report);
-      seconds.compare = (performance.now() - t2) / 1000;
-    }
-
-    const result: CellResult = {
-      n: data.ids.length,
-      accuracy: clean.accuracy,
-      macro_f1: clean.macro_f1,
-      predictions: clean.predictions,
-      noise,
-      quantize: quantized
-        ? {
-            wbits: quantized.wbits,
-            abits: quantized.abits,
-            bytes: quantized.bytes,
-            quantized: quantized.quantized.length,
-            left_float: quantized.left_float.length,
-            calibration: {
-              mode: quantized.calibration.mode,
-              size: quantized.calibration.size,
-              per_class: quantized.calibration.per_class,
-              observer: quantized.calibration.observer,
-            },
-          }
-        : null,
-      compare,
-    };
-    seconds.total = (performance.now() - started) / 1000;
-    const cell: CellFile = { format: CELL_FORMAT, version: 1, hash: spec.hash, type: spec.type, key: spec.key, result, seconds };
-    mkdirSync(join(out, "cells"), { recursive: true });
-    if (ctx.keepModels && spec.type === "quant") {
-      mkdirSync(join(out, "models"), { recursive: true });
-      renameSync(tmpModel, join(out, "models", `${m.name}.w${spec.bits}.${spec.calib!.replace(/[^a-z0-9.]+/gi, "_")}.s${spec.calib_seed}.${spec.hash}.onnx`));
-    }
-    writeFileAtomic(cellPath(out, spec.hash), JSON.stringify(cell) + "\n");
-    counters.cells++;
-    return counters;
-  } finally {
-    rmSync(tmpModel, { force: true });
-    rmSync(refModel, { force: true });
+  let quantized: QuantizedSummary | null = null;
+  if (spec.type === "quant") {
+    // Quantized by its own task (seconds.quantize stays 0 here), shared with the cells compared with it.
+    path = quantizedPath(out, spec.calibration!, spec.bits!);
+    if (!existsSync(path)) throw new Error(`the quantized model ${path} is missing (its quantization task did not run)`);
+    quantized = JSON.parse(readFileSync(path.replace(/\.onnx$/, ".json"), "utf8")) as QuantizedSummary;
   }
+  const t = performance.now();
+  const runner = new ModelRunner(path, spec.type === "quant" ? loadModel(path) : floatModel(m), { batch: m.batch, threads: ctx.threads, padId: data.padId });
+  let clean: Awaited<ReturnType<typeof evaluate>>;
+  const noise: CellResult["noise"] = [];
+  try {
+    clean = await evaluate(runner, data, m.classes, [], 0, path);
+    counters.evaluations++;
+    for (const { kind, levels } of plan.settings.noise) {
+      for (const level of levels) {
+        const stages: NoiseStage[] = [{ kind, level, index: 0 }];
+        const runs: EvalRun[] = [];
+        for (const seed of plan.settings.seeds) {
+          runs.push({ seed, ...(await evaluate(runner, data, m.classes, stages, seed, path)) });
+          counters.evaluations++;
+        }
+        noise.push({ kind, level, runs });
+      }
+    }
+  } finally {
+    await runner.release();
+  }
+  seconds.eval = (performance.now() - t) / 1000;
+
+  let compare: CompareSummary | null = null;
+  if (spec.type === "quant" && spec.reference) {
+    const t2 = performance.now();
+    const report = await compareModels({
+      a: quantizedPath(out, spec.reference, spec.bits!),
+      b: path,
+      float: m.file,
+      calibA: calibPath(out, spec.reference),
+      calibB: calibPath(out, spec.calibration!),
+      predictions: false,
+      seed: 0,
+    });
+    compare = summarizeCompare(plan.settings.reference_calib, report);
+    seconds.compare = (performance.now() - t2) / 1000;
+  }
+
+  const result: CellResult = {
+    n: data.ids.length,
+    accuracy: clean.accuracy,
+    macro_f1: clean.macro_f1,
+    predictions: clean.predictions,
+    noise,
+    quantize: quantized,
+    compare,
+  };
+  seconds.total = (performance.now() - started) / 1000;
+  const cell: CellFile = { format: CELL_FORMAT, version: 1, hash: spec.hash, type: spec.type, key: spec.key, result, seconds };
+  mkdirSync(join(out, "cells"), { recursive: true });
+  if (ctx.keepModels && spec.type === "quant") {
+    mkdirSync(join(out, "models"), { recursive: true });
+    copyFileSync(path, join(out, "models", `${m.name}.w${spec.bits}.${spec.calib!.replace(/[^a-z0-9.]+/gi, "_")}.s${spec.calib_seed}.${spec.hash}.onnx`));
+  }
+  writeFileAtomic(cellPath(out, spec.hash), JSON.stringify(cell) + "\n");
+  counters.cells++;
+  return counters;
 }
 
-export type TaskRef = { kind: "calibration"; hash: string } | { kind: "cell"; hash: string };
+export type TaskRef =
+  | { kind: "calibration"; hash: string }
+  | { kind: "quantization"; hash: string; calibration: string; bits: number }
+  | { kind: "cell"; hash: string };
 
 /** Runs one task of the plan by its hash. */
 export async function runTask(ctx: TaskContext, task: TaskRef): Promise<TaskCounters> {
@@ -320,6 +325,7 @@ export async function runTask(ctx: TaskContext, task: TaskRef): Promise<TaskCoun
     if (!spec) throw new Error(`no calibration ${task.hash} in the plan`);
     return runCalibration(ctx, spec);
   }
+  if (task.kind === "quantization") return runQuantization(ctx, task.calibration, task.bits);
   const spec = ctx.plan.cells.find((c) => c.hash === task.hash);
   if (!spec) throw new Error(`no cell ${task.hash} in the plan`);
   return runCell(ctx, spec);

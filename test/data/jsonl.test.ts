@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/graph/errors.ts";
-import { readRows, rowsToIds, writeJsonl } from "../../src/data/jsonl.ts";
+import { readLabelledRows, readRows, rowsToIds, writeJsonl } from "../../src/data/jsonl.ts";
 import { Tokenizer } from "../../src/data/tokenizer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ptq-onnx-jsonl-"));
@@ -81,6 +81,27 @@ describe("readRows", () => {
   });
 });
 
+describe("readLabelledRows", () => {
+  const file = fileWith(['{"text": "a", "label": 0}', "", '{"text": "b", "label": 5}', '{"text": "c", "label": "sports"}', '{"text": "d", "label": "weather"}'].join("\n"));
+
+  it("gives each row's line and bounds label indices by the class count", () => {
+    expect(() => readLabelledRows(file, { classes: 3 })).toThrow(new RegExp(`^${file}: line 3: label index 5 out of range \\(the model has 3 classes: 0 to 2\\)$`));
+    expect(() => readLabelledRows(file, { labels })).toThrow(/line 3: label index 5 out of range/);
+  });
+
+  it("skips labels that are no class when asked, and lists them", () => {
+    const r = readLabelledRows(file, { labels, skipBadLabels: true });
+    expect(r.rows).toEqual([{ text: "a", label: 0 }, { text: "c", label: 1 }]);
+    expect(r.lines).toEqual([1, 4]);
+    expect(r.skipped).toEqual([{ line: 3, label: 5 }, { line: 5, label: "weather" }]);
+    expect(() => readLabelledRows(fileWith('{"text": "b", "label": 5}\n'), { classes: 3, skipBadLabels: true })).toThrow(/no rows with a label of the model \(1 skipped\)/);
+  });
+
+  it("still fails on malformed labels when skipping", () => {
+    expect(() => readLabelledRows(fileWith('{"text": "b", "label": -1}\n'), { classes: 3, skipBadLabels: true })).toThrow(/line 1: label index must be a non-negative integer/);
+  });
+});
+
 describe("writeJsonl", () => {
   it("writes one object per line that readRows reads back", () => {
     const file = join(dir, "out.jsonl");
@@ -102,6 +123,11 @@ describe("rowsToIds", () => {
 
   it("uses ids when present and encodes text otherwise", () => {
     expect(rowsToIds([{ ids: [3, 2], text: "a a", label: 0 }, { text: "B a z", label: 1 }], tok)).toEqual([[3, 2], [3, 2, 1]]);
+  });
+
+  it("keeps the first max_len of given ids, as of text", () => {
+    const long = Array.from({ length: 100_000 }, (_, i) => 2 + (i % 2));
+    expect(rowsToIds([{ ids: long, label: 0 }, { text: "a b ".repeat(50), label: 0 }], tok)).toEqual([long.slice(0, 8), long.slice(0, 8)]);
   });
 
   it("rejects text rows without a tokenizer, and ids outside the vocabulary", () => {

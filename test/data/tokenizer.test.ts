@@ -26,6 +26,11 @@ describe("Tokenizer.encode", () => {
     expect(tok.encode("The CAT isn't 42!")).toEqual([2, 3, 7, 8]);
   });
 
+  it("tokens stops at a limit", () => {
+    expect(tok.tokens("the cat sat on the mat", 2)).toEqual(["the", "cat"]);
+    expect(tok.tokens("the cat", 0)).toEqual([]);
+  });
+
   it("maps unknown tokens to unk_id", () => {
     expect(tok.encode("the dog sat")).toEqual([2, 1, 4]);
     // The apostrophe suffix belongs to the token, so "cat's" is one unknown token, not "cat".

@@ -64,7 +64,7 @@ describe("parity without emulation", () => {
 
   it("rejects bad options before looking for the emulator", () => {
     const cases: [string[], RegExp][] = [
-      [["--profiles", "a72,z80"], /unknown profile "z80" \(known: a53, a72, a76, n1, n2, max\)/],
+      [["--profiles", "a72,z80"], /unknown profile "z80" \(known: a53, a72, a76, n1, n2, max, wasm\)/],
       [["--rows", "0"], /--rows must be an integer of at least 1/],
       [["--min-agreement", "1.5"], /--min-agreement must be a number from 0 to 1, got '1.5'/],
     ];

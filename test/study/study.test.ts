@@ -23,8 +23,10 @@ describe("ptq-onnx study", () => {
   it("runs every cell in worker processes and writes results, CSV and report", () => {
     expect(first).toMatchObject({ cells: 10, computed: 10, cached: 0, missing: 0, complete: true, jobs: 2, threads: 1 });
     expect(first.counters).toMatchObject({ calibrations: 4, cells: 10 });
-    // 8 quantized cells, 4 of which (classes:0) also quantize the balanced reference to compare with it.
-    expect(first.counters.quantizations).toBe(12);
+    // One quantization per (calibration, width): the 4 balanced models serve their own cells and
+    // the classes:0 cells compared with them; one calibration per (model, mode) serves both widths.
+    expect(first.counters.quantizations).toBe(8);
+    expect(existsSync(join(full, "quantized"))).toBe(false);
     expect(cellFiles(full)).toHaveLength(10);
     expect(readdirSync(join(full, "calib"))).toHaveLength(4);
     expect(existsSync(join(full, "tmp"))).toBe(false);

@@ -20,6 +20,7 @@ export function dataOptions<T>(y: Argv<T>) {
     .option("batch", integerArg("batch", 1, { describe: "rows per onnxruntime run (default: 256 for discriminative models, about 50 M log-softmax floats for generative ones, else 64)" }))
     .option("threads", integerArg("threads", 1, { describe: "onnxruntime intra-op threads (default: all cores)" }))
     .option("progress", progressOption)
+    .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON document" });
 }
 
@@ -34,6 +35,7 @@ interface Args {
   rows?: number;
   reference?: string;
   progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -83,7 +85,7 @@ export async function runEval(args: Args): Promise<EvalResult> {
   const stages: NoiseStage[] = args.noise !== undefined ? parseNoiseSpec(args.noise) : [];
   const model = loadValidModel(args.model);
   const refModel = args.reference ? loadValidModel(args.reference) : undefined;
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args["skip-bad-labels"] });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const ids = noisyIds(data, stages, seed);
   const mode = progressMode(args.progress);
@@ -92,7 +94,7 @@ export async function runEval(args: Args): Promise<EvalResult> {
   const { result, gauss } = await runner.score(ids, stages, seed);
   await runner.release();
   bar?.done();
-  const metrics = metricsFor(data.labels, result, data.labelNames, args.model);
+  const metrics = metricsFor(data.labels, result, data.labelNames, args.model, data);
   const out: EvalResult = {
     model: args.model,
     data: data.source,
@@ -118,7 +120,7 @@ export async function runEval(args: Args): Promise<EvalResult> {
     if (ref.classes !== result.classes) {
       throw new InputError(`the reference outputs ${ref.classes} scores per row, the model ${result.classes}`, args.reference);
     }
-    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference);
+    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference, data);
     out.reference = { model: args.reference!, accuracy: refMetrics.accuracy, ...compareScores(ref.scores, result.scores, ref.predictions, result.predictions) };
   }
   out.seconds = (performance.now() - started) / 1000;

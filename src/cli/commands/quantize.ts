@@ -16,6 +16,7 @@ interface Args {
   o?: string;
   data?: string;
   tokenizer?: string;
+  "skip-bad-labels": boolean;
   "calib-size": number;
   observer?: string;
   granularity: string;
@@ -70,6 +71,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("o", { type: "string", alias: "out", describe: "output model (default MODEL.q{w}a{a}.onnx)" })
       .option("data", { type: "string", describe: "labelled JSONL calibration pool (default: the zoo model's validation split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
+      .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
       .option("calib-size", integerArg("calib-size", 1, { default: DEFAULT_CALIB_SIZE, describe: "calibration rows" }))
       .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}; ${DEFAULT_INTERNALS_OBSERVER} with --lstm-internals; a table's own with --calib-table)` })
       .option("granularity", { type: "string", default: "per-channel", choices: ["per-channel", "per-tensor"], describe: "weight scales" })
@@ -110,6 +112,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       calibSize: args["calib-size"],
       data: args.data,
       tokenizer: args.tokenizer,
+      skipBadLabels: args["skip-bad-labels"],
       observer: args.observer,
       granularity: args.granularity as "per-channel" | "per-tensor",
       lstmInternals: args["lstm-internals"],

@@ -20,6 +20,7 @@ interface Args {
   batch?: number;
   threads?: number;
   progress?: string;
+  "skip-bad-labels"?: boolean;
   json: boolean;
 }
 
@@ -63,7 +64,7 @@ export async function runRobustness(args: Args): Promise<RobustnessResult> {
   if (args.levels !== undefined && specs.length > 1) throw new InputError("--levels goes with a single --noise KIND");
   const curvesSpec = specs.map((s) => parseNoiseLevels(s, args.levels));
   const model = loadValidModel(args.model);
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows });
+  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args["skip-bad-labels"] });
   const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   let label = "clean";
@@ -71,7 +72,7 @@ export async function runRobustness(args: Args): Promise<RobustnessResult> {
   const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: bar?.update });
   try {
     const clean = (await runner.score(data.ids)).result;
-    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model);
+    const cleanMetrics = metricsFor(data.labels, clean, data.labelNames, args.model, data);
     const curves: RobustnessResult["curves"] = [];
     for (const { kind, levels } of curvesSpec) {
       const points: RobustnessPoint[] = [];

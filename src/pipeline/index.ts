@@ -1,0 +1,9 @@
+/**
+ * The staged quantization pipeline (TVM's annotate / calibrate / realize):
+ * `plan(model, policy)` -> `calibrate(plan, data, options)` -> `realize(plan, table)`, all in
+ * memory. `quantizeModel` (calibrate/quantize.ts) is the file wrapper over these three.
+ */
+export { plan, type QuantPlan } from "./plan.ts";
+export { calibrate, type StageCalibrateOptions } from "./calibrate.ts";
+export { realize, type RealizeOptions, type Realized } from "./realize.ts";
+export { copyModel, type ModelCopy } from "./copy.ts";

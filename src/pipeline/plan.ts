@@ -1,0 +1,58 @@
+/**
+ * The first stage (TVM's "annotate"): what a policy quantizes in a model, decided once, on
+ * the graph that calibration will run and realize will rewrite.
+ */
+import type { Model, Value } from "../graph/index.ts";
+import {
+  PassManager,
+  activationTargets,
+  gptqTargets,
+  lstmInternalTargets,
+  planWeights,
+  preparationPasses,
+  type ActivationTarget,
+  type GptqTarget,
+  type QuantPolicy,
+  type QuantReport,
+  type WeightTarget,
+} from "../passes/index.ts";
+import { copyModel } from "./copy.ts";
+
+export interface QuantPlan {
+  policy: QuantPolicy;
+  /**
+   * The prepared float model (opset raised for the policy, LSTMs decomposed when it quantizes
+   * their internals): calibration runs it, realize copies and rewrites it. Targets point into it.
+   */
+  model: Model;
+  /** Weights with width, channel axis and GPTQ view (ops.ts). */
+  weights: WeightTarget[];
+  /** Activations with width and the input slots that will read the quantized copy. */
+  activations: ActivationTarget[];
+  /** The decomposed LSTMs' gates, cell and hidden state (also in `activations`). */
+  internals: Value[];
+  /** Weights rounded with GPTQ and the inputs whose moments calibration records (rounding gptq only). */
+  gptq: GptqTarget[];
+  /** Weights left float, and why. */
+  leftFloat: QuantReport["leftFloat"];
+}
+
+/**
+ * Plans the quantization of `model` under `policy`; `model` itself is not changed. Throws
+ * InputError for a weight read by an op the op table does not know.
+ */
+export function plan(model: Model, policy: QuantPolicy): QuantPlan {
+  const prepared = copyModel(model).model;
+  new PassManager(preparationPasses(prepared, policy)).run(prepared);
+  const internals = lstmInternalTargets(prepared, policy);
+  const weights = planWeights(prepared, policy);
+  return {
+    policy,
+    model: prepared,
+    weights: weights.targets,
+    activations: activationTargets(prepared, policy, internals),
+    internals,
+    gptq: policy.rounding === "gptq" ? gptqTargets(weights.targets) : [],
+    leftFloat: weights.leftFloat,
+  };
+}

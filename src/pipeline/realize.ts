@@ -1,0 +1,73 @@
+/**
+ * The last stage: a new model with the plan's weights on their integer grids behind
+ * DequantizeLinear and Q/DQ on its activations, ranges taken from a calibration table.
+ * The plan's model is copied, never changed; no file I/O.
+ */
+import { InputError, validateModel, type Model } from "../graph/index.ts";
+import { parseObserver } from "../calibrate/observers.ts";
+import { rangesFor, type CalibrationTable } from "../calibrate/table.ts";
+import {
+  PassManager,
+  activationFormat,
+  activationTargetsPass,
+  cleanupPass,
+  emptyReport,
+  gatherQuantizedRule,
+  rulePass,
+  weightTargetsPass,
+  type ActivationTarget,
+  type QuantReport,
+  type WeightTarget,
+} from "../passes/index.ts";
+import { copyModel } from "./copy.ts";
+import type { QuantPlan } from "./plan.ts";
+
+export interface RealizeOptions {
+  /** Evaluate the stored observer states with this spec (default: the table's own). */
+  observer?: string;
+}
+
+export interface Realized {
+  model: Model;
+  report: QuantReport;
+  /** The observer spec the ranges came from. */
+  observer: string;
+}
+
+export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeOptions = {}): Realized {
+  const { policy } = plan;
+  const factory = parseObserver(opts.observer ?? table.options.observer);
+  const names = plan.activations.map((t) => t.value.name);
+  const bits = new Map(plan.activations.map((t) => [t.value.name, t.bits]));
+  const ranges = new Map<string, [number, number]>();
+  const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, factory.spec, names);
+  // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
+  for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
+  if (policy.rounding === "gptq" && !table.hessians) {
+    throw new InputError("the calibration table has no layer-input moments for GPTQ rounding (calibrate with --rounding gptq)");
+  }
+  const hessians = policy.rounding === "gptq" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
+
+  const copy = copyModel(plan.model);
+  const weights: WeightTarget[] = plan.weights.map((w) => ({
+    ...w,
+    value: copy.value(w.value),
+    gptq: w.gptq && { rule: w.gptq.rule, node: copy.node(w.gptq.node) },
+  }));
+  const activations: ActivationTarget[] = plan.activations.map((t) => ({
+    ...t,
+    value: copy.value(t.value),
+    uses: t.uses.map((u) => ({ node: copy.node(u.node), input: u.input })),
+  }));
+  const report = emptyReport();
+  report.leftFloat.push(...plan.leftFloat);
+  new PassManager([
+    weightTargetsPass(weights, policy, report, hessians),
+    rulePass(gatherQuantizedRule),
+    activationTargetsPass(activations, policy, ranges, report),
+    cleanupPass,
+  ]).run(copy.model);
+  const problems = validateModel(copy.model);
+  if (problems.length) throw new Error(`the quantized model is invalid: ${problems[0]}`);
+  return { model: copy.model, report, observer: factory.spec };
+}
