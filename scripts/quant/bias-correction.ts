@@ -13,11 +13,10 @@ import { parseArgs } from "node:util";
 import { MeanAccumulator } from "../../src/calibrate/moments.ts";
 import { quantizeModel } from "../../src/calibrate/quantize.ts";
 import { loadModel, saveModel, Tensor, type Model, type Node, type Value } from "../../src/graph/index.ts";
-import { gptqTargets } from "../../src/passes/gptq-targets.ts";
 import { correctBias, correctLstmBias } from "../../src/quant/bias-correction.ts";
 import { dequantizeTensor } from "../../src/quant/math.ts";
 import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
-import { calibrationRows, recordTensors, type Recorded } from "./layers.ts";
+import { calibrationRows, recordTensors, weightLayers, type Recorded } from "./layers.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -58,7 +57,7 @@ console.log(markdown(["model", "widths", "rounding", "as quantized", "bias-corre
 
 /** Mean layer input of each weight's op in the float model (per direction for the LSTM's previous state). */
 async function inputMeans(model: Model): Promise<Map<string, Float64Array[]>> {
-  const targets = gptqTargets(model);
+  const targets = weightLayers(model);
   const { data, order } = calibrationRows(model, size);
   const recorded = await recordTensors(model, [...new Set(targets.map((t) => t.input.name))], data, order);
   const out = new Map<string, Float64Array[]>();
@@ -105,7 +104,7 @@ function dequantized(q: Model, weight: string): Float32Array | null {
 /** Corrects the LSTM's B and the Gemm head's C in `q` in place; returns what was corrected. */
 function correctModel(float: Model, q: Model, means: Map<string, Float64Array[]>): string[] {
   const done: string[] = [];
-  const targets = gptqTargets(float);
+  const targets = weightLayers(float);
   const twin = (n: Node) => q.allNodes().find((m) => m.name === n.name && m.opType === n.opType)!;
   const setFloat = (v: Value, data: Float32Array, dims: number[]) => q.graph.setInitializer(v, Tensor.float32(v.name, dims, data));
   for (const lstm of new Set(targets.filter((t) => t.kind.startsWith("lstm")).map((t) => t.weight.consumers[0]))) {

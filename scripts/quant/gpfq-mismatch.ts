@@ -21,13 +21,12 @@ import { HessianAccumulator } from "../../src/calibrate/hessian.ts";
 import { CrossMomentAccumulator } from "../../src/calibrate/moments.ts";
 import { quantizeModel } from "../../src/calibrate/quantize.ts";
 import { loadModel, saveModel, Tensor, type Model, type Value } from "../../src/graph/index.ts";
-import { gptqTargets } from "../../src/passes/gptq-targets.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
 import { matrixView, outputError, readMatrix, writeMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
 import { dequantizeTensor, quantizeTensor } from "../../src/quant/math.ts";
 import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
-import { calibrationRows, recordTensors, type Recorded } from "./layers.ts";
+import { calibrationRows, recordTensors, weightLayers, type Recorded } from "./layers.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -51,7 +50,7 @@ const float = loadModel(modelPath);
 const quant = loadModel(quantPath);
 
 /** Per weight: the value its layer reads in the float model and in the quantized one. */
-const targets = gptqTargets(float).map((t) => {
+const targets = weightLayers(float).map((t) => {
   const node = t.weight.consumers[0];
   const twin = quant.allNodes().find((n) => n.name === node.name && n.opType === node.opType);
   if (!twin) throw new Error(`the quantized model has no node ${node.name}`);

@@ -12,7 +12,8 @@ import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
 import { runCalibration } from "../../src/calibrate/runner.ts";
 import { parseCalibMode, selectCalibrationRows } from "../../src/calibrate/select.ts";
 import { loadLabelledData, modelLabels, type LabelledIds } from "../../src/data/resolve.ts";
-import { gptqTargets } from "../../src/passes/gptq-targets.ts";
+import { gptqTargets, type GptqTarget } from "../../src/passes/gptq-targets.ts";
+import { makePolicy, planWeights } from "../../src/passes/index.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
 import { matrixView, outputError, readMatrix, type MatrixLayout } from "../../src/quant/layout.ts";
@@ -30,6 +31,11 @@ export interface LayerProblem {
   count: number;
 }
 
+/** The weights GPTQ/GPFQ can treat (the op table's view), with the input each layer reads. */
+export function weightLayers(model: Model): GptqTarget[] {
+  return gptqTargets(planWeights(model, makePolicy({ exclude: [findRoles(model).scores.name] })).targets);
+}
+
 /** Calibrates `model` on `calibSize` balanced rows of its zoo validation split and returns its layers. */
 export async function layerProblems(model: string, dir: string, calibSize: number, seed = 0): Promise<LayerProblem[]> {
   const out = join(dir, model.split("/").pop()!.replace(/\.onnx$/, `.moments${seed}.onnx`));
@@ -38,7 +44,7 @@ export async function layerProblems(model: string, dir: string, calibSize: numbe
   const hessians = (JSON.parse(readFileSync(table, "utf8")) as CalibrationTable).hessians ?? {};
   const m = loadModel(model);
   const problems: LayerProblem[] = [];
-  for (const t of gptqTargets(m)) {
+  for (const t of weightLayers(m)) {
     const moments = hessians[t.weight.name];
     if (!moments) continue;
     const tensor = t.weight.initializer!;

@@ -1,6 +1,6 @@
 import { DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
-import { gptqQuantize } from "../quant/gptq.ts";
-import { intRange, quantizeTensor, type IntFormat, type QuantizedTensor } from "../quant/math.ts";
+import { intRange, quantizeTensor } from "../quant/math.ts";
+import { roundInLayout, type RoundingMethod } from "../quant/round.ts";
 import { ruleFor, type GptqRule } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { weightBits, weightFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
@@ -112,7 +112,10 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const format = weightFormat(policy, bits);
   const q = quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
   const h = hessians?.get(value.name);
-  const rounding = h && target.gptq && applyGptq(t.data as Float32Array, t.dims, target.gptq.rule, q, h, format) ? "gptq" : "nearest";
+  const method: RoundingMethod | null =
+    policy.rounding === "gptq" ? { kind: "gptq", actOrder: policy.actOrder, dampening: policy.dampening } : policy.rounding === "gpfq" ? { kind: "gpfq", actOrder: policy.actOrder } : null;
+  const compensated = h && target.gptq && method && roundInLayout(t.data as Float32Array, t.dims, target.gptq.rule.layout, target.gptq.rule.channelAxis, q, h, format, method);
+  const rounding = compensated && method ? method.kind : "nearest";
 
   const packed = policy.packInt4 && bits <= 4;
   if (packed && (model.opset("") ?? 0) < 21) throw new Error(`INT4 weights need opset 21; the model is at ${model.opset("")}`);
@@ -145,44 +148,4 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
 
 function isCompute(n: Node): boolean {
   return ["Gemm", "MatMul", "LSTM", "GRU", "RNN", "Add", "Conv"].includes(n.opType);
-}
-
-/**
- * Re-rounds q.codes with GPTQ, viewing the weight as [output channels, inputs] by the op
- * table's layout. Returns false (codes untouched) when the scales do not run along the
- * output channels or the moments do not match the inputs.
- */
-function applyGptq(
-  data: Float32Array,
-  dims: readonly number[],
-  rule: GptqRule,
-  q: QuantizedTensor,
-  hessians: readonly { n: number; data: ArrayLike<number> }[],
-  format: IntFormat,
-): boolean {
-  // Blocks of [rows, cols], the element (r, c) of block b sits at index(b, r, c).
-  let blocks: number, rows: number, cols: number, index: (b: number, r: number, c: number) => number;
-  if (rule.layout === "dirs-out-in") {
-    [blocks, rows, cols] = dims;
-    index = (b, r, c) => (b * rows + r) * cols + c;
-  } else if (rule.layout === "out-in") {
-    [rows, cols] = dims;
-    blocks = 1;
-    index = (_b, r, c) => r * cols + c;
-  } else {
-    [cols, rows] = dims;
-    blocks = 1;
-    index = (_b, r, c) => c * rows + r;
-  }
-  if (q.axis !== null && q.axis !== rule.channelAxis) return false;
-  if (hessians.some((h) => h.n !== cols)) return false;
-  for (let b = 0; b < blocks; b++) {
-    const h = hessians[Math.min(b, hessians.length - 1)];
-    const w = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = data[index(b, r, c)];
-    const perRow = q.axis === null ? { s: [q.scales[0]], z: [q.zeroPoints[0]] } : { s: q.scales, z: q.zeroPoints };
-    const codes = gptqQuantize(w, rows, cols, h.data, perRow.s, perRow.z, format);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) q.codes[index(b, r, c)] = codes[r * cols + c];
-  }
-  return true;
 }
