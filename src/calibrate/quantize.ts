@@ -53,6 +53,8 @@ export interface QuantizeOptions {
   /** GPTQ/GPFQ act-order; GPTQ dampening (fraction of the mean Hessian diagonal, 0.01). */
   actOrder?: boolean;
   dampening?: number;
+  /** Group-wise weight scales along the inputs (32, 64 or 128). */
+  groupSize?: number;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -106,6 +108,7 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     seed: table.options.seed,
     observer,
     rounding: roundingSpec(policy),
+    ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
   });
 }
@@ -170,6 +173,7 @@ function checkQuantizeOutputs(
         seed: t.seed,
         observer: parseObserver(opts.observer ?? t.observer).spec,
         rounding: roundingSpec(policy),
+        ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false },

@@ -1,5 +1,5 @@
 import { InputError, type Node } from "../graph/index.ts";
-import { checkBits, type IntFormat } from "../quant/math.ts";
+import { checkBits, GROUP_SIZES, type IntFormat } from "../quant/math.ts";
 
 /** What to quantize and at which width. Overrides apply per node name, then per op type. */
 export interface QuantPolicy {
@@ -20,6 +20,11 @@ export interface QuantPolicy {
   actOrder: boolean;
   /** GPTQ: dampening added to the Hessian's diagonal, as a fraction of its mean. */
   dampening: number;
+  /**
+   * Group-wise weight scales: one per output channel and group of this many inputs (ONNX
+   * blocked DequantizeLinear, opset 21), for the weights of MatMul, Gemm and LSTM. None by default.
+   */
+  groupSize?: number;
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -70,6 +75,10 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
   if (opts.dampening !== undefined && opts.dampening !== DEFAULT_DAMPENING && opts.rounding !== "gptq") {
     throw new InputError("--dampening applies to --rounding gptq only");
   }
+  if (opts.groupSize !== undefined) {
+    if (!GROUP_SIZES.includes(opts.groupSize)) throw new InputError(`--group-size must be ${GROUP_SIZES.join(", ")}, got ${opts.groupSize}`);
+    if (opts.granularity === "per-tensor") throw new InputError("--group-size needs per-channel weight scales, not --granularity per-tensor");
+  }
   if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
@@ -82,6 +91,7 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     rounding: opts.rounding ?? "nearest",
     actOrder: opts.actOrder ?? false,
     dampening,
+    groupSize: opts.groupSize,
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),

@@ -1,6 +1,6 @@
 import { DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
-import { intRange, quantizeTensor } from "../quant/math.ts";
-import { roundInLayout, type RoundingMethod } from "../quant/round.ts";
+import { blockedScaleDims, groupCount, intRange, quantizeTensor, quantizeTensorBlocked } from "../quant/math.ts";
+import { inputAxis, roundInLayout, type RoundingMethod } from "../quant/round.ts";
 import { ruleFor, type GptqRule } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { weightBits, weightFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
@@ -15,6 +15,8 @@ export interface WeightTarget {
   op: string;
   /** GPTQ's view of the weight when exactly one op reads it and the op table has one. */
   gptq: { rule: GptqRule; node: Node } | null;
+  /** Group-wise scales: blocks of `size` along the input axis `axis` (policy.groupSize). */
+  block?: { axis: number; size: number };
 }
 
 export interface WeightPlan {
@@ -76,7 +78,19 @@ function planOne(model: Model, value: Value, policy: QuantPolicy, plan: WeightPl
   const only = uses.length === 1 ? uses[0].node : null;
   const rule = only ? (ruleFor(only)!.gptq?.(only, only.inputs.indexOf(value), t.dims.length) ?? null) : null;
   const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
-  plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null });
+  const block = policy.groupSize !== undefined && rule && axis !== null ? groupBlock(model, value, rule, policy.groupSize) : undefined;
+  plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null, ...(block ? { block } : {}) });
+}
+
+/** The input axis of a weight in its op's layout, checked against the group size. */
+function groupBlock(model: Model, value: Value, rule: GptqRule, size: number): { axis: number; size: number } {
+  const axis = inputAxis(rule.layout);
+  try {
+    groupCount(value.initializer!.dims[axis], size);
+  } catch (err) {
+    throw new InputError(`weight '${value.name}': ${(err as Error).message}`, model.path);
+  }
+  return { axis, size };
 }
 
 /**
@@ -110,7 +124,9 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const g = value.graph;
   const t = value.initializer!;
   const format = weightFormat(policy, bits);
-  const q = quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
+  const q = target.block
+    ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric)
+    : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
   const h = hessians?.get(value.name);
   const method: RoundingMethod | null =
     policy.rounding === "gptq" ? { kind: "gptq", actOrder: policy.actOrder, dampening: policy.dampening } : policy.rounding === "gpfq" ? { kind: "gpfq", actOrder: policy.actOrder } : null;
@@ -124,7 +140,7 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const codes = Int8Array.from(q.codes, (c) => Math.min(qmax, Math.max(qmin, c)));
   const name = value.name;
   const channels = q.scales.length;
-  const paramDims = axis === null ? [] : [channels];
+  const paramDims = target.block ? blockedScaleDims(t.dims, target.block.axis, target.block.size) : axis === null ? [] : [channels];
   const codesValue = g.addInitializer(Tensor.fromData(`${name}_quantized`, codeType, t.dims, codes));
   const scaleValue = g.addInitializer(Tensor.fromData(`${name}_scale`, DataType.FLOAT, paramDims, q.scales));
   const zeroValue = g.addInitializer(Tensor.fromData(`${name}_zero_point`, codeType, paramDims, Int8Array.from(q.zeroPoints)));
@@ -139,11 +155,11 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
       name: `${name}_DequantizeLinear`,
       inputs: [codesValue, scaleValue, zeroValue],
       outputs: [value],
-      attributes: axis === null ? {} : { axis },
+      attributes: target.block ? { axis: target.block.axis, block_size: target.block.size } : axis === null ? {} : { axis },
     },
     first ? { before: first } : {},
   );
-  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
+  report.quantized.push({ name, kind: "weight", bits, granularity: target.block ? `per-group(axis ${target.block.axis}, size ${target.block.size})` : axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
 }
 
 function isCompute(n: Node): boolean {

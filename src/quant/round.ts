@@ -21,9 +21,9 @@ export interface LayerMoments {
 }
 
 /**
- * Re-rounds `q.codes` (quantized along the view's output channels, or per tensor). Returns false,
- * codes untouched, when the scales do not run along the output channels (`channelAxis`) or the
- * moments do not match the inputs. `moments` holds one entry per matrix or one for all.
+ * Re-rounds `q.codes` (quantized along the view's output channels, per tensor, or in blocks
+ * along the inputs). Returns false, codes untouched, when the scales run along another axis
+ * or the moments do not match the inputs. `moments` holds one entry per matrix or one for all.
  */
 export function roundInLayout(
   data: ArrayLike<number>,
@@ -36,18 +36,36 @@ export function roundInLayout(
   method: RoundingMethod,
 ): boolean {
   const view = matrixView(dims, layout);
-  if (q.blockSize !== undefined || (q.axis !== null && q.axis !== channelAxis)) return false;
   if (moments.length === 0 || moments.some((m) => m.n !== view.cols)) return false;
-  const scales = q.axis === null ? [q.scales[0]] : q.scales;
-  const zeros = q.axis === null ? [q.zeroPoints[0]] : q.zeroPoints;
+  let grid: (b: number) => { scales: ArrayLike<number>; zeros: ArrayLike<number>; groupSize?: number };
+  if (q.blockSize !== undefined) {
+    // Blocked scales must run along the inputs; they are regrouped as [rows, groups] per matrix.
+    if (q.axis !== inputAxis(layout)) return false;
+    const size = q.blockSize;
+    const groups = view.cols / size;
+    const at = (b: number, r: number, g: number) => (layout === "in-out" ? g * view.rows + r : (b * view.rows + r) * groups + g);
+    const pick = (a: ArrayLike<number>, b: number) => Float64Array.from({ length: view.rows * groups }, (_, i) => a[at(b, Math.floor(i / groups), i % groups)]);
+    grid = (b) => ({ scales: pick(q.scales, b), zeros: pick(q.zeroPoints, b), groupSize: size });
+  } else {
+    if (q.axis !== null && q.axis !== channelAxis) return false;
+    const scales = q.axis === null ? [q.scales[0]] : q.scales;
+    const zeros = q.axis === null ? [q.zeroPoints[0]] : q.zeroPoints;
+    grid = () => ({ scales, zeros });
+  }
   for (let b = 0; b < view.blocks; b++) {
     const m = moments[Math.min(b, moments.length - 1)];
     const w = readMatrix(data, view, b);
+    const { scales, zeros, groupSize } = grid(b);
     const codes =
       method.kind === "gptq"
-        ? gptqQuantize(w, view.rows, view.cols, m.data, scales, zeros, format, { actOrder: method.actOrder, dampening: method.dampening })
-        : gpfqQuantize(w, view.rows, view.cols, { quant: m.data, cross: m.cross }, scales, zeros, format, { actOrder: method.actOrder });
+        ? gptqQuantize(w, view.rows, view.cols, m.data, scales, zeros, format, { actOrder: method.actOrder, dampening: method.dampening, groupSize })
+        : gpfqQuantize(w, view.rows, view.cols, { quant: m.data, cross: m.cross }, scales, zeros, format, { actOrder: method.actOrder, groupSize });
     writeMatrix(q.codes, view, b, codes);
   }
   return true;
+}
+
+/** The axis of a weight in `layout` that runs along the layer's inputs. */
+export function inputAxis(layout: MatrixLayout): number {
+  return layout === "in-out" ? 0 : layout === "out-in" ? 1 : 2;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";
-import { quantizeTensor } from "../../src/quant/math.ts";
+import { quantizeTensor, quantizeTensorBlocked } from "../../src/quant/math.ts";
 import { roundInLayout } from "../../src/quant/round.ts";
 import { correlatedInputs, crossMoments, randomWeights, rng } from "./problems.ts";
 
@@ -34,6 +34,28 @@ describe("rounding a weight in its op's layout", () => {
     const second = gpfqQuantize(W, rows, cols, { quant: H, cross: H2 }, q.scales, q.zeroPoints, format);
     expect(Array.from(first)).not.toEqual(Array.from(second));
     expect(Array.from(q.codes)).toEqual([...first, ...second]);
+  });
+
+  it("rounds on blocked scales (group-wise along the inputs) in each layout as on [rows, groups] scales", () => {
+    const c = 64, rr = 4;
+    const Xb = correlatedInputs(c, 200, rng(2));
+    const Hb = crossMoments(Xb, Xb, 200, c);
+    const Wb = randomWeights(rr, c, rng(3));
+    const direct = (scales: ArrayLike<number>) => gptqQuantize(Wb, rr, c, Hb, scales, new Int32Array(scales.length), format, { groupSize: 32 });
+    // out-in: scales [rows, groups] as they are.
+    const q1 = quantizeTensorBlocked(Wb, [rr, c], 1, 32, format, true);
+    const want = direct(q1.scales);
+    expect(roundInLayout(Wb, [rr, c], "out-in", 0, q1, [{ n: c, data: Hb }], format, { kind: "gptq" })).toBe(true);
+    expect(Array.from(q1.codes)).toEqual(Array.from(want));
+    // in-out: the weight and its scales [groups, rows] transposed.
+    const Wt = Float64Array.from({ length: rr * c }, (_, i) => Wb[(i % rr) * c + Math.floor(i / rr)]);
+    const q2 = quantizeTensorBlocked(Wt, [c, rr], 0, 32, format, true);
+    expect(Array.from(q2.scales)).toEqual(Array.from({ length: 2 * rr }, (_, i) => q1.scales[(i % rr) * 2 + Math.floor(i / rr)]));
+    expect(roundInLayout(Wt, [c, rr], "in-out", 1, q2, [{ n: c, data: Hb }], format, { kind: "gptq" })).toBe(true);
+    for (let o = 0; o < rr; o++) for (let i = 0; i < c; i++) expect(q2.codes[i * rr + o]).toBe(want[o * c + i]);
+    // Blocks along the output channels are not a GPTQ grid.
+    const q3 = quantizeTensorBlocked(Wb, [rr, c], 0, 2, format, true);
+    expect(roundInLayout(Wb, [rr, c], "out-in", 0, q3, [{ n: c, data: Hb }], format, { kind: "gptq" })).toBe(false);
   });
 
   it("leaves the codes alone when the scales run along the inputs or the moments do not fit", () => {

@@ -29,6 +29,7 @@ interface Args {
   rounding: string;
   "act-order": boolean;
   dampening?: number;
+  "group-size"?: number;
   force: boolean;
   eval: boolean;
   "eval-data"?: string;
@@ -85,6 +86,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("rounding", { type: "string", default: "nearest", choices: [...ROUNDINGS], describe: "weight rounding: to nearest, or GPTQ / GPFQ error compensation from calibration inputs" })
       .option("act-order", { type: "boolean", default: false, describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
       .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
+      .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
       .option("eval", { type: "boolean", default: true, describe: "score float and quantized models on a fixed sample of test rows (--no-eval skips it)" })
@@ -128,6 +130,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       rounding: args.rounding as Rounding,
       actOrder: args["act-order"],
       dampening: args.dampening,
+      groupSize: args["group-size"],
       force: args.force,
       onProgress: bar?.update,
     });
