@@ -33,8 +33,9 @@ const SETTINGS: [string, Partial<QuantizeOptions>][] = [
   ["gpfq act-order", { rounding: "gpfq", actOrder: true }],
   ...(granularity === "per-channel"
     ? ([
-        ["nearest g64", { rounding: "nearest", groupSize: 64 }],
-        ["gptq g64", { rounding: "gptq", groupSize: 64 }],
+        // 32 divides every zoo input width (the generative LSTM reads 128 + 32 = 160).
+        ["nearest g32", { rounding: "nearest", groupSize: 32 }],
+        ["gptq g32", { rounding: "gptq", groupSize: 32 }],
         ["gptq act-order g32", { rounding: "gptq", actOrder: true, groupSize: 32 }],
       ] as [string, Partial<QuantizeOptions>][])
     : []),
