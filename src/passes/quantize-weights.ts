@@ -78,7 +78,9 @@ function planOne(model: Model, value: Value, policy: QuantPolicy, plan: WeightPl
   const only = uses.length === 1 ? uses[0].node : null;
   const rule = only ? (ruleFor(only)!.gptq?.(only, only.inputs.indexOf(value), t.dims.length) ?? null) : null;
   const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
-  const block = policy.groupSize !== undefined && rule && axis !== null ? groupBlock(model, value, rule, policy.groupSize) : undefined;
+  // Blocks only along a last (input) axis: onnxruntime fuses DequantizeLinear into MatMulIntegerToFloat
+  // for [inputs, outputs] weights and then rejects blocked scales, so those stay per channel.
+  const block = policy.groupSize !== undefined && rule && rule.layout !== "in-out" && axis !== null ? groupBlock(model, value, rule, policy.groupSize) : undefined;
   plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null, ...(block ? { block } : {}) });
 }
 
