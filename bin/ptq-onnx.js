@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Loads the TypeScript CLI in-process through tsx, so the package needs no build step.
-import { register } from "tsx/esm/api";
+// In a checkout (src/ beside bin/) the CLI runs the TypeScript sources through tsx, so tests
+// and scripts never run a stale dist/; the published package has no src/ and runs the
+// compiled dist/ without tsx.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const sources = new URL("../src/cli/main.ts", import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(sources.href);
+} else {
+  await import("../dist/cli/main.js");
+}

@@ -71,8 +71,10 @@ else
 fi
 
 # 3. onnxruntime-node's own arm64 binding.
-binding=$(ls "$ROOT"/node_modules/onnxruntime-node/bin/napi-v*/linux/arm64/onnxruntime_binding.node 2>/dev/null | tail -n 1 || true)
-[ -n "$binding" ] || die "onnxruntime-node's linux/arm64 binding is missing under $ROOT/node_modules (run npm ci first)"
+# Resolved as node does: in an installed ptq-onnx, onnxruntime-node sits beside it, not inside.
+ortdir=$(cd "$ROOT" && node -p 'require("node:path").dirname(require.resolve("onnxruntime-node/package.json"))' 2>/dev/null || true)
+binding=$(ls "$ortdir"/bin/napi-v*/linux/arm64/onnxruntime_binding.node 2>/dev/null | tail -n 1 || true)
+[ -n "$binding" ] || die "onnxruntime-node's linux/arm64 binding is missing (looked in ${ortdir:-node_modules}; run npm ci first)"
 
 # 4. Smoke test: the arm64 node starts under qemu.
 arch=$(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$HOME_DIR/node/bin/node" -p 'process.arch + " " + process.version') \

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { quantizeModel, type QuantizeOptions } from "../../src/calibrate/quantize.ts";
 import { sha256File } from "../../src/calibrate/table.ts";
 import { loadModel } from "../../src/graph/index.ts";
-import { compareModels, type CompareReport, type Outcome } from "../../src/stats/compare.ts";
+import { compareModels, type CompareReport, type Outcome } from "../../src/compare/compare.ts";
 
 const { values } = parseArgs({
   options: {

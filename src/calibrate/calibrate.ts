@@ -1,5 +1,6 @@
 import { findRoles, type Model, type Value } from "../graph/index.ts";
-import { exposeScanInternals, type GptqTarget } from "../passes/index.ts";
+import type { GptqTarget } from "../passes/index.ts";
+import { exposeScanInternals } from "./expose.ts";
 import { HessianAccumulator, addLstmPreviousStates } from "./hessian.ts";
 import { parseObserver, type Observer } from "./observers.ts";
 import { runCalibration, type ExposeFn } from "./runner.ts";

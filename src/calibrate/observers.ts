@@ -20,8 +20,13 @@
  * O(n)) and, across batches, three running sums.
  */
 import { InputError } from "../graph/errors.ts";
-import { dequantize, intRange, paramsFromRange, quantize, type IntFormat } from "../quant/math.ts";
-import { GrowingHistogram, type HistogramBins, type HistogramJSON } from "./histogram.ts";
+import { intRange, paramsFromRange, type IntFormat } from "../quant/math.ts";
+import { BatchPercentileObserver } from "./batch-percentile.ts";
+import { GrowingHistogram, type HistogramJSON } from "./histogram.ts";
+import { extent, readExtent, stateObject } from "./observer-state.ts";
+import { entropyLevels, histogramMse, klThresholdBins, searchCoarse, searchFine, symmetricRange } from "./range-search.ts";
+
+export { histogramMse, klThresholdBins, selectQuantile } from "./range-search.ts";
 
 export interface Observer {
   /** The canonical spec of the observer (`percentile:99.99`, `mse`, ...). */
@@ -281,9 +286,6 @@ class HistogramObserver implements Observer {
   }
 }
 
-function symmetricRange(t: number): [number, number] {
-  return [t === 0 ? 0 : -t, t];
-}
 
 function percentileRange(o: HistogramObserver, p: number, symmetric: boolean): [number, number] {
   if (symmetric) return symmetricRange(o.absHist.quantile(p / 100));
@@ -294,51 +296,6 @@ function percentileRange(o: HistogramObserver, p: number, symmetric: boolean): [
 
 // ---------------------------------------------------------------------------------------
 // MSE
-
-/** Candidate fractions of the full range in the coarse searches. */
-const MSE_STEPS = 128;
-/** Candidates on each side of the coarse optimum in the fine search. */
-const MSE_FINE_STEPS = 16;
-
-/**
- * Expected squared error of fake-quantizing the histogram's data with the params of [lo, hi],
- * per value. Each bin's values are taken as evenly spread over its (clipped) interval, and
- * the error is integrated exactly over it: the interval is cut at the quantizer's decision
- * boundaries and each piece contributes the integral of (x - level)^2.
- */
-export function histogramMse(bins: HistogramBins, lo: number, hi: number, format: IntFormat, symmetric: boolean): number {
-  const p = paramsFromRange(lo, hi, format, symmetric);
-  let err = 0;
-  let n = 0;
-  for (let i = 0; i < bins.count.length; i++) {
-    const a = bins.lo[i];
-    const b = bins.hi[i];
-    const c = bins.count[i];
-    n += c;
-    if (!(b > a)) {
-      const d = a - dequantize(quantize(a, p, format), p);
-      err += c * d * d;
-      continue;
-    }
-    const density = c / (b - a);
-    const qa = quantize(a, p, format);
-    const qb = quantize(b, p, format);
-    let u = a;
-    let sum = 0;
-    for (let q = qa; q <= qb; q++) {
-      let v = q < qb ? (q - p.zeroPoint + 0.5) * p.scale : b;
-      if (v > b) v = b;
-      if (v < u) v = u;
-      const level = dequantize(q, p);
-      const du = u - level;
-      const dv = v - level;
-      sum += dv * dv * dv - du * du * du;
-      u = v;
-    }
-    err += (density * sum) / 3;
-  }
-  return n > 0 ? err / n : 0;
-}
 
 /**
  * Searches clip ranges for the smallest histogram MSE. Symmetric: t = f * max|x| over
@@ -373,104 +330,8 @@ function mseRange(o: HistogramObserver, format: IntFormat, symmetric: boolean): 
   return [L < 0 ? a * L : 0, H > 0 ? b * H : 0];
 }
 
-function searchCoarse(cost: (f: number) => number): number {
-  let best = Infinity;
-  let bestF = 1;
-  for (let k = MSE_STEPS; k >= 1; k--) {
-    const f = k / MSE_STEPS;
-    const c = cost(f);
-    if (c < best) {
-      best = c;
-      bestF = f;
-    }
-  }
-  return bestF;
-}
-
-function searchFine(cost: (f: number) => number, center: number): number {
-  let best = cost(center);
-  let bestF = center;
-  const step = 1 / (MSE_STEPS * MSE_FINE_STEPS);
-  for (let k = MSE_FINE_STEPS; k >= -MSE_FINE_STEPS; k--) {
-    const f = center + k * step;
-    if (k === 0 || f <= 0 || f > 1) continue;
-    const c = cost(f);
-    if (c < best || (c === best && f > bestF)) {
-      best = c;
-      bestF = f;
-    }
-  }
-  return bestF;
-}
-
 // ---------------------------------------------------------------------------------------
 // entropy
-
-/**
- * The number of quantization levels available to |x|: 2^(bits-1) for a symmetric grid
- * (floor((qmax - qmin) / 2) + 1 codes from zero to the top), all 2^bits codes when the
- * data has one sign and the quantizer is asymmetric.
- */
-function entropyLevels(format: IntFormat, oneSigned: boolean): number {
-  const { qmin, qmax } = intRange(format);
-  return oneSigned ? qmax - qmin + 1 : Math.floor((qmax - qmin) / 2) + 1;
-}
-
-/**
- * TensorRT's entropy calibration (Migacz, "8-bit Inference with TensorRT", 2017; the same
- * as pytorch-quantization's compute_amax_entropy with stride 1): for each candidate
- * threshold of i bins (i from `levels` to all bins), the reference distribution P is bins
- * [0, i) with the mass beyond added to bin i-1; the candidate Q merges bins [0, i) into
- * `levels` groups (bin j to group floor(j * levels / i)) and spreads each group's mass
- * evenly over its non-empty bins; the threshold minimising KL(P || Q) wins (the largest
- * on ties). Returns the number of bins i.
- */
-export function klThresholdBins(counts: ArrayLike<number>, levels: number): number {
-  const nb = counts.length;
-  if (nb <= levels) return nb;
-  let total = 0;
-  for (let j = 0; j < nb; j++) total += counts[j];
-  if (total === 0) return nb;
-  const groupSum = new Float64Array(levels);
-  const groupNonZero = new Float64Array(levels);
-  let best = Infinity;
-  let bestI = nb;
-  let inside = 0;
-  for (let j = 0; j < levels - 1; j++) inside += counts[j];
-  for (let i = levels; i <= nb; i++) {
-    inside += counts[i - 1];
-    const outliers = total - inside;
-    groupSum.fill(0);
-    groupNonZero.fill(0);
-    for (let j = 0; j < i; j++) {
-      const c = counts[j];
-      if (c === 0) continue;
-      const g = Math.floor((j * levels) / i);
-      groupSum[g] += c;
-      groupNonZero[g] += 1;
-    }
-    // KL(P || Q) with P = counts (+ outliers at i-1) / total and Q = spread counts / inside.
-    let kl = 0;
-    for (let j = 0; j < i; j++) {
-      const pc = j === i - 1 ? counts[j] + outliers : counts[j];
-      if (pc === 0) continue;
-      const c = counts[j];
-      if (c === 0) {
-        kl = Infinity;
-        break;
-      }
-      const g = Math.floor((j * levels) / i);
-      const qc = groupSum[g] / groupNonZero[g];
-      const pj = pc / total;
-      kl += pj * Math.log(pj / (qc / inside));
-    }
-    if (kl <= best) {
-      best = kl;
-      bestI = i;
-    }
-  }
-  return bestI;
-}
 
 /**
  * Entropy range. Symmetric: [-t, t] with t the KL threshold on the histogram of |x| for
@@ -498,224 +359,4 @@ function entropyRange(o: HistogramObserver, format: IntFormat, symmetric: boolea
   return [Math.max(lo, -t), Math.min(hi, t)];
 }
 
-// ---------------------------------------------------------------------------------------
-// batch-percentile
-
-/**
- * Exact q-quantile with numpy's linear interpolation, by selection instead of sorting
- * (O(n)): `a` is reordered.
- */
-export function selectQuantile(a: Float64Array, q: number): number {
-  const n = a.length;
-  const r = q * (n - 1);
-  const k = Math.floor(r);
-  const frac = r - k;
-  quickselect(a, k, 0, n - 1);
-  const v = a[k];
-  if (frac === 0) return v;
-  // After selection everything past k is >= a[k]: the next order statistic is their minimum.
-  let next = Infinity;
-  for (let i = k + 1; i < n; i++) if (a[i] < next) next = a[i];
-  return v + frac * (next - v);
-}
-
-/**
- * Floyd and Rivest's SELECT (CACM 18(3), 1975): moves the k-th smallest of a[left..right]
- * to a[k], smaller values before it and larger ones after.
- */
-function quickselect(a: Float64Array, k: number, left: number, right: number): void {
-  while (right > left) {
-    if (right - left > 600) {
-      // Recurse on a sample around k to choose a pivot close to the answer.
-      const n = right - left + 1;
-      const m = k - left + 1;
-      const z = Math.log(n);
-      const s = 0.5 * Math.exp((2 * z) / 3);
-      const sd = 0.5 * Math.sqrt((z * s * (n - s)) / n) * (m - n / 2 < 0 ? -1 : 1);
-      const newLeft = Math.max(left, Math.floor(k - (m * s) / n + sd));
-      const newRight = Math.min(right, Math.floor(k + ((n - m) * s) / n + sd));
-      quickselect(a, k, newLeft, newRight);
-    }
-    const t = a[k];
-    let i = left;
-    let j = right;
-    swap(a, left, k);
-    if (a[right] > t) swap(a, left, right);
-    while (i < j) {
-      swap(a, i, j);
-      i++;
-      j--;
-      while (a[i] < t) i++;
-      while (a[j] > t) j--;
-    }
-    if (a[left] === t) swap(a, left, j);
-    else {
-      j++;
-      swap(a, j, right);
-    }
-    if (j <= k) left = j + 1;
-    if (k <= j) right = j - 1;
-  }
-}
-
-function swap(a: Float64Array, i: number, j: number): void {
-  const t = a[i];
-  a[i] = a[j];
-  a[j] = t;
-}
-
-class BatchPercentileObserver implements Observer {
-  readonly spec: string;
-  readonly p: number;
-  count = 0;
-  private lo = Infinity;
-  private hi = -Infinity;
-  private batches = 0;
-  private sumLow = 0;
-  private sumHigh = 0;
-  private sumAbs = 0;
-  /** The open batch's finite values (bounded by one batch). */
-  private pending: Float64Array[] = [];
-  private pendingN = 0;
-
-  constructor(p: number) {
-    this.p = p;
-    this.spec = `batch-percentile:${p}`;
-  }
-
-  observe(values: Float32Array | ArrayLike<number>): void {
-    const chunk = new Float64Array(values.length);
-    let n = 0;
-    let lo = this.lo;
-    let hi = this.hi;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v - v !== 0) continue;
-      chunk[n++] = v;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    if (n === 0) return;
-    this.pending.push(n === chunk.length ? chunk : chunk.slice(0, n));
-    this.pendingN += n;
-    this.count += n;
-    this.lo = lo;
-    this.hi = hi;
-  }
-
-  /** Percentiles of the open batch: (100-P)-th and P-th of x, P-th of |x|. */
-  private pendingPercentiles(): [number, number, number] | null {
-    if (this.pendingN === 0) return null;
-    const all = new Float64Array(this.pendingN);
-    let at = 0;
-    for (const c of this.pending) {
-      all.set(c, at);
-      at += c.length;
-    }
-    const q = this.p / 100;
-    const abs = new Float64Array(all.length);
-    for (let i = 0; i < all.length; i++) abs[i] = Math.abs(all[i]);
-    const high = selectQuantile(all, q);
-    const low = selectQuantile(all, 1 - q);
-    return [low, high, selectQuantile(abs, q)];
-  }
-
-  endBatch(): void {
-    const pp = this.pendingPercentiles();
-    this.pending = [];
-    this.pendingN = 0;
-    if (!pp) return; // an empty batch does not count
-    this.sumLow += pp[0];
-    this.sumHigh += pp[1];
-    this.sumAbs += pp[2];
-    this.batches++;
-  }
-
-  /** Sums and batch count with the open batch counted as closed (nothing is changed). */
-  private totals(): { batches: number; low: number; high: number; abs: number } {
-    const pp = this.pendingPercentiles();
-    if (!pp) return { batches: this.batches, low: this.sumLow, high: this.sumHigh, abs: this.sumAbs };
-    return { batches: this.batches + 1, low: this.sumLow + pp[0], high: this.sumHigh + pp[1], abs: this.sumAbs + pp[2] };
-  }
-
-  range(format: IntFormat, symmetric: boolean): [number, number] {
-    intRange(format);
-    const t = this.totals();
-    if (t.batches === 0) return [0, 0];
-    if (symmetric) return symmetricRange(t.abs / t.batches);
-    const a = t.low / t.batches;
-    const b = t.high / t.batches;
-    return a <= b ? [a, b] : [b, a];
-  }
-
-  /** The state with any open batch closed. */
-  state(): ObserverState {
-    const t = this.totals();
-    return {
-      spec: this.spec,
-      kind: "batch-percentile",
-      p: this.p,
-      ...extent(this.count, this.lo, this.hi),
-      batches: t.batches,
-      sum_low: t.low,
-      sum_high: t.high,
-      sum_abs: t.abs,
-    };
-  }
-
-  static restore(st: Record<string, unknown>, p: number): BatchPercentileObserver {
-    const spec = `batch-percentile:${p}`;
-    if (st.kind !== "batch-percentile") {
-      throw new InputError(`observer '${spec}' needs per-batch percentiles, but the stored state is of kind '${String(st.kind)}'`);
-    }
-    if (st.p !== p) throw new InputError(`observer '${spec}': the stored per-batch percentiles are for P = ${String(st.p)}`);
-    const e = readExtent(st);
-    const o = new BatchPercentileObserver(p);
-    const { batches, sum_low, sum_high, sum_abs } = st;
-    if (typeof batches !== "number" || !Number.isSafeInteger(batches) || batches < 0) {
-      throw new InputError("malformed observer state: batches must be an integer >= 0");
-    }
-    for (const [k, v] of [["sum_low", sum_low], ["sum_high", sum_high], ["sum_abs", sum_abs]] as const) {
-      if (typeof v !== "number" || !Number.isFinite(v)) throw new InputError(`malformed observer state: ${k} must be a finite number`);
-    }
-    if ((batches === 0) !== (e.count === 0)) throw new InputError("malformed observer state: batches and count disagree");
-    o.count = e.count;
-    o.lo = e.min;
-    o.hi = e.max;
-    o.batches = batches;
-    o.sumLow = sum_low as number;
-    o.sumHigh = sum_high as number;
-    o.sumAbs = sum_abs as number;
-    return o;
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// shared helpers
-
-function extent(count: number, lo: number, hi: number): { count: number; min: number | null; max: number | null } {
-  return count === 0 ? { count: 0, min: null, max: null } : { count, min: lo, max: hi };
-}
-
-function stateObject(state: unknown): Record<string, unknown> {
-  if (typeof state !== "object" || state === null || Array.isArray(state)) {
-    throw new InputError("malformed observer state: expected an object");
-  }
-  return state as Record<string, unknown>;
-}
-
-/** count, min and max of a stored state (min/max as +-Infinity when empty). */
-function readExtent(st: Record<string, unknown>): { count: number; min: number; max: number } {
-  const { count, min, max } = st;
-  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) {
-    throw new InputError("malformed observer state: count must be an integer >= 0");
-  }
-  if (count === 0) {
-    if (min !== null || max !== null) throw new InputError("malformed observer state: min and max must be null when count is 0");
-    return { count, min: Infinity, max: -Infinity };
-  }
-  if (typeof min !== "number" || typeof max !== "number" || !Number.isFinite(min) || !Number.isFinite(max) || min > max) {
-    throw new InputError("malformed observer state: min and max must be finite numbers with min <= max");
-  }
-  return { count, min, max };
-}
+// batch-percentile: batch-percentile.ts; the searches: range-search.ts; state checks: observer-state.ts.

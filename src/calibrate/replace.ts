@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { InputError, loadModel } from "../graph/index.ts";
-import type { QuantizationMeta } from "../stats/compare.ts";
+import type { QuantizationMeta } from "../compare/report.ts";
 import { parseCalibMode } from "./select.ts";
 
 /**

@@ -100,15 +100,9 @@ export async function runCalibration(
 
 /** A value by name anywhere in the model, subgraphs included. */
 export function findValue(model: Model, name: string): Value | undefined {
-  const own = model.graph.ownValue(name);
-  if (own) return own;
-  for (const n of model.allNodes()) {
-    for (const subs of n.subgraphs.values()) {
-      for (const g of subs) {
-        const v = g.ownValue(name);
-        if (v) return v;
-      }
-    }
+  for (const g of model.graphs()) {
+    const v = g.ownValue(name);
+    if (v) return v;
   }
   return undefined;
 }

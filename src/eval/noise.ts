@@ -32,7 +32,8 @@
  * spec, row index), so a row's noise does not depend on the other rows or on batching.
  */
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { DataType, InputError, isFloatType, tokenLookups, weightSource, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, InputError, isFloatType, tokenLookups, type Model, type Node, type Value } from "../graph/index.ts";
+import { dequantize, readQdq, weightOf, type QdqModel } from "../quant/qdq.ts";
 import { mixSeed, seededRng, type Mulberry32 } from "../data/random.ts";
 
 export const NOISE_KINDS = ["sub", "sub-unigram", "del", "ins", "swap", "typo", "gauss"] as const;
@@ -350,68 +351,16 @@ export interface EmbeddingSite {
   dims: [number, number];
 }
 
-function initializerValues(v: Value | null | undefined, what: string, file?: string): Float64Array {
-  const src = weightSource(v ?? null);
-  if (!src || src.quantized || !src.value.initializer) throw new InputError(`gauss noise: the embedding's ${what} is not an initializer`, file);
-  return src.value.initializer.toNumbers();
-}
-
-/** (q - zero_point) * scale for a 2-D table, per tensor, per row or per column. */
-function dequantizeTable(q: Float64Array, dims: [number, number], dq: Node, perColumnOnly: boolean, file?: string): Float64Array {
-  if (dq.getInt("block_size", 0) !== 0) throw new InputError(`gauss noise: blocked quantization of the embedding (${dq.label}) is not supported`, file);
-  const scale = initializerValues(dq.inputs[1], "scale", file);
-  const zp = dq.inputs[2] ? initializerValues(dq.inputs[2], "zero point", file) : new Float64Array(scale.length);
-  const [rows, cols] = dims;
-  let axis: 0 | 1 | null = null;
-  if (scale.length !== 1) {
-    if (perColumnOnly) axis = 1;
-    else {
-      const a = dq.getInt("axis", 1);
-      axis = a === 0 || a === -2 ? 0 : 1;
-    }
-    if (scale.length !== dims[axis]) {
-      throw new InputError(`gauss noise: ${scale.length} scales of ${dq.label} fit neither the whole embedding nor axis ${axis} of [${dims.join(", ")}]`, file);
-    }
-  }
-  const out = new Float64Array(q.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const k = axis === null ? 0 : axis === 0 ? r : c;
-      out[r * cols + c] = (q[r * cols + c] - zp[k]) * scale[k];
-    }
-  }
-  return out;
-}
-
-/**
- * Integer rows gathered, then scaled by per-row scales gathered at the same ids:
- * Mul(Cast(Gather(codes, ids)), Unsqueeze(Gather(scales, ids))), the form ptq-onnx's
- * gather-quantized pass writes for per-row weights. Returns the Mul's output and the scales.
- */
-function gatheredRowScales(gather: Node, out: Value, ids: Value): { output: Value; scales: Float64Array } | undefined {
-  const single = (v: Value, op: string): Node | undefined => (v.consumers.length === 1 && v.consumers[0].opType === op ? v.consumers[0] : undefined);
-  const cast = single(out, "Cast");
-  const casted = cast?.outputs[0];
-  const mul = casted ? single(casted, "Mul") : undefined;
-  if (!mul || !mul.outputs[0]) return undefined;
-  let other = mul.inputs[0] === casted ? mul.inputs[1] : mul.inputs[0];
-  while (other?.producer && ["Unsqueeze", "Reshape", "Identity"].includes(other.producer.opType)) other = other.producer.inputs[0];
-  const sg = other?.producer;
-  if (!sg || sg.opType !== "Gather" || sg.inputs[1] !== ids) return undefined;
-  const scales = sg.inputs[0]?.initializer;
-  if (!scales || scales.dims.length !== 1 || scales.dims[0] !== gather.inputs[0]?.initializer?.dims[0]) return undefined;
-  return { output: mul.outputs[0], scales: scales.toNumbers() };
-}
-
 /**
  * The embedding lookups of a model: every Gather whose indices come from the token-ids input
  * (through ops such as Cast, Slice and Concat, but not through Shape) and whose data is a 2-D
  * initializer, optionally read through DequantizeLinear; or, when the Gather reads integer
- * codes, the DequantizeLinear after it, or the per-row scaling after it (`gatheredRowScales`).
+ * codes, the DequantizeLinear after it, or the per-row scaling after it (as src/quant/qdq.ts reads them).
  */
 export function findEmbeddings(model: Model): EmbeddingSite[] {
   const file = model.path;
   const sites: EmbeddingSite[] = [];
+  let qdq: QdqModel | undefined;
   for (const { gather: n, indices: v, table, quantized } of tokenLookups(model)) {
     const init = table.initializer!;
     const out = n.outputs[0];
@@ -419,22 +368,15 @@ export function findEmbeddings(model: Model): EmbeddingSite[] {
     const dims: [number, number] = [init.dims[0], init.dims[1]];
     if (isFloatType(init.dataType) && !quantized) {
       sites.push({ gather: n, output: out, table: init.toNumbers(), dims });
-    } else if (quantized) {
-      let dq = n.inputs[0]!.producer!;
-      while (dq.opType === "Identity") dq = dq.inputs[0]!.producer!;
-      sites.push({ gather: n, output: out, table: dequantizeTable(init.toNumbers(), dims, dq, false, file), dims });
-    } else {
-      const dqs = out.consumers.filter((c) => c.opType === "DequantizeLinear" && c.inputs[0] === out);
-      const perRow = gatheredRowScales(n, out, v);
-      if (dqs.length === 1 && out.consumers.length === 1 && dqs[0].outputs[0]) {
-        sites.push({ gather: n, output: dqs[0].outputs[0], table: dequantizeTable(init.toNumbers(), dims, dqs[0], true, file), dims });
-      } else if (perRow) {
-        const codes = init.toNumbers();
-        const rows = new Float64Array(codes.length);
-        for (let r = 0; r < dims[0]; r++) for (let c = 0; c < dims[1]; c++) rows[r * dims[1] + c] = codes[r * dims[1] + c] * perRow.scales[r];
-        sites.push({ gather: n, output: perRow.output, table: rows, dims });
-      }
+      continue;
     }
+    // A quantized table, dequantized before the Gather or gathered as codes: the Q/DQ reader knows both.
+    qdq ??= readQdq(model);
+    const w = quantized ? weightOf(qdq, n.inputs[0]) : qdq.weights.find((x) => x.codesValue === table);
+    const output = quantized ? out : w?.gathers.find((x) => x.gather === n && x.indices === v)?.output;
+    if (!w || !output) continue;
+    if (w.blockSize !== null) throw new InputError(`gauss noise: blocked quantization of the embedding (${w.name}) is not supported`, file);
+    sites.push({ gather: n, output, table: Float64Array.from(dequantize(w)), dims });
   }
   return sites;
 }
@@ -486,18 +428,10 @@ export function addGaussianNoise(model: Model, stage: Pick<NoiseStage, "level" |
     const g = out.graph;
     const noisy = g.newValue(`${out.name}_gauss`);
     out.replaceAllUsesWith(noisy);
-    const producer = out.producer!;
-    const rnd = g.addNode(
-      {
-        opType: "RandomNormalLike",
-        name: `ptq_gauss_${k}`,
-        inputs: [out],
-        outputs: [`${out.name}_gauss_noise`],
-        attributes: { mean: { float: 0 }, scale: { float: noiseStd }, seed: { float: seedAttr } },
-      },
-      { after: producer },
-    );
-    g.addNode({ opType: "Add", name: `ptq_gauss_add_${k}`, inputs: [out, rnd.outputs[0]], outputs: [noisy] }, { after: rnd });
+    const b = new Builder(g, { after: out.producer });
+    const attributes = { mean: { float: 0 }, scale: { float: noiseStd }, seed: { float: seedAttr } };
+    const rnd = b.node("RandomNormalLike", [out], [`${out.name}_gauss_noise`], { name: `ptq_gauss_${k}`, attributes }).outputs[0]!;
+    b.node("Add", [out, rnd], [noisy], { name: `ptq_gauss_add_${k}` });
     return { value: out.name, table_std: tableStd, noise_std: noiseStd, seed: seedAttr };
   });
 }

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import type { Model, Node, Value } from "./ir.ts";
 import { roleOf } from "./roles.ts";
 import { dataTypeName, isFloatType, storageBytes } from "./tensor.ts";
@@ -32,14 +33,28 @@ export interface ModelSummary {
   parameters: number;
   tensors_by_type: Record<string, { tensors: number; elements: number; bytes: number }>;
   lstm: LstmSummary[];
+  /** onnxruntime integer kernels (a lowered model) and the bit width of the codes each stores. */
+  integer_kernels: KernelSummary[];
   metadata: Record<string, string>;
+}
+
+export interface KernelSummary {
+  name: string;
+  op: string;
+  /** Each integer weight: its storage type and the narrowest signed grid holding its codes. */
+  weights: { name: string; storage: string; bits: number }[];
 }
 
 function summarize(model: Model, v: Value): TensorSummary {
   return { name: v.name, type: v.elemType === undefined ? "unknown" : dataTypeName(v.elemType), shape: v.shape ?? null, role: roleOf(model, v.name) };
 }
 
-/** Follows DequantizeLinear (and Identity) back to the initializer a weight input comes from. */
+/**
+ * Follows DequantizeLinear (and Identity) back to the initializer a weight input comes from.
+ * Deliberately minimal: src/graph is the bottom layer and cannot use src/quant/qdq.ts (which
+ * builds on it), so inspect and the token-lookup walk only ask where a weight is stored and
+ * whether it is dequantized; codes, scales and bit widths are read by qdq.ts alone.
+ */
 export function weightSource(v: Value | null): { value: Value; quantized: boolean } | null {
   let quantized = false;
   for (let cur = v, hops = 0; cur && hops < 4; hops++) {
@@ -57,13 +72,15 @@ function lstmSummary(node: Node): LstmSummary {
   const r = weightSource(node.inputs[2] ?? null);
   const wDims = w?.value.initializer?.dims;
   const rDims = r?.value.initializer?.dims;
+  // DynamicQuantizeLSTM stores W and R transposed, [directions, size, 4*hidden], as int8.
+  const lowered = node.opType === "DynamicQuantizeLSTM";
   return {
     name: node.name,
     direction: node.getString("direction", "forward")!,
-    hidden_size: node.getInt("hidden_size") ?? rDims?.[2] ?? null,
-    input_size: wDims?.[2] ?? null,
+    hidden_size: node.getInt("hidden_size") ?? (lowered ? rDims?.[1] : rDims?.[2]) ?? null,
+    input_size: (lowered ? wDims?.[1] : wDims?.[2]) ?? null,
     layout: node.getInt("layout", 0),
-    quantized_weights: Boolean(w?.quantized || r?.quantized),
+    quantized_weights: lowered || Boolean(w?.quantized || r?.quantized),
   };
 }
 
@@ -87,7 +104,8 @@ function traceInitializer(v: Value | null): { value: Value; cast: boolean } | nu
  * Splits the initializers of a quantized model into weight codes and quantization parameters.
  * Codes: integer tensors dequantized by DequantizeLinear, or cast to float and multiplied by
  * their scales (the gather-quantized rows: Mul(Cast(Gather(codes)), Unsqueeze(Gather(scales))));
- * parameters: the scales and zero points. A quantized model then counts the same parameters
+ * or the weight inputs of onnxruntime's integer kernels (a lowered model); parameters: the
+ * scales and zero points. A quantized model then counts the same parameters
  * as its float model.
  */
 function quantizedRoles(nodes: Node[]): { codes: Set<Value>; params: Set<Value> } {
@@ -101,6 +119,11 @@ function quantizedRoles(nodes: Node[]): { codes: Set<Value>; params: Set<Value> 
         const p = traceInitializer(q);
         if (p) params.add(p.value);
       }
+    } else if (n.domain === "com.microsoft" && KERNEL_WEIGHTS[n.opType]) {
+      // An integer kernel of a lowered model: its weight codes and their scales and zero points.
+      const spec = KERNEL_WEIGHTS[n.opType];
+      for (const i of spec.inputs) if (n.inputs[i]?.initializer) codes.add(n.inputs[i]!);
+      for (const i of spec.params) if (n.inputs[i]?.initializer) params.add(n.inputs[i]!);
     } else if (n.opType === "Mul") {
       n.inputs.forEach((input, i) => {
         const src = traceInitializer(input);
@@ -112,6 +135,49 @@ function quantizedRoles(nodes: Node[]): { codes: Set<Value>; params: Set<Value> 
     }
   }
   return { codes, params };
+}
+
+/** Which inputs of each integer kernel hold weight codes (and how they are stored) and which their scales and zero points. */
+const KERNEL_WEIGHTS: Record<string, { inputs: number[]; packed: boolean; params: number[] }> = {
+  DynamicQuantizeLSTM: { inputs: [1, 2], packed: false, params: [8, 9, 10, 11] },
+  MatMulNBits: { inputs: [1], packed: true, params: [2, 3] },
+  MatMulIntegerToFloat: { inputs: [1], packed: false, params: [2, 3, 4, 5] },
+  DynamicQuantizeMatMul: { inputs: [1], packed: false, params: [2, 3] },
+  GatherBlockQuantized: { inputs: [0], packed: true, params: [2, 3] },
+};
+
+/** The narrowest signed width (2 to 8 bits) holding every code; packed codes are unsigned around 2^(bits-1). */
+function gridBits(node: Node, v: Value, packed: boolean): number {
+  const t = v.initializer!;
+  const raw = t.toNumbers();
+  const bits = packed ? node.getInt("bits", 4) : 8;
+  const perByte = packed ? 8 / bits : 1;
+  let absMax = 0;
+  for (let i = 0; i < raw.length * perByte; i++) {
+    const c = packed ? ((raw[Math.floor(i / perByte)] >> ((i % perByte) * bits)) & ((1 << bits) - 1)) - 2 ** (bits - 1) : raw[i];
+    absMax = Math.max(absMax, c < 0 ? -c - 1 : c);
+  }
+  let b = 2;
+  while (b < 8 && absMax > 2 ** (b - 1) - 1) b++;
+  return b;
+}
+
+function kernelSummary(node: Node): KernelSummary {
+  const spec = KERNEL_WEIGHTS[node.opType];
+  const weights = spec.inputs.flatMap((i) => {
+    const v = node.inputs[i];
+    if (!v?.initializer) return [];
+    const storage = spec.packed ? `uint${node.getInt("bits", 4)} packed` : dataTypeName(v.initializer.dataType);
+    return [{ name: v.name, storage, bits: gridBits(node, v, spec.packed) }];
+  });
+  return { name: node.name, op: node.opType, weights };
+}
+
+/** Codes per stored element when `v` is a weight input of an integer kernel (2 per byte at 4 bits), else 0. */
+function kernelCodes(n: Node, v: Value): number {
+  const spec = n.domain === "com.microsoft" ? KERNEL_WEIGHTS[n.opType] : undefined;
+  if (!spec?.inputs.some((i) => n.inputs[i] === v)) return 0;
+  return spec.packed ? 8 / n.getInt("bits", 4) : 1;
 }
 
 export function inspectModel(model: Model): ModelSummary {
@@ -132,11 +198,11 @@ export function inspectModel(model: Model): ModelSummary {
       entry.tensors++;
       entry.elements += t.size;
       entry.bytes += storageBytes(t.dataType, t.size);
-      if (isWeight(v)) parameters += t.size;
+      // Padding of packed rows (MatMulNBits' blocks) is counted too: it is stored.
+      if (isWeight(v)) parameters += t.size * Math.max(1, ...v.consumers.map((n) => kernelCodes(n, v)));
     }
   };
-  visitInitializers(model.graph.initializers);
-  for (const n of nodes) for (const subs of n.subgraphs.values()) for (const g of subs) visitInitializers(g.initializers);
+  for (const g of model.graphs()) visitInitializers(g.initializers);
   const opsets: Record<string, number> = {};
   for (const o of model.proto.opsetImport) opsets[o.domain || "ai.onnx"] = Number(o.version);
   return {
@@ -150,7 +216,13 @@ export function inspectModel(model: Model): ModelSummary {
     nodes: nodes.length,
     parameters,
     tensors_by_type: tensorsByType,
-    lstm: nodes.filter((n) => n.opType === "LSTM" && !n.domain).map(lstmSummary),
+    lstm: nodes.filter((n) => (n.opType === "LSTM" && !n.domain) || (n.opType === "DynamicQuantizeLSTM" && n.domain === "com.microsoft")).map(lstmSummary),
+    integer_kernels: nodes.filter((n) => n.domain === "com.microsoft" && n.opType in KERNEL_WEIGHTS).map(kernelSummary),
     metadata: Object.fromEntries(model.metadata),
   };
+}
+
+/** `ptq-onnx inspect`: the summary of a model already loaded from `path`, with the file's size. */
+export function inspectFile(model: Model, path: string): ModelSummary & { bytes: number } {
+  return { ...inspectModel(model), bytes: statSync(path).size };
 }

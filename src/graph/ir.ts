@@ -1,3 +1,8 @@
+/**
+ * The graph IR: values with producer and consumers, nodes, graphs with subgraphs, the model.
+ * Over 450 lines on purpose: one job, and the four classes keep each other's links (a value's
+ * consumers, a node's graph, a graph's names) consistent, which splitting would expose.
+ */
 import { create } from "@bufbuild/protobuf";
 import {
   AttributeProtoSchema,
@@ -310,14 +315,10 @@ export class Graph {
 
   private collectNames(): Set<string> {
     const names = new Set<string>();
-    const visit = (g: Graph): void => {
+    for (const g of graphsOf(this)) {
       for (const name of g.values.keys()) names.add(name);
-      for (const n of g.nodes) {
-        if (n.name) names.add(n.name);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
-    };
-    visit(this);
+      for (const n of g.nodes) if (n.name) names.add(n.name);
+    }
     return names;
   }
 
@@ -396,14 +397,10 @@ export class Graph {
   /** Values read by nodes of this graph (or its subgraphs) but defined in an enclosing graph. */
   outerReads(): Value[] {
     const out = new Set<Value>();
-    const visit = (g: Graph): void => {
-      for (const n of g.nodes) {
-        for (const v of n.inputs) if (v && !this.definesTransitively(v)) out.add(v);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
+    for (const g of graphsOf(this)) {
+      for (const n of g.nodes) for (const v of n.inputs) if (v && !this.definesTransitively(v)) out.add(v);
       for (const v of g.outputs) if (!this.definesTransitively(v)) out.add(v);
-    };
-    visit(this);
+    }
     return [...out];
   }
 
@@ -498,9 +495,27 @@ function infoFor(v: Value, declared?: ValueInfoProto): ValueInfoProto {
   return info;
 }
 
+/**
+ * The nodes of a graph and of its subgraphs at any depth, depth first: each node is followed
+ * by the nodes of its subgraphs. The one recursion over subgraphs that the walks build on.
+ */
+export function* nodesOf(graph: Graph): Generator<Node> {
+  for (const n of graph.nodes) {
+    yield n;
+    for (const subs of n.subgraphs.values()) for (const g of subs) yield* nodesOf(g);
+  }
+}
+
+/** A graph and its subgraphs at any depth: the graph, then each node's subgraphs in `nodesOf` order. */
+export function graphsOf(graph: Graph): Graph[] {
+  const out = [graph];
+  for (const n of nodesOf(graph)) for (const subs of n.subgraphs.values()) out.push(...subs);
+  return out;
+}
+
 function unlinkInputs(node: Node): void {
-  node.inputs.forEach((_, i) => node.setInput(i, null));
-  for (const subs of node.subgraphs.values()) for (const g of subs) for (const n of g.nodes) unlinkInputs(n);
+  const nested = [...node.subgraphs.values()].flat().flatMap((g) => [...nodesOf(g)]);
+  for (const n of [node, ...nested]) n.inputs.forEach((_, i) => n.setInput(i, null));
 }
 
 /** The whole model: the proto with everything outside the graph, and the graph IR. */
@@ -544,15 +559,12 @@ export class Model {
 
   /** Every node of the model, subgraphs included, depth first. */
   allNodes(): Node[] {
-    const out: Node[] = [];
-    const visit = (g: Graph): void => {
-      for (const n of g.nodes) {
-        out.push(n);
-        for (const subs of n.subgraphs.values()) subs.forEach(visit);
-      }
-    };
-    visit(this.graph);
-    return out;
+    return [...nodesOf(this.graph)];
+  }
+
+  /** The main graph and every subgraph, at any depth (see `graphsOf`). */
+  graphs(): Graph[] {
+    return graphsOf(this.graph);
   }
 
   toProto(): ModelProto {

@@ -3,7 +3,7 @@ import { weightSource } from "./inspect.ts";
 import type { Model, Node, Value } from "./ir.ts";
 import { DataType } from "./tensor.ts";
 
-/** The inputs and output a token classifier is fed and read through (CONTRACT.md section 1). */
+/** The inputs and output a token classifier is fed and read through (docs/contract.md section 1). */
 export interface ClassifierRoles {
   tokenIds: { name: string; elemType: "int64" | "int32"; seqLen: number | null };
   lengths: { name: string } | null;

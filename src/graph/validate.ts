@@ -1,4 +1,6 @@
-import type { Graph, Model } from "./ir.ts";
+import { InputError } from "./errors.ts";
+import { loadModel } from "./io.ts";
+import { graphsOf, type Graph, type Model } from "./ir.ts";
 import { isFloatType } from "./tensor.ts";
 
 /** The IR and default-domain opset range onnxruntime-node 1.30 runs and the contract accepts. */
@@ -23,7 +25,13 @@ export function validateModel(model: Model): string[] {
   return problems;
 }
 
+/** Problems of a graph and of its subgraphs at any depth. */
 export function validateGraph(graph: Graph, problems: string[] = []): string[] {
+  for (const g of graphsOf(graph)) validateOne(g, problems);
+  return problems;
+}
+
+function validateOne(graph: Graph, problems: string[]): void {
   const where = graph.parent ? ` in subgraph ${graph.proto.name || "(unnamed)"}` : "";
   const seen = new Set<unknown>();
   for (const v of graph.inputs) seen.add(v);
@@ -39,14 +47,20 @@ export function validateGraph(graph: Graph, problems: string[] = []): string[] {
       }
     });
     for (const v of node.outputs) if (v) seen.add(v);
-    for (const subs of node.subgraphs.values()) for (const sub of subs) validateGraph(sub, problems);
   }
   for (const v of graph.outputs) {
     if (v.producer === null && v.initializer === undefined && !v.isGraphInput && v.graph === graph) {
       problems.push(`graph output '${v.name}'${where} is not produced by any node`);
     }
   }
-  return problems;
+}
+
+/** Loads and validates a model; every problem is an InputError naming the file. */
+export function loadValidModel(path: string): Model {
+  const model = loadModel(path);
+  const problems = validateModel(model);
+  if (problems.length) throw new InputError(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ""), path);
+  return model;
 }
 
 /**
@@ -70,9 +84,7 @@ export interface WeightCheck {
  */
 export function checkWeights(model: Model): WeightCheck {
   const out: WeightCheck = { errors: [], warnings: [] };
-  const graphs: Graph[] = [model.graph];
-  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
-  for (const g of graphs) {
+  for (const g of model.graphs()) {
     for (const v of g.initializers) {
       const t = v.initializer!;
       if (!isFloatType(t.dataType) || t.size <= 1) continue;

@@ -1,7 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema, StringStringEntryProtoSchema } from "onnx-buf";
-import { DataType, Graph, Tensor, makeValueInfo, type AttributeValue, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, Constants, DataType, Graph, Tensor, graphsOf, makeValueInfo, type Attributes, type Model, type Node, type Value } from "../graph/index.ts";
+import { META_DIRECTION, META_LSTM, META_PREFIX } from "./lstm-internals.ts";
+import { UnsupportedLstmError, analyze, type Activation, type LstmSpec } from "./lstm-spec.ts";
 import type { Pass } from "./pass.ts";
+
+export { UnsupportedLstmError } from "./lstm-spec.ts";
 
 /**
  * decompose-lstm: replaces every default-domain ONNX `LSTM` node by one `Scan` per direction
@@ -55,26 +59,6 @@ import type { Pass } from "./pass.ts";
  * are converted with Transposes. Only float32 LSTMs are handled.
  */
 
-export type LstmRole = "x_proj" | "gates" | "gates_i" | "gates_f" | "gates_o" | "i" | "f" | "o" | "g" | "c" | "c_act" | "h";
-
-/** Every role, in the order `lstmInternals` lists them. */
-export const LSTM_ROLES: readonly LstmRole[] = ["x_proj", "gates", "gates_i", "gates_f", "gates_o", "i", "f", "o", "g", "c", "c_act", "h"];
-
-export interface LstmInternals {
-  /** The original LSTM node's name. */
-  lstm: string;
-  /** The prefix of the named values (the LSTM's name unless that clashed with existing names). */
-  prefix: string;
-  /** 0 forward, 1 reverse (the second half of a bidirectional LSTM). */
-  direction: number;
-  /** The Scan node that replaced this direction. */
-  scan: Node;
-  /** The Scan body. */
-  body: Graph;
-  /** The named values that exist (gates_i/f/o only with peepholes); `graph` is the body, or the outer graph for x_proj. */
-  tensors: { role: LstmRole; value: Value; graph: Graph }[];
-}
-
 export interface DecomposeLstmOptions {
   /**
    * Leave LSTMs the pass cannot rewrite (layout or attribute it does not support, non-float
@@ -91,149 +75,8 @@ export interface DecomposeLstmPass extends Pass {
   readonly decomposed: string[];
 }
 
-/** An LSTM the pass cannot rewrite; the message names the node and the reason. */
-export class UnsupportedLstmError extends Error {
-  readonly node: string;
-  readonly reason: string;
-
-  constructor(node: Node, reason: string) {
-    super(`decompose-lstm: cannot decompose LSTM node ${node.label}: ${reason}`);
-    this.name = "UnsupportedLstmError";
-    this.node = node.name;
-    this.reason = reason;
-  }
-}
-
-const META_LSTM = "ptq-onnx.lstm";
-const META_PREFIX = "ptq-onnx.lstm_prefix";
-const META_DIRECTION = "ptq-onnx.lstm_direction";
-
-/** Activations the pass rewrites, with whether they take alpha and beta and onnxruntime's defaults. */
-const ACTIVATIONS: Record<string, { alpha: boolean; beta: boolean; defAlpha: number; defBeta: number }> = {
-  sigmoid: { alpha: false, beta: false, defAlpha: 0, defBeta: 0 },
-  tanh: { alpha: false, beta: false, defAlpha: 0, defBeta: 0 },
-  relu: { alpha: false, beta: false, defAlpha: 0, defBeta: 0 },
-  affine: { alpha: true, beta: true, defAlpha: 0, defBeta: 0 },
-  leakyrelu: { alpha: true, beta: false, defAlpha: 0.01, defBeta: 0 },
-  thresholdedrelu: { alpha: true, beta: false, defAlpha: 0, defBeta: 0 },
-  scaledtanh: { alpha: true, beta: true, defAlpha: 0, defBeta: 0 },
-  hardsigmoid: { alpha: true, beta: true, defAlpha: 0.2, defBeta: 0.5 },
-  elu: { alpha: true, beta: false, defAlpha: 1.0, defBeta: 0 },
-  softsign: { alpha: false, beta: false, defAlpha: 0, defBeta: 0 },
-  softplus: { alpha: false, beta: false, defAlpha: 0, defBeta: 0 },
-};
-
-interface Activation {
-  name: string;
-  alpha: number;
-  beta: number;
-}
-
-interface LstmSpec {
-  node: Node;
-  directions: ("forward" | "reverse")[];
-  hidden: number;
-  clip?: number;
-  inputForget: boolean;
-  layout: number;
-  /** [f, g, h] per direction. */
-  acts: Activation[][];
-  X: Value;
-  W: Value;
-  R: Value;
-  B: Value | null;
-  seqLens: Value | null;
-  initH: Value | null;
-  initC: Value | null;
-  P: Value | null;
-  Y: Value | null;
-  Yh: Value | null;
-  Yc: Value | null;
-}
-
 const isDefaultDomain = (n: Node): boolean => n.domain === "" || n.domain === "ai.onnx";
 const used = (v: Value | null | undefined): v is Value => !!v && (v.consumers.length > 0 || v.isGraphOutput);
-
-/** Reads and checks an LSTM node; throws UnsupportedLstmError for what the pass does not handle. */
-function analyze(node: Node, opset: number): LstmSpec {
-  const fail = (reason: string): never => {
-    throw new UnsupportedLstmError(node, reason);
-  };
-  if (opset < 13) fail(`the model's default-domain opset ${opset} is below 13, the oldest the decomposition is written for`);
-  const direction = node.getString("direction", "forward")!;
-  if (!["forward", "reverse", "bidirectional"].includes(direction)) fail(`unknown direction '${direction}'`);
-  const directions: ("forward" | "reverse")[] = direction === "bidirectional" ? ["forward", "reverse"] : [direction as "forward" | "reverse"];
-  const layout = node.getInt("layout", 0);
-  if (layout !== 0 && layout !== 1) fail(`unknown layout ${layout}`);
-  const input = (i: number): Value | null => node.inputs[i] ?? null;
-  const [X, W, R] = [input(0), input(1), input(2)];
-  if (!X || !W || !R) fail("inputs X, W and R are required");
-  let hidden = node.getInt("hidden_size");
-  if (hidden === undefined) {
-    const rShape = R!.shape;
-    const h = rShape?.[2];
-    if (typeof h === "number") hidden = h;
-    else fail("it has no hidden_size attribute and R's shape is unknown");
-  }
-  if (!(hidden! > 0)) fail(`hidden_size ${hidden} is not positive`);
-  for (const v of [X, W, R, input(3), input(5), input(6), input(7)]) {
-    if (v && v.elemType !== undefined && v.elemType !== DataType.FLOAT) {
-      fail(`input '${v.name}' is not float32 (only float32 LSTMs are decomposed)`);
-    }
-  }
-  const D = directions.length;
-  const expectDims = (v: Value | null, what: string, dims: (number | null)[]): void => {
-    const shape = v?.initializer?.dims;
-    if (shape && (shape.length !== dims.length || dims.some((n, i) => n !== null && shape[i] !== n))) {
-      fail(`${what} '${v!.name}' has shape [${shape.join(", ")}], expected [${dims.map((n) => n ?? "?").join(", ")}]`);
-    }
-  };
-  expectDims(W, "W", [D, 4 * hidden!, null]);
-  expectDims(R, "R", [D, 4 * hidden!, hidden!]);
-  expectDims(input(3), "B", [D, 8 * hidden!]);
-  expectDims(input(7), "P", [D, 3 * hidden!]);
-  const clipAttr = node.attribute("clip");
-  const clip = clipAttr ? node.getFloat("clip") : undefined;
-  if (clip !== undefined && !(clip > 0)) fail(`clip ${clip} is not positive`);
-  const inputForget = node.getInt("input_forget", 0) !== 0;
-  const names = node.getStrings("activations") ?? directions.flatMap(() => ["Sigmoid", "Tanh", "Tanh"]);
-  if (names.length !== 3 * directions.length) {
-    fail(`it lists ${names.length} activations; a ${direction} LSTM needs ${3 * directions.length} (f, g, h per direction)`);
-  }
-  const alphas = node.getFloats("activation_alpha") ?? [];
-  const betas = node.getFloats("activation_beta") ?? [];
-  let ai = 0;
-  let bi = 0;
-  const acts: Activation[] = names.map((raw) => {
-    const name = raw.toLowerCase();
-    const info = ACTIVATIONS[name];
-    if (!info) fail(`activation '${raw}' is not supported (supported: Sigmoid, Tanh, Relu, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus)`);
-    const alpha = info.alpha ? (ai < alphas.length ? alphas[ai++] : info.defAlpha) : 0;
-    const beta = info.beta ? (bi < betas.length ? betas[bi++] : info.defBeta) : 0;
-    return { name, alpha, beta };
-  });
-  const out = (i: number): Value | null => node.outputs[i] ?? null;
-  return {
-    node,
-    directions,
-    hidden: hidden!,
-    clip,
-    inputForget,
-    layout,
-    acts: directions.map((_, d) => acts.slice(3 * d, 3 * d + 3)),
-    X: X!,
-    W: W!,
-    R: R!,
-    B: input(3),
-    seqLens: input(4),
-    initH: input(5),
-    initC: input(6),
-    P: input(7),
-    Y: out(0),
-    Yh: out(1),
-    Yc: out(2),
-  };
-}
 
 /** The data of a float32 initializer, or null for a computed value. */
 function floatInitializer(v: Value | null): Float32Array | null {
@@ -244,14 +87,10 @@ function floatInitializer(v: Value | null): Float32Array | null {
 /** Every value and node name in the model, subgraphs included. */
 function allNames(model: Model): Set<string> {
   const names = new Set<string>();
-  const visit = (g: Graph): void => {
+  for (const g of graphsOf(model.graph)) {
     for (const v of g.allValues()) names.add(v.name);
-    for (const n of g.nodes) {
-      if (n.name) names.add(n.name);
-      for (const subs of n.subgraphs.values()) subs.forEach(visit);
-    }
-  };
-  visit(model.graph);
+    for (const n of g.nodes) if (n.name) names.add(n.name);
+  }
   return names;
 }
 
@@ -264,60 +103,6 @@ function freePrefix(base: string, names: Set<string>): string {
   let p = base;
   for (let i = 1; clashes(p); i++) p = `${base}_${i}`;
   return p;
-}
-
-type Attrs = Record<string, AttributeValue | { ints: number[] } | { floats: number[] } | { float: number }>;
-
-/** Adds nodes to one graph (before an anchor node, or at the end) with names under a prefix. */
-class Builder {
-  constructor(
-    readonly graph: Graph,
-    readonly prefix: string,
-    readonly before: Node | null,
-  ) {}
-
-  /** One node with one output named `${prefix}/${out}` (or an existing output value). */
-  op(opType: string, inputs: (Value | null)[], out: string | Value, attributes?: Attrs): Value {
-    return this.multi(opType, inputs, [out], attributes)[0];
-  }
-
-  multi(opType: string, inputs: (Value | null)[], outs: (string | Value)[], attributes?: Attrs): Value[] {
-    const node = this.graph.addNode(
-      {
-        opType,
-        inputs,
-        outputs: outs.map((o) => (typeof o === "string" ? `${this.prefix}/${o}` : o)),
-        name: `${this.prefix}/${opType}`,
-        attributes,
-      },
-      this.before ? { before: this.before } : {},
-    );
-    return node.outputs as Value[];
-  }
-}
-
-/** Constants of one rewrite, as initializers of the LSTM's graph (the Scan bodies read them from there). */
-class Constants {
-  private readonly cache = new Map<string, Value>();
-
-  constructor(
-    readonly graph: Graph,
-    readonly prefix: string,
-  ) {}
-
-  private get(key: string, make: () => Tensor): Value {
-    let v = this.cache.get(key);
-    if (!v) this.cache.set(key, (v = this.graph.addInitializer(make())));
-    return v;
-  }
-
-  float(name: string, value: number): Value {
-    return this.get(`f:${name}:${value}`, () => Tensor.float32(`${this.prefix}/const/${name}`, [], [value]));
-  }
-
-  int64(name: string, values: number[], scalar = false): Value {
-    return this.get(`i:${name}:${scalar}:${values.join(",")}`, () => Tensor.int64(`${this.prefix}/const/${name}`, scalar ? [] : [values.length], values));
-  }
 }
 
 /** Applies an RNN activation function; the last node's output is named `${prefix}/${out}`. */
@@ -371,15 +156,11 @@ function setMetadata(node: Node, entries: Record<string, string>): void {
   }
 }
 
-function metadataOf(node: Node): Map<string, string> {
-  return new Map(node.proto.metadataProps.map((m) => [m.key, m.value]));
-}
-
 /** Rewrites one LSTM into Scans; the LSTM node is removed and its output values re-produced. */
 function rewrite(spec: LstmSpec, prefix: string): void {
   const { node, hidden: H } = spec;
   const g = node.graph;
-  const outer = new Builder(g, prefix, node);
+  const outer = new Builder(g, { prefix, before: node });
   const k = new Constants(g, prefix);
   const F = DataType.FLOAT;
   const needY = used(spec.Y);
@@ -473,7 +254,7 @@ function rewrite(spec: LstmSpec, prefix: string): void {
 
     // The body: one step of one direction.
     const body = new Graph(create(GraphProtoSchema, { name: `${prefix}/${p}/body` }), g);
-    const b = new Builder(body, `${prefix}/${p}`, null);
+    const b = new Builder(body, { prefix: `${prefix}/${p}` });
     const hPrev = bodyInput(body, `${prefix}/${p}/h_prev`, F, [null, H]);
     const cPrev = bodyInput(body, `${prefix}/${p}/c_prev`, F, [null, H]);
     const xT = bodyInput(body, `${prefix}/${p}/x_proj_t`, F, [null, 4 * H]);
@@ -514,7 +295,7 @@ function rewrite(spec: LstmSpec, prefix: string): void {
     if (y) body.addOutput(y, F, [null, H]);
 
     const scanInputs = mask ? [h0, c0, xProj, mask] : [h0, c0, xProj];
-    const attrs: Attrs = { num_scan_inputs: scanInputs.length - 2 };
+    const attrs: Attributes = { num_scan_inputs: scanInputs.length - 2 };
     if (reverse) {
       attrs.scan_input_directions = { ints: scanInputs.slice(2).map(() => 1) };
       if (y) attrs.scan_output_directions = { ints: [1] };
@@ -608,80 +389,3 @@ export function decomposeLstm(opts: DecomposeLstmOptions = {}): DecomposeLstmPas
 
 /** The pass with default options (unsupported LSTMs throw). */
 export const decomposeLstmPass: DecomposeLstmPass = decomposeLstm();
-
-/** Finds the named tensors of every decomposed LSTM direction (see the module comment for the names). */
-export function lstmInternals(model: Model): LstmInternals[] {
-  const out: LstmInternals[] = [];
-  for (const scan of model.allNodes()) {
-    if (scan.opType !== "Scan" || !isDefaultDomain(scan)) continue;
-    const meta = metadataOf(scan);
-    const prefix = meta.get(META_PREFIX);
-    const body = scan.subgraphs.get("body")?.[0];
-    if (prefix === undefined || !body) continue;
-    const direction = Number(meta.get(META_DIRECTION) ?? 0);
-    const tensors: LstmInternals["tensors"] = [];
-    for (const role of LSTM_ROLES) {
-      const name = `${prefix}/d${direction}/${role}`;
-      const graph = role === "x_proj" ? scan.graph : body;
-      const value = graph.ownValue(name);
-      if (value && (value.producer || value.isGraphInput || value.initializer)) tensors.push({ role, value, graph });
-    }
-    out.push({ lstm: meta.get(META_LSTM) ?? prefix, prefix, direction, scan, body, tensors });
-  }
-  return out;
-}
-
-export interface ExposedValue {
-  /** The value asked for. */
-  value: Value;
-  /** The main-graph output that now carries it. */
-  output: Value;
-  /** True for a Scan body value: the output stacks it over the steps, [T, ...value's dims]. */
-  stacked: boolean;
-}
-
-/**
- * Makes values visible as outputs of the main graph, for calibration. A main-graph value
- * becomes a graph output as it is. A value inside the body of a Scan that sits in the main
- * graph becomes an extra scan output (through an Identity) of the body and of the Scan, stacked
- * over the steps into `${name}/stacked` [T, B, ...], in the original time order also for a
- * reverse scan (index t is step t of the input), and that is made a graph output. Values of
- * deeper subgraphs are refused.
- */
-export function exposeScanInternals(model: Model, values: Value[]): ExposedValue[] {
-  const main = model.graph;
-  const out: ExposedValue[] = [];
-  for (const value of values) {
-    const elemType = value.elemType ?? DataType.FLOAT;
-    if (value.graph === main) {
-      if (!value.isGraphOutput) main.addOutput(value, elemType, value.shape);
-      out.push({ value, output: value, stacked: false });
-      continue;
-    }
-    const body = value.graph;
-    const scan = body.owner;
-    if (!scan || scan.opType !== "Scan" || scan.graph !== main || scan.subgraphs.get("body")?.[0] !== body) {
-      throw new Error(`exposeScanInternals: value '${value.name}' is not in the body of a Scan node of the main graph`);
-    }
-    const bodyOut = body.addNode({ opType: "Identity", inputs: [value], outputs: [`${value.name}/exposed`], name: `${value.name}/expose` }).outputs[0]!;
-    const shape = value.shape;
-    body.addOutput(bodyOut, elemType, shape ?? undefined);
-    const numScanInputs = scan.getInt("num_scan_inputs", 0);
-    const numStates = scan.inputs.length - numScanInputs;
-    const scanOutputs = scan.outputs.length - numStates;
-    const direction = scan.getInts("scan_input_directions")?.[0] ?? 0;
-    const dirs = scan.getInts("scan_output_directions");
-    if (dirs || direction !== 0) {
-      const list = dirs ?? new Array<number>(scanOutputs).fill(0);
-      scan.setAttribute("scan_output_directions", { ints: [...list, direction] });
-    }
-    const axes = scan.getInts("scan_output_axes");
-    if (axes) scan.setAttribute("scan_output_axes", { ints: [...axes, 0] });
-    const stacked = main.newValue(`${value.name}/stacked`);
-    stacked.producer = scan;
-    scan.outputs.push(stacked);
-    main.addOutput(stacked, elemType, shape ? [null, ...shape] : undefined);
-    out.push({ value, output: stacked, stacked: true });
-  }
-  return out;
-}

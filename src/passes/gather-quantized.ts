@@ -1,4 +1,4 @@
-import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "./rewrite.ts";
 
 interface GatherMatch {
@@ -36,19 +36,21 @@ export const gatherQuantizedRule: RewriteRule<GatherMatch> = {
     const g = gather.graph;
     const indices = gather.inputs[1]!;
     const out = gather.outputs[0]!;
-    const base = out.name;
-    const rows = g.addNode({ opType: "Gather", name: `${base}/codes`, inputs: [codes, indices], outputs: [`${base}/codes`], attributes: { axis: 0 } }, { before: gather });
+    // Every node goes where the Gather was: built before it, the last one after it is removed.
+    const b = new Builder(g, { prefix: out.name, before: gather });
+    const rows = b.node("Gather", [codes, indices], ["codes"], { name: "codes", attributes: { axis: 0 } }).outputs[0]!;
     if (perRow) {
       // Per-row scales: gather them too and multiply each row by its own scale.
-      const asFloat = g.addNode({ opType: "Cast", name: `${base}/cast`, inputs: [rows.outputs[0]], outputs: [`${base}/float`], attributes: { to: DataType.FLOAT } }, { before: gather });
-      const scales = g.addNode({ opType: "Gather", name: `${base}/scales`, inputs: [scale, indices], outputs: [`${base}/scales`], attributes: { axis: 0 } }, { before: gather });
-      const axes = g.addInitializer(Tensor.int64(`${base}/last_axis`, [1], [-1]));
-      const col = g.addNode({ opType: "Unsqueeze", name: `${base}/unsqueeze`, inputs: [scales.outputs[0], axes], outputs: [`${base}/scales_col`] }, { before: gather });
+      const asFloat = b.node("Cast", [rows], ["float"], { name: "cast", attributes: { to: DataType.FLOAT } }).outputs[0]!;
+      const scales = b.node("Gather", [scale, indices], ["scales"], { name: "scales", attributes: { axis: 0 } }).outputs[0]!;
+      const axes = b.initializer(Tensor.int64(b.name("last_axis"), [1], [-1]));
+      const col = b.node("Unsqueeze", [scales, axes], ["scales_col"], { name: "unsqueeze" });
       g.removeNode(gather);
-      g.addNode({ opType: "Mul", name: `${base}/dequantize`, inputs: [asFloat.outputs[0], col.outputs[0]], outputs: [out] }, { after: col });
+      new Builder(g, { prefix: out.name, after: col }).node("Mul", [asFloat, col.outputs[0]], [out], { name: "dequantize" });
     } else {
+      const gathered = rows.producer!;
       g.removeNode(gather);
-      g.addNode({ opType: "DequantizeLinear", name: `${base}/dequantize`, inputs: [rows.outputs[0], scale, zero], outputs: [out] }, { after: rows });
+      new Builder(g, { prefix: out.name, after: gathered }).node("DequantizeLinear", [rows, scale, zero], [out], { name: "dequantize" });
     }
     if (dq.outputs[0]!.consumers.length === 0) g.removeNode(dq);
   },

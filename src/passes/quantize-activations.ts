@@ -1,5 +1,6 @@
-import { DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { intRange, paramsFromRange } from "../quant/math.ts";
+import { readQdq, weightOf, type QdqModel } from "../quant/qdq.ts";
 import { activationSlots } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { activationBits, activationFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
@@ -13,15 +14,15 @@ export interface ActivationTarget {
   replaceOutputs?: boolean;
 }
 
-/** Whether a value is a weight (an initializer, possibly behind DequantizeLinear or Identity). */
-function isWeight(v: Value): boolean {
+/** Whether a value is a weight: an initializer (possibly behind Identity), or a quantized weight as the Q/DQ reader finds it. */
+function isWeight(v: Value, qdq: QdqModel): boolean {
   for (let cur: Value | null = v, hops = 0; cur && hops < 4; hops++) {
     if (cur.initializer) return true;
     const p: Node | null = cur.producer;
-    if (!p || (p.opType !== "DequantizeLinear" && p.opType !== "Identity")) return false;
+    if (!p || p.opType !== "Identity") break;
     cur = p.inputs[0];
   }
-  return false;
+  return weightOf(qdq, v) !== undefined;
 }
 
 /**
@@ -39,13 +40,14 @@ export function activationTargets(model: Model, policy: QuantPolicy, extra: Valu
     t.bits = Math.max(t.bits, bits);
     if (node) t.uses.push({ node, input });
   };
+  const qdq = readQdq(model);
   for (const node of model.allNodes()) {
     if (node.domain) continue;
     const bits = activationBits(policy, node);
     if (bits === null) continue;
     for (const i of activationSlots(node)) {
       const v = node.inputs[i];
-      if (!v || isWeight(v) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
+      if (!v || isWeight(v, qdq) || (v.elemType !== undefined && v.elemType !== DataType.FLOAT)) continue;
       // A decomposed LSTM's carried hidden state arrives already quantized where it was produced.
       if (policy.lstmInternals && v.graph.parent && v.isGraphInput) continue;
       add(v, node, i, bits);
@@ -121,27 +123,25 @@ function insertQdq(target: ActivationTarget, range: readonly [number, number], p
   const storage = format.signed ? DataType.INT8 : DataType.UINT8;
   const int8 = (name: string, v: number): Tensor =>
     Tensor.fromData(name, storage, [], format.signed ? Int8Array.of(v) : Uint8Array.of(v));
-  const base = value.name;
-  const scale = g.addInitializer(Tensor.float32(`${base}_scale`, [], [p.scale]));
-  const zero = g.addInitializer(int8(`${base}_zero_point`, p.zeroPoint));
-  const anchor = value.producer && value.producer.graph === g ? { after: value.producer } : g.nodes[0] ? { before: g.nodes[0] } : {};
-  const q = g.addNode({ opType: "QuantizeLinear", name: `${base}_QuantizeLinear`, inputs: [value, scale, zero], outputs: [`${base}_quantized`] }, anchor);
-  let codes = q.outputs[0]!;
-  let last = q;
+  // Right after the producer, or first in the graph for an input; the nodes follow each other.
+  const anchor = value.producer && value.producer.graph === g ? { after: value.producer } : { before: g.nodes[0] };
+  const b = new Builder(g, { prefix: value.name, separator: "_", ...anchor });
+  const scale = b.initializer(Tensor.float32(b.name("scale"), [], [p.scale]));
+  const zero = b.initializer(int8(b.name("zero_point"), p.zeroPoint));
+  let codes = b.op("QuantizeLinear", [value, scale, zero], "quantized");
   if (bits < 8) {
     const { qmin, qmax } = intRange(format);
-    const lo = g.addInitializer(int8(`${base}_qmin`, qmin));
-    const hi = g.addInitializer(int8(`${base}_qmax`, qmax));
-    last = g.addNode({ opType: "Clip", name: `${base}_Clip`, inputs: [codes, lo, hi], outputs: [`${base}_clipped`] }, { after: q });
-    codes = last.outputs[0]!;
+    const lo = b.initializer(int8(b.name("qmin"), qmin));
+    const hi = b.initializer(int8(b.name("qmax"), qmax));
+    codes = b.op("Clip", [codes, lo, hi], "clipped");
   }
-  const dq = g.addNode({ opType: "DequantizeLinear", name: `${base}_DequantizeLinear`, inputs: [codes, scale, zero], outputs: [`${base}_dequantized`] }, { after: last });
-  for (const use of target.uses) use.node.setInput(use.input, dq.outputs[0]!);
+  const dequantized = b.op("DequantizeLinear", [codes, scale, zero], "dequantized");
+  for (const use of target.uses) use.node.setInput(use.input, dequantized);
   if (target.replaceOutputs && value.isGraphOutput) {
     // Only graph outputs move here: the consumers were rewired above, and the Quantize must keep reading the value.
     const g2 = value.graph;
-    g2.outputs = g2.outputs.map((v) => (v === value ? dq.outputs[0]! : v));
+    g2.outputs = g2.outputs.map((v) => (v === value ? dequantized : v));
     const info = g2.outputInfo.get(value);
-    if (info) g2.outputInfo.set(dq.outputs[0]!, info);
+    if (info) g2.outputInfo.set(dequantized, info);
   }
 }

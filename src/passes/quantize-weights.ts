@@ -1,4 +1,4 @@
-import { DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
 import { blockedScaleDims, groupCount, intRange, quantizeTensor, quantizeTensorBlocked } from "../quant/math.ts";
 import { inputAxis, roundInLayout, type RoundingMethod } from "../quant/round.ts";
 import { ruleFor, type GptqRule } from "./ops.ts";
@@ -34,9 +34,7 @@ export type Hessians = ReadonlyMap<string, readonly { n: number; data: ArrayLike
  */
 export function planWeights(model: Model, policy: QuantPolicy): WeightPlan {
   const plan: WeightPlan = { targets: [], leftFloat: [] };
-  const graphs: Graph[] = [model.graph];
-  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) graphs.push(...subs);
-  for (const g of graphs) for (const value of g.initializers) planOne(model, value, policy, plan);
+  for (const g of model.graphs()) for (const value of g.initializers) planOne(model, value, policy, plan);
   return plan;
 }
 
@@ -143,24 +141,15 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const name = value.name;
   const channels = q.scales.length;
   const paramDims = target.block ? blockedScaleDims(t.dims, target.block.axis, target.block.size) : axis === null ? [] : [channels];
-  const codesValue = g.addInitializer(Tensor.fromData(`${name}_quantized`, codeType, t.dims, codes));
-  const scaleValue = g.addInitializer(Tensor.fromData(`${name}_scale`, DataType.FLOAT, paramDims, q.scales));
-  const zeroValue = g.addInitializer(Tensor.fromData(`${name}_zero_point`, codeType, paramDims, Int8Array.from(q.zeroPoints)));
+  const b = new Builder(g, { prefix: name, separator: "_", before: g.nodes[0] });
+  const codesValue = b.initializer(Tensor.fromData(b.name("quantized"), codeType, t.dims, codes));
+  const scaleValue = b.initializer(Tensor.fromData(b.name("scale"), DataType.FLOAT, paramDims, q.scales));
+  const zeroValue = b.initializer(Tensor.fromData(b.name("zero_point"), codeType, paramDims, Int8Array.from(q.zeroPoints)));
 
   // The float initializer becomes the DequantizeLinear's output under the same name.
   g.initializers.splice(g.initializers.indexOf(value), 1);
   value.initializer = undefined;
-  const first = g.nodes[0];
-  g.addNode(
-    {
-      opType: "DequantizeLinear",
-      name: `${name}_DequantizeLinear`,
-      inputs: [codesValue, scaleValue, zeroValue],
-      outputs: [value],
-      attributes: target.block ? { axis: target.block.axis, block_size: target.block.size } : axis === null ? {} : { axis },
-    },
-    first ? { before: first } : {},
-  );
+  b.node("DequantizeLinear", [codesValue, scaleValue, zeroValue], [value], { attributes: target.block ? { axis: target.block.axis, block_size: target.block.size } : axis === null ? {} : { axis } });
   report.quantized.push({ name, kind: "weight", bits, granularity: target.block ? `per-group(axis ${target.block.axis}, size ${target.block.size})` : axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
 }
 

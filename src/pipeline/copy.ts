@@ -7,21 +7,15 @@ export interface ModelCopy {
   node(n: Node): Node;
 }
 
-/** The graph and its subgraphs, in one fixed order (the same for a model and its copy). */
-function graphsOf(model: Model): Graph[] {
-  const out: Graph[] = [model.graph];
-  for (const n of model.allNodes()) for (const subs of n.subgraphs.values()) out.push(...subs);
-  return out;
-}
-
 /**
  * Copies a model through its bytes, so the copy shares nothing with the original, and maps
  * the original's values (by name within their graph) and nodes (by position) onto the copy.
  */
 export function copyModel(model: Model): ModelCopy {
   const copy = parseModel(serializeModel(model), model.path);
-  const from = graphsOf(model);
-  const to = graphsOf(copy);
+  // The graph walk visits a model and its copy in the same order.
+  const from = model.graphs();
+  const to = copy.graphs();
   if (from.length !== to.length) throw new Error("copyModel: the copy's subgraphs differ from the original's");
   const graphs = new Map(from.map((g, i) => [g, to[i]]));
   const graph = (g: Graph): Graph => {

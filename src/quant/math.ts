@@ -2,8 +2,10 @@
  * The quantization math of ptq-onnx, in one place: integer ranges, scales and zero points,
  * ONNX's rounding, (fake-)quantization, per-tensor and per-channel. Every pass, observer and
  * report uses these functions so that they agree with each other and with onnxruntime.
- * Imports nothing of ours.
+ * Imports nothing of ours but qdq.ts (the one tensor dequantize and its scale indexing).
  */
+
+import { dequantize as dequantizeCodes, paramIndexer } from "./qdq.ts";
 
 /** How values are stored: bit width, signedness and narrow range (symmetric about zero). */
 export interface IntFormat {
@@ -149,21 +151,9 @@ export function quantizeTensor(
   return { codes, scales, zeroPoints, axis };
 }
 
-/** The float values a QuantizedTensor stands for (what DequantizeLinear computes). */
+/** The float values a QuantizedTensor stands for (qdq.ts's dequantize, which reads blocks too). */
 export function dequantizeTensor(t: QuantizedTensor, dims: readonly number[]): Float32Array {
-  const out = new Float32Array(t.codes.length);
-  if (t.blockSize !== undefined && t.axis !== null) {
-    const at = blockIndexer(dims, t.axis, t.blockSize);
-    for (let i = 0; i < out.length; i++) out[i] = dequantize(t.codes[i], { scale: t.scales[at(i)], zeroPoint: t.zeroPoints[at(i)] });
-    return out;
-  }
-  const channels = t.scales.length;
-  const inner = t.axis === null ? 1 : dims.slice(t.axis + 1).reduce((a, b) => a * b, 1);
-  for (let i = 0; i < out.length; i++) {
-    const c = t.axis === null ? 0 : Math.floor(i / inner) % channels;
-    out[i] = dequantize(t.codes[i], { scale: t.scales[c], zeroPoint: t.zeroPoints[c] });
-  }
-  return out;
+  return dequantizeCodes({ ...t, dims: [...dims], blockSize: t.blockSize ?? null });
 }
 
 /** Group sizes `--group-size` accepts. */
@@ -188,17 +178,6 @@ export function groupCount(width: number, groupSize: number): number {
   return width / groupSize;
 }
 
-/** Maps a flat element index of a tensor to the flat index of its blocked scale. */
-function blockIndexer(dims: readonly number[], axis: number, blockSize: number): (i: number) => number {
-  const width = dims[axis];
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const blocks = width / blockSize;
-  return (i) => {
-    const outer = Math.floor(i / (width * inner));
-    const a = Math.floor(i / inner) % width;
-    return (outer * blocks + Math.floor(a / blockSize)) * inner + (i % inner);
-  };
-}
 
 /**
  * Round-to-nearest quantization with one scale per block of `blockSize` consecutive
@@ -215,7 +194,7 @@ export function quantizeTensorBlocked(
 ): QuantizedTensor {
   const scaleDims = blockedScaleDims(dims, axis, blockSize);
   const count = scaleDims.reduce((a, b) => a * b, 1);
-  const at = blockIndexer(dims, axis, blockSize);
+  const at = paramIndexer({ dims: [...dims], axis, blockSize, scales: new Float32Array(count) });
   const min = new Float64Array(count).fill(Infinity);
   const max = new Float64Array(count).fill(-Infinity);
   for (let i = 0; i < data.length; i++) {

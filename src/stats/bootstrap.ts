@@ -1,4 +1,4 @@
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 import { Xoshiro128 } from "./random.ts";
 import { requireNonEmpty, requireSameLength } from "./validate.ts";
 
@@ -166,4 +166,83 @@ export function quantileSorted(sorted: Float64Array, q: number): number {
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, sorted.length - 1);
   return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/**
+ * Mean of per-row values and its percentile interval over `resamples` bootstrap resamples of
+ * the rows (seeded; numpy's linear quantiles).
+ */
+export function bootstrapMean(values: Float64Array, resamples: number, seed = 0, confidence = 0.95): { mean: number; ci: [number, number] } {
+  const n = values.length;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += values[i];
+  const rng = new Xoshiro128(seed);
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += values[rng.nextInt(n)];
+    means[r] = s / n;
+  }
+  means.sort();
+  const q = (p: number) => quantileSorted(means, p);
+  const alpha = 1 - confidence;
+  return { mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] };
+}
+
+export type BootResult = { mean: number; ci: [number, number] };
+
+/**
+ * Many bootstrap means at once: statistics over the same number of rows share one stream of
+ * resampled row indices (the stream `bootstrapMean` and the library's `pairedBootstrap` draw
+ * with the same seed), so each index is drawn once for all of them. Results equal
+ * `bootstrapMean`'s for each vector on its own.
+ */
+export class BootstrapBatch {
+  private readonly jobs: { values: Float64Array; done: (r: BootResult) => void }[] = [];
+
+  constructor(
+    readonly resamples: number,
+    readonly seed = 0,
+    readonly confidence = 0.95,
+  ) {}
+
+  add(values: Float64Array, done: (r: BootResult) => void): void {
+    this.jobs.push({ values, done });
+  }
+
+  run(): void {
+    const byN = new Map<number, typeof this.jobs>();
+    for (const j of this.jobs) {
+      const n = j.values.length;
+      if (!byN.has(n)) byN.set(n, []);
+      byN.get(n)!.push(j);
+    }
+    const R = this.resamples;
+    const alpha = 1 - this.confidence;
+    for (const [n, jobs] of byN) {
+      const K = jobs.length;
+      // Row-major [row][job] so that each drawn row's values are adjacent.
+      const m = new Float64Array(n * K);
+      jobs.forEach((j, k) => j.values.forEach((v, i) => (m[i * K + k] = v)));
+      const means = jobs.map(() => new Float64Array(R));
+      const acc = new Float64Array(K);
+      const rng = new Xoshiro128(this.seed);
+      for (let r = 0; r < R; r++) {
+        acc.fill(0);
+        for (let i = 0; i < n; i++) {
+          const base = rng.nextInt(n) * K;
+          for (let k = 0; k < K; k++) acc[k] += m[base + k];
+        }
+        for (let k = 0; k < K; k++) means[k][r] = acc[k] / n;
+      }
+      jobs.forEach((j, k) => {
+        const sorted = means[k].sort();
+        const q = (p: number) => quantileSorted(sorted, p);
+        let sum = 0;
+        for (let i = 0; i < n; i++) sum += j.values[i];
+        j.done({ mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] });
+      });
+    }
+    this.jobs.length = 0;
+  }
 }

@@ -1,4 +1,4 @@
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 
 /**
  * Holm-Bonferroni adjusted p-values, in the order given. With the p-values sorted

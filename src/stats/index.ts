@@ -8,7 +8,7 @@ export { mannWhitneyU } from "./mannwhitney.ts";
 export { wilcoxon } from "./wilcoxon.ts";
 export { ks2samp } from "./ks.ts";
 export { mcnemar } from "./mcnemar.ts";
-export { pairedBootstrap } from "./bootstrap.ts";
+export { BootstrapBatch, bootstrapMean, pairedBootstrap, quantileSorted, type BootResult } from "./bootstrap.ts";
 export type { BootstrapMetric, Label, PairedBootstrapOptions, PairedBootstrapResult } from "./bootstrap.ts";
 export { holm } from "./holm.ts";
 export { Xoshiro128 } from "./random.ts";

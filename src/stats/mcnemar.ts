@@ -1,4 +1,4 @@
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 import { binomCdfHalf, chi2Sf1 } from "./special.ts";
 import type { TestResult } from "./types.ts";
 import { requireNonEmpty, requireSameLength } from "./validate.ts";

@@ -4,6 +4,9 @@
  * choices of scipy.stats._ksstats (Simard & L'Ecuyer) branch by branch, because the
  * branches are approximations of different accuracy and matching scipy means choosing the
  * same one.
+ *
+ * Over 450 lines on purpose: one job (the distributions the tests need), and most of the
+ * length is published coefficient tables and scipy's branches, which read best side by side.
  */
 
 // ---------------------------------------------------------------------------------------

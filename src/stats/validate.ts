@@ -1,4 +1,4 @@
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 
 /**
  * Copies a sample into a plain array, rejecting anything that is not a finite number: a

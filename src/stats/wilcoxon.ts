@@ -1,4 +1,4 @@
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 import { normSf } from "./special.ts";
 import { rankAverage } from "./rank.ts";
 import type { TestResult } from "./types.ts";

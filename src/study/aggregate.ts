@@ -8,9 +8,11 @@
  * output folder, jobs or shards), so two shards merged give the same bytes as one run.
  */
 import { spread } from "../eval/evaluate.ts";
-import { holm, mcnemar, Xoshiro128 } from "../stats/index.ts";
-import { decodeLabels, type CellSpec, type ModelKind, type Plan, type PlanModel, type StudySettings } from "./plan.ts";
+import { BootstrapBatch, holm, mcnemar } from "../stats/index.ts";
+import type { ModelKind, Plan, StudySettings } from "./plan.ts";
 import type { CellFile, CompareSummary } from "./tasks.ts";
+import { CellData, correctness, mean } from "./cell-data.ts";
+import { findings } from "./findings.ts";
 
 export const RESULTS_FORMAT = "ptq-onnx.study.results";
 
@@ -115,6 +117,16 @@ export interface Finding {
   conditions: FindingCondition[];
 }
 
+/** One pair's sensitivity difference pooled over the claim's conditions. */
+export interface Pooled {
+  pair: { discriminative: string; generative: string };
+  conditions: number;
+  /** Mean over conditions of generative minus discriminative (fractions). */
+  difference: number;
+  /** 95% paired-bootstrap interval over test rows of that mean (null: not scored on the same rows). */
+  ci: [number, number] | null;
+}
+
 export interface StudyResults {
   format: typeof RESULTS_FORMAT;
   version: 1;
@@ -146,12 +158,6 @@ export interface ModelInfo {
 
 // ------------------------------------------------------------------------------- helpers
 
-function correctness(labels: Int32Array, predictions: Int32Array): Uint8Array {
-  const out = new Uint8Array(labels.length);
-  for (let i = 0; i < labels.length; i++) out[i] = labels[i] === predictions[i] ? 1 : 0;
-  return out;
-}
-
 function mcnemarSummary(a: Uint8Array, b: Uint8Array): Omit<McNemarSummary, "p_holm"> & { p_holm: number } {
   const ra = Array.from(a, (x) => x === 1);
   const rb = Array.from(b, (x) => x === 1);
@@ -165,134 +171,7 @@ function mcnemarSummary(a: Uint8Array, b: Uint8Array): Omit<McNemarSummary, "p_h
   return { statistic: r.statistic, p_value: r.p_value, p_holm: NaN, method: r.method, b: nb, c: nc };
 }
 
-/**
- * Mean of per-row values and its percentile interval over `resamples` bootstrap resamples of
- * the rows (seeded; numpy's linear quantiles).
- */
-export function bootstrapMean(values: Float64Array, resamples: number, seed = 0, confidence = 0.95): { mean: number; ci: [number, number] } {
-  const n = values.length;
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += values[i];
-  const rng = new Xoshiro128(seed);
-  const means = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += values[rng.nextInt(n)];
-    means[r] = s / n;
-  }
-  means.sort();
-  const q = (p: number) => {
-    const h = (resamples - 1) * p;
-    const lo = Math.floor(h);
-    const hi = Math.min(lo + 1, resamples - 1);
-    return means[lo] + (h - lo) * (means[hi] - means[lo]);
-  };
-  const alpha = 1 - confidence;
-  return { mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] };
-}
-
-type BootResult = { mean: number; ci: [number, number] };
-
-/**
- * Many bootstrap means at once: statistics over the same number of rows share one stream of
- * resampled row indices (the stream `bootstrapMean` and the library's `pairedBootstrap` draw
- * with the same seed), so each index is drawn once for all of them. Results equal
- * `bootstrapMean`'s for each vector on its own.
- */
-export class BootstrapBatch {
-  private readonly jobs: { values: Float64Array; done: (r: BootResult) => void }[] = [];
-
-  constructor(
-    readonly resamples: number,
-    readonly seed = 0,
-    readonly confidence = 0.95,
-  ) {}
-
-  add(values: Float64Array, done: (r: BootResult) => void): void {
-    this.jobs.push({ values, done });
-  }
-
-  run(): void {
-    const byN = new Map<number, typeof this.jobs>();
-    for (const j of this.jobs) {
-      const n = j.values.length;
-      if (!byN.has(n)) byN.set(n, []);
-      byN.get(n)!.push(j);
-    }
-    const R = this.resamples;
-    const alpha = 1 - this.confidence;
-    for (const [n, jobs] of byN) {
-      const K = jobs.length;
-      // Row-major [row][job] so that each drawn row's values are adjacent.
-      const m = new Float64Array(n * K);
-      jobs.forEach((j, k) => j.values.forEach((v, i) => (m[i * K + k] = v)));
-      const means = jobs.map(() => new Float64Array(R));
-      const acc = new Float64Array(K);
-      const rng = new Xoshiro128(this.seed);
-      for (let r = 0; r < R; r++) {
-        acc.fill(0);
-        for (let i = 0; i < n; i++) {
-          const base = rng.nextInt(n) * K;
-          for (let k = 0; k < K; k++) acc[k] += m[base + k];
-        }
-        for (let k = 0; k < K; k++) means[k][r] = acc[k] / n;
-      }
-      jobs.forEach((j, k) => {
-        const sorted = means[k].sort();
-        const q = (p: number) => {
-          const h = (R - 1) * p;
-          const lo = Math.floor(h);
-          const hi = Math.min(lo + 1, R - 1);
-          return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-        };
-        let sum = 0;
-        for (let i = 0; i < n; i++) sum += j.values[i];
-        j.done({ mean: sum / n, ci: [q(alpha / 2), q(1 - alpha / 2)] });
-      });
-    }
-    this.jobs.length = 0;
-  }
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-const pts = (x: number) => (100 * x).toFixed(2);
-
 // ------------------------------------------------------------------------------- results
-
-/** Per model: decoded labels and, per cell, decoded clean and noisy predictions. */
-class CellData {
-  readonly labels: Int32Array[];
-  private readonly cache = new Map<string, { clean: Uint8Array; noisy: Map<string, Uint8Array[]> }>();
-
-  constructor(
-    readonly plan: Plan,
-    readonly cells: Map<string, CellFile>,
-  ) {
-    this.labels = plan.models.map((m) => decodeLabels(m.test.labels, m.classes));
-  }
-
-  get(spec: CellSpec): { clean: Uint8Array; noisy: Map<string, Uint8Array[]> } | undefined {
-    const file = this.cells.get(spec.hash);
-    if (!file) return undefined;
-    let d = this.cache.get(spec.hash);
-    if (!d) {
-      const m = this.plan.models[spec.model];
-      const labels = this.labels[spec.model];
-      const noisy = new Map<string, Uint8Array[]>();
-      for (const p of file.result.noise) noisy.set(`${p.kind}:${p.level}`, p.runs.map((r) => correctness(labels, decodeLabels(r.predictions, m.classes))));
-      d = { clean: correctness(labels, decodeLabels(file.result.predictions, m.classes)), noisy };
-      this.cache.set(spec.hash, d);
-    }
-    return d;
-  }
-
-  predictions(spec: CellSpec): Int32Array {
-    return decodeLabels(this.cells.get(spec.hash)!.result.predictions, this.plan.models[spec.model].classes);
-  }
-}
 
 function noisePoints(file: CellFile, floatFile?: CellFile): NoisePoint[] {
   return file.result.noise.map((p) => {
@@ -443,183 +322,4 @@ function diffRows(a: Uint8Array, b: Uint8Array): Float64Array {
   const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i] - b[i];
   return out;
-}
-
-/** Mean correctness per row over cells (e.g. calibration seeds) or runs (noise seeds). */
-function meanRows(rows: Uint8Array[]): Float64Array {
-  const out = new Float64Array(rows[0].length);
-  for (const r of rows) for (let i = 0; i < r.length; i++) out[i] += r[i];
-  for (let i = 0; i < out.length; i++) out[i] /= rows.length;
-  return out;
-}
-
-function rowMean(v: Float64Array): number {
-  let s = 0;
-  for (const x of v) s += x;
-  return s / v.length;
-}
-
-const sub = (a: Float64Array, b: Float64Array) => a.map((x, i) => x - b[i]);
-
-/** One pair's sensitivity difference pooled over the claim's conditions. */
-export interface Pooled {
-  pair: { discriminative: string; generative: string };
-  conditions: number;
-  /** Mean over conditions of generative minus discriminative (fractions). */
-  difference: number;
-  /** 95% paired-bootstrap interval over test rows of that mean (null: not scored on the same rows). */
-  ci: [number, number] | null;
-}
-
-/**
- * The verdict from each pair's pooled difference: `holds` when every pooled interval lies
- * above 0, `reversed` when every one lies below 0, `not shown` otherwise. Pairs not scored on
- * the same rows have no interval and count only when no pair has one (by the sign of the mean).
- */
-export function verdictOf(pooled: Pooled[]): Verdict {
-  if (pooled.length === 0) return "not testable";
-  const withCi = pooled.filter((p) => p.ci);
-  if (withCi.length) {
-    if (withCi.every((p) => p.ci![0] > 0)) return "holds";
-    if (withCi.every((p) => p.ci![1] < 0)) return "reversed";
-    return "not shown";
-  }
-  if (pooled.every((p) => p.difference > 0)) return "holds";
-  if (pooled.every((p) => p.difference < 0)) return "reversed";
-  return "not shown";
-}
-
-/** Sets up the findings' bootstraps in `batch`; the returned function builds them once it ran. */
-function findings(plan: Plan, data: CellData, batch: BootstrapBatch): () => Finding[] {
-  const s = plan.settings;
-  const models = plan.models;
-  const disc = models.filter((m) => m.kind === "discriminative");
-  const gen = models.filter((m) => m.kind === "generative");
-  // Pairs scored on the same test rows can be compared row by row.
-  const pairs: { d: PlanModel; g: PlanModel; paired: boolean }[] = [];
-  for (const d of disc) for (const g of gen) pairs.push({ d, g, paired: d.test.sha256 === g.test.sha256 });
-
-  const floatOf = (m: PlanModel) => plan.cells.find((c) => c.type === "float" && c.model === m.index)!;
-  const quantOf = (m: PlanModel, bits: number, calib: string) =>
-    plan.cells.filter((c) => c.type === "quant" && c.model === m.index && c.bits === bits && c.calib === calib);
-  /** Clean correctness averaged over calibration seeds; undefined when a cell is missing. */
-  const clean = (specs: CellSpec[]): Float64Array | undefined => {
-    const rows = specs.map((c) => data.get(c)?.clean);
-    return rows.length && rows.every(Boolean) ? meanRows(rows as Uint8Array[]) : undefined;
-  };
-  const noisy = (specs: CellSpec[], key: string): Float64Array | undefined => {
-    const rows = specs.flatMap((c) => data.get(c)?.noisy.get(key) ?? [undefined]);
-    return rows.length && rows.every(Boolean) ? meanRows(rows as Uint8Array[]) : undefined;
-  };
-
-  /** Per-row differences of each paired condition, pooled per pair for the verdict. */
-  const rowsOf = new Map<FindingCondition, Float64Array>();
-  const condition = (label: string, pair: (typeof pairs)[number], dv: Float64Array, gv: Float64Array): FindingCondition => {
-    const dm = rowMean(dv);
-    const gm = rowMean(gv);
-    const diff = sub(gv, dv);
-    const c: FindingCondition = { label, pair: { discriminative: pair.d.name, generative: pair.g.name }, discriminative: dm, generative: gm, difference: gm - dm, ci: null };
-    if (pair.paired) {
-      rowsOf.set(c, diff);
-      batch.add(diff, (b) => (c.ci = b.ci));
-    }
-    return c;
-  };
-  const pool = (conds: FindingCondition[]): Pooled[] =>
-    pairs.flatMap((p): Pooled[] => {
-      const mine = conds.filter((c) => c.pair.discriminative === p.d.name && c.pair.generative === p.g.name);
-      if (!mine.length) return [];
-      const pair = { discriminative: p.d.name, generative: p.g.name };
-      if (!p.paired) return [{ pair, conditions: mine.length, difference: mean(mine.map((c) => c.difference)), ci: null }];
-      const avg = new Float64Array(rowsOf.get(mine[0])!.length);
-      for (const c of mine) rowsOf.get(c)!.forEach((x, i) => (avg[i] += x / mine.length));
-      const pooled: Pooled = { pair, conditions: mine.length, difference: NaN, ci: null };
-      batch.add(avg, (b) => {
-        pooled.difference = b.mean;
-        pooled.ci = b.ci;
-      });
-      return [pooled];
-    });
-
-  // 1. bit width: drop from float at each bit width, reference calibration.
-  const bitsConds: FindingCondition[] = [];
-  for (const p of pairs) {
-    const fd = clean([floatOf(p.d)]);
-    const fg = clean([floatOf(p.g)]);
-    for (const bits of s.bits) {
-      const qd = clean(quantOf(p.d, bits, s.reference_calib));
-      const qg = clean(quantOf(p.g, bits, s.reference_calib));
-      if (!fd || !fg || !qd || !qg) continue;
-      bitsConds.push(condition(`${bits} bits`, p, sub(fd, qd), sub(fg, qg)));
-    }
-  }
-
-  // 2. calibration balance: reference calibration minus each other mode, same bit width.
-  const calibConds: FindingCondition[] = [];
-  for (const p of pairs) {
-    for (const mode of s.calib.filter((c) => c !== s.reference_calib)) {
-      for (const bits of s.bits) {
-        const rd = clean(quantOf(p.d, bits, s.reference_calib));
-        const rg = clean(quantOf(p.g, bits, s.reference_calib));
-        const md = clean(quantOf(p.d, bits, mode));
-        const mg = clean(quantOf(p.g, bits, mode));
-        if (!rd || !rg || !md || !mg) continue;
-        calibConds.push(condition(`${bits} bits, ${mode}`, p, sub(rd, md), sub(rg, mg)));
-      }
-    }
-  }
-
-  // 3. noise: clean minus noisy accuracy of the same model (float, and each bit width).
-  const noiseConds: FindingCondition[] = [];
-  for (const p of pairs) {
-    const variants: { label: string; d: CellSpec[]; g: CellSpec[] }[] = [
-      { label: "float", d: [floatOf(p.d)], g: [floatOf(p.g)] },
-      ...s.bits.map((bits) => ({ label: `${bits} bits`, d: quantOf(p.d, bits, s.reference_calib), g: quantOf(p.g, bits, s.reference_calib) })),
-    ];
-    for (const { kind, levels } of s.noise) {
-      for (const level of levels) {
-        const key = `${kind}:${level}`;
-        for (const v of variants) {
-          const cd = clean(v.d);
-          const cg = clean(v.g);
-          const nd = noisy(v.d, key);
-          const ng = noisy(v.g, key);
-          if (!cd || !cg || !nd || !ng) continue;
-          noiseConds.push(condition(`${v.label}, ${key}`, p, sub(cd, nd), sub(cg, ng)));
-        }
-      }
-    }
-  }
-
-  const make = (id: Finding["id"], claim: string, measure: string, conds: FindingCondition[], pooled: Pooled[]): Finding => {
-    const verdict = verdictOf(pooled);
-    const more = conds.filter((c) => c.ci && c.ci[0] > 0).length;
-    const less = conds.filter((c) => c.ci && c.ci[1] < 0).length;
-    const meanDiff = pooled.length ? mean(pooled.map((p) => p.difference)) : null;
-    let summary: string;
-    if (verdict === "not testable") {
-      summary = pairs.length === 0
-        ? "needs a discriminative and a generative model (ptq-onnx.kind metadata, --kinds, or disc/gen in the file name)"
-        : "no condition has all its cells yet";
-    } else {
-      const n = conds.length;
-      const where = (c: FindingCondition) => `${c.label}${pairs.length > 1 ? ` (${c.pair.discriminative} vs ${c.pair.generative})` : ""}`;
-      const top = [...conds].sort((a, b) => Math.abs(b.difference) - Math.abs(a.difference))[0];
-      const pooledText = pooled
-        .map((p) => `${pts(p.difference)} points${p.ci ? ` [${pts(p.ci[0])}, ${pts(p.ci[1])}]` : " (not scored on the same rows: no interval)"}${pairs.length > 1 ? ` for ${p.pair.discriminative} vs ${p.pair.generative}` : ""}`)
-        .join("; ");
-      summary =
-        `generative minus discriminative ${measure}, averaged over ${n} condition${n > 1 ? "s" : ""}: ${pooledText}; ` +
-        `per condition, the interval lies above 0 in ${more} and below 0 in ${less}; largest: ${pts(top.difference)} at ${where(top)} ` +
-        `(generative ${pts(top.generative)}, discriminative ${pts(top.discriminative)})`;
-    }
-    return { id, claim, measure, verdict, mean_difference: meanDiff, pooled, significant_more: more, significant_less: less, summary, conditions: conds };
-  };
-
-  const pooled = [pool(bitsConds), pool(calibConds), pool(noiseConds)];
-  return () => [
-    make("bits", "generative classifiers are more sensitive than discriminative ones to the bit width", `accuracy drop from float (${s.reference_calib} calibration)`, bitsConds, pooled[0]),
-    make("calibration", "generative classifiers are more sensitive than discriminative ones to calibration balance", `accuracy lost by each other calibration mode against ${s.reference_calib}`, calibConds, pooled[1]),
-    make("noise", "generative classifiers are more sensitive than discriminative ones to input noise", "accuracy lost to noise (clean minus noisy, same model)", noiseConds, pooled[2]),
-  ];
 }

@@ -356,7 +356,7 @@ export function parseShard(text: string | undefined): { index: number; count: nu
  * (models, then bit widths, calibration modes and seeds), so each shard gets a share of every
  * model's cells. The same plan always gives the same split.
  */
-export function shardCells(cells: readonly CellSpec[], shard: { index: number; count: number } | null): CellSpec[] {
+export function shardCells<T>(cells: readonly T[], shard: { index: number; count: number } | null): T[] {
   if (!shard) return [...cells];
   return cells.filter((_, i) => i % shard.count === shard.index - 1);
 }

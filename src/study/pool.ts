@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../graph/index.ts";
-import { addCounters, runTask, zeroCounters, type TaskContext, type TaskCounters, type TaskRef } from "./tasks.ts";
+import { addCounters, zeroCounters, type TaskCounters, type TaskRef } from "./tasks.ts";
 
 export interface PoolTask {
   id: number;
@@ -21,9 +21,21 @@ export interface PoolTask {
 
 export type TaskDone = (task: PoolTask, counters: TaskCounters, seconds: number) => void;
 
-const WORKER = fileURLToPath(new URL("./worker.mjs", import.meta.url));
+/** `.ts` when running from the sources, `.js` in the compiled package (tsc rewrites imports, not URLs). */
+export const SOURCE_EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+
+// From the sources, worker.mjs registers tsx before loading worker.ts; compiled, worker.js runs as is.
+export const WORKER = fileURLToPath(new URL(SOURCE_EXT === ".ts" ? "./worker.mjs" : "./worker.js", import.meta.url));
 
 const PRIORITY: Record<TaskRef["kind"], number> = { calibration: 2, quantization: 1, cell: 0 };
+
+/**
+ * The module whose `runTask(ctx, ref)` does the work: the study's tasks by default; a build
+ * passes its own (src/build/tasks.ts), so both share this scheduler and its workers.
+ */
+export const STUDY_TASKS = new URL(`./tasks${SOURCE_EXT}`, import.meta.url).href;
+
+type TaskModule<C> = { runTask(ctx: C, ref: TaskRef): Promise<TaskCounters> };
 
 class Scheduler {
   private pending: PoolTask[];
@@ -59,11 +71,12 @@ class Scheduler {
   }
 }
 
-export async function runTasks(tasks: PoolTask[], ctx: TaskContext, jobs: number, onDone: TaskDone): Promise<TaskCounters> {
+export async function runTasks<C>(tasks: PoolTask[], ctx: C, jobs: number, onDone: TaskDone, runner: string = STUDY_TASKS): Promise<TaskCounters> {
   const total = zeroCounters();
   if (tasks.length === 0) return total;
   const sched = new Scheduler(tasks);
   if (jobs <= 1) {
+    const { runTask } = (await import(runner)) as TaskModule<C>;
     for (let task = sched.next(); task; task = sched.next()) {
       const t = performance.now();
       const c = await runTask(ctx, task.ref);
@@ -74,10 +87,10 @@ export async function runTasks(tasks: PoolTask[], ctx: TaskContext, jobs: number
     if (sched.remaining) throw new Error(`${sched.remaining} study tasks wait on tasks that are not in the plan`);
     return total;
   }
-  return runInWorkers(sched, ctx, Math.min(jobs, tasks.length), onDone, total);
+  return runInWorkers(sched, ctx, runner, Math.min(jobs, tasks.length), onDone, total);
 }
 
-function runInWorkers(sched: Scheduler, ctx: TaskContext, jobs: number, onDone: TaskDone, total: TaskCounters): Promise<TaskCounters> {
+function runInWorkers(sched: Scheduler, ctx: unknown, runner: string, jobs: number, onDone: TaskDone, total: TaskCounters): Promise<TaskCounters> {
   return new Promise((resolve, reject) => {
     const workers: { child: ChildProcess; ready: boolean; busy?: { task: PoolTask; started: number } }[] = [];
     let failed = false;
@@ -120,7 +133,7 @@ function runInWorkers(sched: Scheduler, ctx: TaskContext, jobs: number, onDone: 
       child.on("message", (msg: { type: string; id?: number; counters?: TaskCounters; message?: string; input?: boolean; stack?: string }) => {
         if (msg.type === "ready") {
           w.ready = true;
-          child.send({ type: "init", ctx });
+          child.send({ type: "init", ctx, runner });
           dispatch();
           return;
         }

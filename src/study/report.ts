@@ -19,13 +19,13 @@ const signed = (x: number) => (x >= 0 ? "+" : "−") + Math.abs(100 * x).toFixed
 const pval = (p: number | null | undefined) => (p === null || p === undefined || !Number.isFinite(p) ? "–" : p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
 const ci = (c: [number, number] | null) => (c ? `[${(100 * c[0]).toFixed(2)}, ${(100 * c[1]).toFixed(2)}]` : "–");
 
-function table(header: string[], rows: (string | number)[][], cls = ""): string {
+export function table(header: string[], rows: (string | number)[][], cls = ""): string {
   const th = header.map((h) => `<th>${esc(h)}</th>`).join("");
   const body = rows.map((r) => `<tr>${r.map((c) => `<td>${typeof c === "number" ? c : c}</td>`).join("")}</tr>`).join("\n");
   return `<table class="${cls}"><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-const CSS = `
+export const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}

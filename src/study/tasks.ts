@@ -17,7 +17,7 @@ import type { NoiseStage } from "../eval/noise.ts";
 import { InputError, findRoles, loadModel, serializeModel, writeFileAtomic, type Model } from "../graph/index.ts";
 import { makePolicy } from "../passes/index.ts";
 import { calibrate, plan as planQuantization, realize, type QuantPlan } from "../pipeline/index.ts";
-import { compareModels, type CompareReport } from "../stats/compare.ts";
+import { compareModels, type CompareReport } from "../compare/compare.ts";
 import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
 
 export const CELL_FORMAT = "ptq-onnx.study.cell";

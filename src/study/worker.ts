@@ -4,11 +4,14 @@
  * when its parent goes away, so a killed study leaves no workers behind.
  */
 import { InputError } from "../graph/index.ts";
-import { runTask, type TaskContext, type TaskRef } from "./tasks.ts";
+import type { TaskCounters, TaskRef } from "./tasks.ts";
 
-type Message = { type: "init"; ctx: TaskContext } | { type: "task"; id: number; task: TaskRef };
+type RunTask = (ctx: unknown, ref: TaskRef) => Promise<TaskCounters>;
+/** `runner`: the URL of the module whose runTask does the work (the study's or a build's). */
+type Message = { type: "init"; ctx: unknown; runner: string } | { type: "task"; id: number; task: TaskRef };
 
-let ctx: TaskContext | undefined;
+let ctx: unknown;
+let runTask: Promise<RunTask> | undefined;
 
 /** Sends to the parent; a parent that is gone ends the worker (its finished files are whole). */
 function send(message: unknown): void {
@@ -22,10 +25,11 @@ process.on("disconnect", () => process.exit(0));
 process.on("message", (msg: Message) => {
   if (msg.type === "init") {
     ctx = msg.ctx;
+    runTask = import(msg.runner).then((m: { runTask: RunTask }) => m.runTask);
     return;
   }
-  if (msg.type !== "task" || !ctx) return;
-  runTask(ctx, msg.task).then(
+  if (msg.type !== "task" || !runTask) return;
+  runTask.then((run) => run(ctx, msg.task)).then(
     (counters) => send({ type: "done", id: msg.id, counters }),
     (err: unknown) =>
       send({

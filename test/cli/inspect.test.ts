@@ -17,9 +17,14 @@ describe("ptq-onnx inspect", () => {
     ]);
     expect(s.outputs).toEqual([{ name: "logits", type: "float32", shape: ["batch", 4], role: "scores" }]);
     expect(s.ops.LSTM).toBe(1);
-    expect(s.parameters).toBe(1764);
-    expect(s.lstm).toEqual([{ name: "/lstm/LSTM", direction: "bidirectional", hidden_size: 10, input_size: 6, layout: 0, quantized_weights: false }]);
-    expect(s.tensors_by_type.float32.elements).toBe(1764);
+    // make_fixtures.py's Disc(vocab 40, emb 6, hidden 10, classes 4, bidirectional): embedding,
+    // per direction W [4H, E], R [4H, H] and two biases [4H], head [2H -> 4] with bias.
+    const [V, E, H, C] = [40, 6, 10, 4];
+    const parameters = V * E + 2 * (4 * H * E + 4 * H * H + 8 * H) + 2 * H * C + C;
+    expect(s.parameters).toBe(parameters);
+    const lstmName = loadModel(fixtureModel("bilstm-tiny")).graph.nodes.find((n) => n.opType === "LSTM")!.name; // the exporter's
+    expect(s.lstm).toEqual([{ name: lstmName, direction: "bidirectional", hidden_size: H, input_size: E, layout: 0, quantized_weights: false }]);
+    expect(s.tensors_by_type.float32.elements).toBe(parameters);
   });
 
   it("prints a readable summary without --json", () => {

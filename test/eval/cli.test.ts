@@ -1,3 +1,5 @@
+import { statSync } from "node:fs";
+import { cpus } from "node:os";
 import { describe, expect, it } from "vitest";
 import { fixtureModel, runCli } from "../helpers.ts";
 import { writeTestData } from "./testdata.ts";
@@ -107,22 +109,29 @@ describe("ptq-onnx robustness", () => {
 describe("ptq-onnx bench", () => {
   it("--json: latency percentiles, throughput, peak memory, size and ratios to the first model", () => {
     const r = json(["bench", disc, gen, ...data, "--batch", "1,4", "--threads", "1", "--runs", "3", "--warmup", "1", "--json"]);
-    expect(r.machine.arch).toBeTypeOf("string");
-    expect(r.machine.cores).toBeGreaterThan(0);
+    expect(r.machine).toMatchObject({ arch: process.arch, platform: process.platform, cores: cpus().length, node: process.version });
     expect(r.settings).toMatchObject({ batches: [1, 4], threads: [1], runs: 3, warmup: 1 });
-    expect(r.models).toHaveLength(2);
-    for (const m of r.models) {
-      expect(m.bytes).toBeGreaterThan(1000);
+    expect(r.models.map((m: { model: string }) => m.model)).toEqual([disc, gen]);
+    r.models.forEach((m: { model: string; bytes: number; inputs: string; results: Record<string, any>[] }, mi: number) => {
+      expect(m.bytes).toBe(statSync(m.model).size);
       expect(m.inputs).toBe(td.text);
-      expect(m.results).toHaveLength(2);
+      expect(m.results.map((x) => [x.batch, x.threads])).toEqual([[1, 1], [4, 1]]);
       for (const x of m.results) {
-        for (const k of ["p50", "p90", "p99", "mean", "min", "max"]) expect(x.latency_ms[k]).toBeGreaterThan(0);
-        expect(x.latency_ms.p50).toBeLessThanOrEqual(x.latency_ms.p99);
-        expect(x.throughput_rows_per_s).toBeGreaterThan(0);
+        const l = x.latency_ms;
+        // Order statistics of the same 3 timings, all of them real (positive) durations.
+        expect(l.min).toBeGreaterThan(0);
+        expect([l.min, l.p50, l.p90, l.p99, l.max]).toEqual([...[l.min, l.p50, l.p90, l.p99, l.max]].sort((a, b) => a - b));
+        expect(l.mean).toBeGreaterThanOrEqual(l.min);
+        expect(l.mean).toBeLessThanOrEqual(l.max);
+        // Rows per second over the timed runs: batch rows per run at the mean latency.
+        expect(x.throughput_rows_per_s).toBeCloseTo((x.batch * 1000) / l.mean, 6);
         expect(x.peak_rss_bytes).toBeGreaterThanOrEqual(x.baseline_rss_bytes);
-        expect(x.vs_first.p50).toBeGreaterThan(0);
+        const first = r.models[0].results.find((f: { batch: number }) => f.batch === x.batch);
+        expect(x.vs_first.p50).toBeCloseTo(l.p50 / first.latency_ms.p50, 12);
+        expect(x.vs_first.throughput).toBeCloseTo(x.throughput_rows_per_s / first.throughput_rows_per_s, 12);
+        if (mi === 0) expect(x.vs_first).toEqual({ p50: 1, throughput: 1, peak_rss: 1 });
       }
-    }
+    });
     expect(r.models[0].bytes_vs_first).toBe(1);
     expect(r.models[0].results[0].vs_first).toEqual({ p50: 1, throughput: 1, peak_rss: 1 });
     expect(r.models[1].bytes_vs_first).toBeCloseTo(r.models[1].bytes / r.models[0].bytes, 12);

@@ -171,8 +171,19 @@ describe("token noise", () => {
     const ctx = tokenNoiseContext(tokenizer, undefined, []);
     const text = "the cat sat on a mat";
     const rows1 = [{ ids: tokenizer.encode(text), text }];
-    const a = applyTokenNoise(rows1, stages("del:0.5+typo:0.2"), 3, ctx);
-    expect(applyTokenNoise(rows1, stages("del:0.5+typo:0.2"), 3, ctx)).toEqual(a);
-    expect(a[0].length).toBeGreaterThan(0);
+    const a = applyTokenNoise(rows1, stages("del:0.5+typo:0.5"), 4, ctx);
+    expect(applyTokenNoise(rows1, stages("del:0.5+typo:0.5"), 4, ctx)).toEqual(a);
+    // The same, one stage at a time: deletion first (stage 0's stream; which positions it
+    // keeps depends only on the stream and the length, so position ids show them), then typos
+    // on the words that are left (stage 1's stream).
+    const words = tokenizer.tokens(text);
+    const kept = applyTokenNoise([{ ids: words.map((_, i) => i) }], [{ kind: "del", level: 0.5, index: 0 }], 4, ctx)[0];
+    expect(kept.length).toBeLessThan(words.length);
+    const left = kept.map((i) => words[i]).join(" ");
+    const sequential = applyTokenNoise([{ ids: tokenizer.encode(left), text: left }], [{ kind: "typo", level: 0.5, index: 1 }], 4, ctx);
+    expect(a).toEqual(sequential);
+    expect(a[0]).not.toEqual(tokenizer.encode(left)); // the typo stage changed something
+    // And not the other order: typos first would spell the deleted words too.
+    expect(applyTokenNoise(rows1, stages("typo:0.5+del:0.5"), 4, ctx)).not.toEqual(a);
   });
 });

@@ -8,7 +8,7 @@ import { readRows } from "../../src/data/jsonl.ts";
 import { readTokenizer } from "../../src/data/tokenizer.ts";
 import { DataType, InputError, checkWeights, loadModel, parseModel, readInputFile, saveModel, serializeModel, tensorDataProblem } from "../../src/graph/index.ts";
 import { createSession } from "../../src/graph/session.ts";
-import { readNumberSample } from "../../src/stats/samples.ts";
+import { readNumberSample } from "../../src/compare/samples.ts";
 import { fixtureModel, tempDir } from "../helpers.ts";
 import { externalModel, mkfifo, modelBytes, oneTensorModel, unknownOpModel, withWeight } from "./bad-models.ts";
 

@@ -139,9 +139,9 @@ describe("activation quantization", () => {
   }
 
   for (const name of ["disc-tiny", "gen-tiny"]) {
-    it(`${name}: 8-bit QDQ and 3-bit QCDQ keep the model valid, close at 8 bits and the scores output float`, async () => {
+    it(`${name}: 8-bit QDQ, 4- and 3-bit QCDQ keep the model valid, close at 8 and 4 bits and the scores output float`, async () => {
       const float = await scores(readFileSync(fixtureModel(name)));
-      for (const bits of [8, 3]) {
+      for (const bits of [8, 4, 3]) {
         const model = loadModel(fixtureModel(name));
         const policy = makePolicy({ bits, exclude: [model.graph.outputs[0].name] });
         const targets = activationTargets(model, policy).map((t) => t.value.name);
@@ -158,7 +158,11 @@ describe("activation quantization", () => {
         const q = await scores(serializeModel(model));
         const diff = maxAbsDiff(q, float);
         const scale = Math.max(...float.map(Math.abs));
+        // Max score error relative to the largest score. Measured 0.006 (disc) and 0.0002 (gen)
+        // at 8 bits; each bit fewer doubles the activation step, so 4 bits may give up to 16x
+        // the 8-bit error (measured 0.07 and 0.002): bounds 0.05 at 8 bits, 0.15 at 4 bits.
         if (bits === 8) expect(diff / scale).toBeLessThan(0.05);
+        if (bits === 4) expect(diff / scale).toBeLessThan(0.15);
         expect(model.graph.outputs[0].producer!.opType).not.toBe("DequantizeLinear");
       }
     });

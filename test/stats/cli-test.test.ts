@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/graph/errors.ts";
 import { ks2samp, mannWhitneyU, mcnemar, wilcoxon } from "../../src/stats/index.ts";
-import { testFromFiles } from "../../src/stats/samples.ts";
+import { testFromFiles } from "../../src/compare/samples.ts";
 import type { TestResult } from "../../src/stats/types.ts";
 import { runCli, tempDir } from "../helpers.ts";
 import { loadReference, relErr, RTOL } from "./reference.ts";

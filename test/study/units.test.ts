@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { specList } from "../../src/cli/commands/study.ts";
 import { pairedBootstrap } from "../../src/stats/index.ts";
-import { BootstrapBatch, bootstrapMean, verdictOf, type Pooled } from "../../src/study/aggregate.ts";
+import { BootstrapBatch, bootstrapMean } from "../../src/stats/bootstrap.ts";
+import type { Pooled } from "../../src/study/aggregate.ts";
+import { verdictOf } from "../../src/study/findings.ts";
 import { canonicalJson, keyHash } from "../../src/study/hash.ts";
 import { decodeLabels, encodeLabels, normalizeSettings, parseShard, shardCells, type CellSpec } from "../../src/study/plan.ts";
 import { linePlot, niceTicks, whiskerPlot } from "../../src/study/svg.ts";

@@ -1,12 +1,8 @@
-import { availableParallelism } from "node:os";
 import type { Argv, CommandModule } from "yargs";
-import { benchModels, machineInfo, type BenchSettings, type MachineInfo, type ModelBench } from "../../eval/bench.ts";
-import { InputError } from "../../graph/index.ts";
+import { runBench, type BenchOutput } from "../../eval/run-bench.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { integerArg } from "../options.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
-import { intListOption, intOption } from "./eval.ts";
-import { loadValidModel } from "./inspect.ts";
 
 interface Args {
   models: string[];
@@ -20,12 +16,6 @@ interface Args {
   seed?: number;
   progress?: string;
   json: boolean;
-}
-
-export interface BenchOutput {
-  machine: MachineInfo;
-  settings: Omit<BenchSettings, "data" | "tokenizer"> & { data: string | null };
-  models: ModelBench[];
 }
 
 function printText(o: BenchOutput): void {
@@ -72,25 +62,17 @@ export const benchCommand: CommandModule<object, Args> = {
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: (args) => {
-    const models = args.models.map(String);
-    if (models.length === 0) throw new InputError("give at least one model");
-    const settings: BenchSettings = {
-      batches: intListOption(args.batch, "batch", 1) ?? [1, 32],
-      threads: intListOption(args.threads, "threads", 1) ?? [...new Set([1, availableParallelism()])],
-      runs: intOption(args.runs, "runs", 1) ?? 100,
-      warmup: intOption(args.warmup, "warmup", 0) ?? 10,
-      seed: intOption(args.seed, "seed", 0) ?? 0,
+    const out = runBench(args.models.map(String), {
+      batches: args.batch,
+      threads: args.threads,
+      runs: args.runs,
+      warmup: args.warmup,
+      seed: args.seed,
       data: args.data,
       tokenizer: args.tokenizer,
-      seqLen: intOption(args["seq-len"], "seq-len", 1),
-    };
-    const loaded = models.map((path) => ({ path, model: loadValidModel(path) }));
-    const progress = makeProgress(progressMode(args.progress), "bench")?.message;
-    const out: BenchOutput = {
-      machine: machineInfo(),
-      settings: { batches: settings.batches, threads: settings.threads, runs: settings.runs, warmup: settings.warmup, seed: settings.seed, seqLen: settings.seqLen, data: settings.data ?? null },
-      models: benchModels(loaded, settings, progress),
-    };
+      seqLen: args["seq-len"],
+      onProgress: makeProgress(progressMode(args.progress), "bench")?.message,
+    });
     if (args.json) printJson(out);
     else printText(out);
   },

@@ -1,15 +1,29 @@
 import type { Argv, CommandModule } from "yargs";
-import { embeddingRows } from "../../data/resolve.ts";
-import { InputError } from "../../graph/index.ts";
-import { compareScores, loadEvalData, metricsFor, ModelRunner, noisyIds, defaultThreads, defaultBatch, type Agreement, type EvalMetrics } from "../../eval/evaluate.ts";
-import { formatNoiseSpec, parseNoiseSpec, type GaussInsertion, type NoiseStage } from "../../eval/noise.ts";
-import { integerArg, intOption } from "../options.ts";
+import { runEval, type EvalOptions, type EvalResult } from "../../eval/run-eval.ts";
+import { integerArg } from "../options.ts";
 import { printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
-import { loadValidModel } from "./inspect.ts";
 
 // The shared numeric-option parsers, re-exported for the commands that import them from here.
 export { intListOption, intOption } from "../options.ts";
+
+/**
+ * The library's onProgress for `--progress` (auto|plain|none): one reporter whose label is
+ * the file or run being scored. Call `done` before printing results.
+ */
+export function progressReporter(mode: unknown): { onProgress?: (label: string, done: number, total: number) => void; done: () => void } {
+  let label = "";
+  const bar = makeProgress(progressMode(mode), () => label);
+  if (!bar) return { done: () => {} };
+  return {
+    onProgress: (l, done, total) => {
+      if (l !== label) bar.done();
+      label = l;
+      bar.update(done, total);
+    },
+    done: bar.done,
+  };
+}
 
 /** Options `eval` and `robustness` share. */
 export function dataOptions<T>(y: Argv<T>) {
@@ -24,31 +38,10 @@ export function dataOptions<T>(y: Argv<T>) {
     .option("json", { type: "boolean", default: false, describe: "print one JSON document" });
 }
 
-interface Args {
-  model: string;
-  data?: string;
-  tokenizer?: string;
-  noise?: string;
-  seed?: number;
-  batch?: number;
-  threads?: number;
-  rows?: number;
-  reference?: string;
+interface Args extends EvalOptions {
   progress?: string;
   "skip-bad-labels"?: boolean;
   json: boolean;
-}
-
-export interface EvalResult extends EvalMetrics {
-  model: string;
-  data: string;
-  data_sha256: string;
-  labels: string[] | null;
-  noise: { spec: string; stages: { kind: string; level: number }[]; seed: number; gauss: GaussInsertion[] } | null;
-  batch: number;
-  threads: number;
-  seconds: number;
-  reference?: Agreement & { model: string; accuracy: number };
 }
 
 function f4(x: number): string {
@@ -76,57 +69,6 @@ function printText(r: EvalResult): void {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-export async function runEval(args: Args): Promise<EvalResult> {
-  const started = performance.now();
-  const batchOption = intOption(args.batch, "batch", 1);
-  const threads = intOption(args.threads, "threads", 1) ?? defaultThreads();
-  const seed = intOption(args.seed, "seed", 0) ?? 0;
-  const rows = intOption(args.rows, "rows", 1);
-  const stages: NoiseStage[] = args.noise !== undefined ? parseNoiseSpec(args.noise) : [];
-  const model = loadValidModel(args.model);
-  const refModel = args.reference ? loadValidModel(args.reference) : undefined;
-  const data = loadEvalData(model, { data: args.data, tokenizer: args.tokenizer, rows, skipBadLabels: args["skip-bad-labels"] });
-  const batch = batchOption ?? defaultBatch(model, data.tokenizer, data.labelNames);
-  const ids = noisyIds(data, stages, seed);
-  const mode = progressMode(args.progress);
-  const bar = makeProgress(mode, args.model);
-  const runner = new ModelRunner(args.model, model, { batch, threads, padId: data.padId, onProgress: bar?.update });
-  const { result, gauss } = await runner.score(ids, stages, seed);
-  await runner.release();
-  bar?.done();
-  const metrics = metricsFor(data.labels, result, data.labelNames, args.model, data);
-  const out: EvalResult = {
-    model: args.model,
-    data: data.source,
-    data_sha256: data.sha256,
-    labels: data.labelNames ?? null,
-    ...metrics,
-    noise: args.noise !== undefined
-      ? { spec: formatNoiseSpec(stages), stages: stages.map(({ kind, level }) => ({ kind, level })), seed, gauss }
-      : null,
-    batch,
-    threads,
-    seconds: 0,
-  };
-  if (refModel) {
-    const refRows = embeddingRows(refModel);
-    const tooBig = refRows === undefined ? -1 : ids.findIndex((r) => r.some((id) => id >= refRows));
-    if (tooBig >= 0) throw new InputError(`row ${tooBig + 1}: token id outside the reference's embedding (${refRows} rows)`, args.reference);
-    const refBar = makeProgress(mode, args.reference!);
-    const refRunner = new ModelRunner(args.reference!, refModel, { batch, threads, padId: data.padId, onProgress: refBar?.update });
-    const ref = (await refRunner.score(ids, stages, seed)).result;
-    await refRunner.release();
-    refBar?.done();
-    if (ref.classes !== result.classes) {
-      throw new InputError(`the reference outputs ${ref.classes} scores per row, the model ${result.classes}`, args.reference);
-    }
-    const refMetrics = metricsFor(data.labels, ref, data.labelNames, args.reference, data);
-    out.reference = { model: args.reference!, accuracy: refMetrics.accuracy, ...compareScores(ref.scores, result.scores, ref.predictions, result.predictions) };
-  }
-  out.seconds = (performance.now() - started) / 1000;
-  return out;
-}
-
 export const evalCommand: CommandModule<object, Args> = {
   command: "eval <model>",
   describe: "Accuracy, macro-F1, per-class metrics and confusion matrix on labelled data, optionally under noise or against a reference",
@@ -139,7 +81,8 @@ export const evalCommand: CommandModule<object, Args> = {
         .option("reference", { type: "string", describe: "float model to compare with: top-1 agreement and mean KL divergence" }),
     ) as unknown as Argv<Args>,
   handler: async (args) => {
-    const r = await runEval(args);
+    const progress = progressReporter(args.progress);
+    const r = await runEval({ ...args, skipBadLabels: args["skip-bad-labels"], onProgress: progress.onProgress }).finally(progress.done);
     if (args.json) printJson(r);
     else printText(r);
   },

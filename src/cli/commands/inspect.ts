@@ -1,19 +1,10 @@
-import { statSync } from "node:fs";
 import type { CommandModule } from "yargs";
-import { InputError, inspectModel, loadModel, validateModel, type ModelSummary } from "../../graph/index.ts";
+import { inspectFile, loadValidModel, type ModelSummary } from "../../graph/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
 interface Args {
   model: string;
   json: boolean;
-}
-
-/** Loads and validates a model; every problem is an InputError naming the file. */
-export function loadValidModel(path: string) {
-  const model = loadModel(path);
-  const problems = validateModel(model);
-  if (problems.length) throw new InputError(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ""), path);
-  return model;
 }
 
 function shapeText(shape: ModelSummary["inputs"][number]["shape"]): string {
@@ -27,6 +18,9 @@ function printText(s: ModelSummary & { bytes: number }): void {
   lines.push("", table([["output", "type", "shape", "role"], ...s.outputs.map((o) => [o.name, o.type, shapeText(o.shape), o.role ?? "-"])]));
   if (s.lstm.length) {
     lines.push("", table([["LSTM", "direction", "hidden", "input", "weights"], ...s.lstm.map((l) => [l.name, l.direction, l.hidden_size ?? "?", l.input_size ?? "?", l.quantized_weights ? "quantized" : "float"])]));
+  }
+  if (s.integer_kernels.length) {
+    lines.push("", table([["integer kernel", "op", "weights (storage, bits)"], ...s.integer_kernels.map((k) => [k.name, k.op, k.weights.map((w) => `${w.name} (${w.storage}, ${w.bits})`).join(", ")])]));
   }
   lines.push("", `parameters: ${s.parameters.toLocaleString("en-US")}`);
   lines.push(table([["tensor type", "tensors", "elements", "bytes"], ...Object.entries(s.tensors_by_type).map(([t, e]) => [t, e.tensors, e.elements, e.bytes])]));
@@ -48,7 +42,7 @@ export const inspectCommand: CommandModule<object, Args> = {
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: (args) => {
     const model = loadValidModel(args.model);
-    const summary = { ...inspectModel(model), bytes: statSync(args.model).size };
+    const summary = inspectFile(model, args.model);
     if (args.json) printJson(summary);
     else printText(summary);
   },

@@ -1,12 +1,11 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
+import { InputError, loadValidModel } from "../../graph/index.ts";
 import { DEFAULT_BATCH, DEFAULT_ROWS, runParity, type ParityResult } from "../../parity/parity.ts";
 import { DEFAULT_PROFILES, PROFILES } from "../../parity/profiles.ts";
 import { integerArg, intOption, numberArg, numberOption } from "../options.ts";
 import { WASM_TARGET } from "../../parity/wasm.ts";
 import { printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
-import { loadValidModel } from "./inspect.ts";
 
 interface Args {
   model: string;

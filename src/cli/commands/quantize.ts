@@ -7,6 +7,8 @@ import { integerArg, numberArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
+import type { LowerReport } from "../../lower/index.ts";
+import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
 
 interface Args {
   model: string;
@@ -30,6 +32,7 @@ interface Args {
   "act-order": boolean;
   dampening?: number;
   "group-size"?: number;
+  format: string;
   force: boolean;
   eval: boolean;
   "eval-data"?: string;
@@ -88,6 +91,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
       .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
+      .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
       .option("eval", { type: "boolean", default: true, describe: "score float and quantized models on a fixed sample of test rows (--no-eval skips it)" })
       .option("eval-data", { type: "string", describe: "labelled JSONL test rows for that check (default: the zoo model's test split)" })
@@ -109,7 +113,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       progress,
     });
     const bar = makeProgress(progress, "calibrating");
-    const result = await quantizeModel({
+    const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
       model: args.model,
       out: args.o,
       bits,
@@ -138,5 +142,6 @@ export const quantizeCommand: CommandModule<object, Args> = {
     const more = await extras(result.output);
     if (args.json) printJson({ ...result, ...more });
     else printSummary(result, more);
+    if (!args.json && "lowered" in result) printLowerSummary(result.lowered as LowerReport);
   },
 };

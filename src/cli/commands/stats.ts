@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../../graph/index.ts";
-import { compareModels, type CompareReport, type Outcome } from "../../stats/compare.ts";
-import { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "../../stats/samples.ts";
+import { compareModels, type CompareReport, type Outcome } from "../../compare/compare.ts";
+import { EFFECT_SIZE, TEST_NAMES, testFromFiles, type TestName } from "../../compare/samples.ts";
 import type { TestResult } from "../../stats/types.ts";
 import { integerArg, intOption } from "../options.ts";
 import { printJson, table } from "../output.ts";

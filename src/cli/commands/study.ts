@@ -6,6 +6,7 @@ import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../.
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
+import { shardArg, shardOptions } from "./build.ts";
 import { intListOption, intOption } from "./eval.ts";
 
 interface Args {
@@ -31,6 +32,8 @@ interface Args {
   jobs?: number;
   threads?: number;
   shard?: string;
+  shards?: number;
+  "shard-index"?: number;
   "max-cells"?: number;
   "keep-models"?: boolean;
   progress?: string;
@@ -134,12 +137,15 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("out", { type: "string", default: "study-out", describe: "output folder (cells are cached there)" })
       .option("jobs", integerArg("jobs", 1, { describe: "worker processes (default: the cores available)" }))
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job (default: cores / jobs)" }))
-      .option("shard", { type: "string", describe: "i/n: run only this share of the cells (merge the outputs with study merge)" })
+      .option("shard", shardOptions.shard)
+      .option("shards", shardOptions.shards)
+      .option("shard-index", shardOptions["shard-index"])
       .option("max-cells", integerArg("max-cells", 0, { describe: "compute at most N cells this run (rerun to finish)" }))
       .option("keep-models", { type: "boolean", default: false, describe: "keep the quantized models in OUT/models" })
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {
+    const shard = shardArg(args);
     const models = list(args.models);
     if (!models || models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
     checkStudyOutputs(args.out, [
@@ -172,7 +178,7 @@ export const studyCommand: CommandModule<object, Args> = {
       out: args.out,
       jobs: intOption(args.jobs, "jobs", 1),
       threads: intOption(args.threads, "threads", 1),
-      shard: args.shard,
+      shard,
       maxCells: intOption(args["max-cells"], "max-cells", 0),
       keepModels: args["keep-models"],
       onLog: makeProgress(progressMode(args.progress), "study")?.message,

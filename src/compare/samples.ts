@@ -2,13 +2,13 @@
  * Reading the samples `ptq-onnx stats test` takes: a JSON array of numbers in a file (for
  * McNemar, of booleans or 0/1 correctness). Every problem is an InputError naming the file.
  */
-import { InputError } from "../graph/errors.ts";
+import { InputError } from "../errors.ts";
 import { readInputFile } from "../graph/files.ts";
-import { ks2samp } from "./ks.ts";
-import { mannWhitneyU } from "./mannwhitney.ts";
-import { mcnemar } from "./mcnemar.ts";
-import type { TestResult } from "./types.ts";
-import { wilcoxon } from "./wilcoxon.ts";
+import { ks2samp } from "../stats/ks.ts";
+import { mannWhitneyU } from "../stats/mannwhitney.ts";
+import { mcnemar } from "../stats/mcnemar.ts";
+import type { TestResult } from "../stats/types.ts";
+import { wilcoxon } from "../stats/wilcoxon.ts";
 
 export const TEST_NAMES = ["mannwhitney", "wilcoxon", "ks", "mcnemar"] as const;
 export type TestName = (typeof TEST_NAMES)[number];

@@ -1,0 +1,164 @@
+/**
+ * The build plan: every model with the hashes of its data, every (model, recipe) artifact with
+ * the content hash that names its cache entry and the `ptq-onnx quantize` command that makes
+ * the same bytes. Everything is checked here, before any output is written.
+ */
+import { parseCalibMode } from "../calibrate/select.ts";
+import { loadLabelledData, modelLabels } from "../data/resolve.ts";
+import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
+import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
+import { canonicalJson, fileSha256, keyHash, sha256Hex } from "../study/hash.ts";
+import { TOOL_VERSION, type BenchSpec, type BuildSpec, type ModelEntry, type Recipe } from "./spec.ts";
+
+/** Bump when a change to the build code changes what an artifact's entry holds. */
+export const BUILD_CODE_VERSION = "ptq-onnx-build/1";
+
+export interface BuildModel extends ModelEntry {
+  index: number;
+  sha256: string;
+  classes: number;
+  batch: number;
+  tokenizer_sha256: string | null;
+  calib: { source: string; sha256: string };
+  test: { source: string; sha256: string; n: number };
+}
+
+export interface ArtifactSpec {
+  /** MODEL.RECIPE: names the files in OUT/artifacts. */
+  id: string;
+  hash: string;
+  model: number;
+  recipe: number;
+  command: string;
+  key: Record<string, unknown>;
+}
+
+export interface BuildPlan {
+  format: "ptq-onnx.build.plan";
+  version: 1;
+  tool_version: string;
+  code_version: string;
+  /** sha256 of the normalized build (models with their data hashes, recipes, rows, bench): shards of one build share it. */
+  build_sha256: string;
+  build_file: string;
+  rows: number | null;
+  bench: BenchSpec | null;
+  models: BuildModel[];
+  recipes: Recipe[];
+  artifacts: ArtifactSpec[];
+}
+
+function numClasses(model: Model, labels: string[] | undefined, dataLabels: number[]): number {
+  if (labels) return labels.length;
+  const out = model.graph.outputs.find((v) => v.name === findRoles(model).scores.name);
+  const dim = out?.shape?.[1];
+  return typeof dim === "number" ? dim : Math.max(...dataLabels) + 1;
+}
+
+/** A shell word: quoted only when it needs to be. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The `ptq-onnx quantize` command that writes the same model and calibration table (run in
+ * the folder that should receive them). Paths are absolute, as the build passes them:
+ * the table records the model's and data's paths, so the bytes depend on them.
+ */
+export function quantizeCommand(m: ModelEntry, r: Recipe, id: string): string {
+  const args = ["ptq-onnx", "quantize", m.file];
+  if (r.wbits === r.abits) args.push("--bits", String(r.wbits));
+  else args.push("--wbits", String(r.wbits), "--abits", String(r.abits));
+  args.push("--calib", r.calib, "--calib-size", String(r.calib_size), "--observer", r.observer, "--granularity", r.granularity);
+  if (r.lstm_internals) args.push("--lstm-internals");
+  if (r.pack_int4) args.push("--pack-int4");
+  args.push("--rounding", r.rounding, "--seed", String(r.seed));
+  if (m.calib_data) args.push("--data", m.calib_data);
+  if (m.tokenizer) args.push("--tokenizer", m.tokenizer);
+  args.push("-o", `${id}.onnx`, "--save-calib-table", `${id}.calib.json`, "--no-eval");
+  return args.map(shellWord).join(" ");
+}
+
+function planModel(spec: BuildSpec, e: ModelEntry, index: number, file: string): BuildModel {
+  const where = `models[${index}] "${e.name}"`;
+  const inEntry = (err: unknown): never => {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new InputError(`${where}: ${message}`, file);
+  };
+  try {
+    const model = loadModel(e.file);
+    const problems = validateModel(model);
+    if (problems.length) throw new InputError(problems[0], e.file);
+    if (!e.test_data && !model.metadata.get("ptq-onnx.dataset")) throw new Error("no test data: give test_data (labelled JSONL), or use a zoo model");
+    if (!e.calib_data && !model.metadata.get("ptq-onnx.dataset")) throw new Error("no calibration data: give calib_data (labelled JSONL), or use a zoo model");
+    const tokenizer = e.tokenizer ?? undefined;
+    const test = loadEvalData(model, { data: e.test_data ?? undefined, tokenizer, rows: spec.rows ?? undefined });
+    const calib = e.calib_data
+      ? { source: e.calib_data, sha256: fileSha256(e.calib_data) }
+      : (() => {
+          const d = loadLabelledData(model, { tokenizer, split: "val" });
+          return { source: d.source, sha256: d.sha256 };
+        })();
+    const labels = modelLabels(model);
+    const classes = numClasses(model, labels, test.labels);
+    return {
+      ...e,
+      index,
+      sha256: fileSha256(e.file),
+      classes,
+      batch: defaultBatch(model, test.tokenizer, test.labelNames),
+      tokenizer_sha256: e.tokenizer ? fileSha256(e.tokenizer) : null,
+      calib,
+      test: { source: test.source, sha256: test.sha256, n: test.ids.length },
+    };
+  } catch (err) {
+    return inEntry(err);
+  }
+}
+
+/** Loads every model and its data, checks every recipe against every model, names every artifact. */
+export function planBuild(spec: BuildSpec, buildFile: string): BuildPlan {
+  const models = spec.models.map((e, i) => planModel(spec, e, i, buildFile));
+  spec.recipes.forEach((r, ri) => {
+    for (const m of models) {
+      try {
+        parseCalibMode(r.calib, m.classes);
+      } catch (err) {
+        throw new InputError(`recipes[${ri}] "${r.name}": calib: ${err instanceof Error ? err.message : String(err)} (for models[${m.index}] "${m.name}")`, buildFile);
+      }
+    }
+  });
+  const artifacts: ArtifactSpec[] = [];
+  for (const m of models) {
+    spec.recipes.forEach((r, ri) => {
+      const id = `${m.name}.${r.name}`;
+      const key = {
+        code: BUILD_CODE_VERSION,
+        tool: TOOL_VERSION,
+        id,
+        model: { file: m.file, sha256: m.sha256 },
+        calib_data: m.calib,
+        test: m.test.sha256,
+        tokenizer: m.tokenizer ? { file: m.tokenizer, sha256: m.tokenizer_sha256 } : null,
+        batch: m.batch,
+        recipe: r,
+        bench: spec.bench,
+      };
+      artifacts.push({ id, hash: keyHash(key), model: m.index, recipe: ri, command: quantizeCommand(m, r, id), key });
+    });
+  }
+  const identity = { models: models.map((m) => ({ name: m.name, file: m.file, sha256: m.sha256, calib: m.calib, test: m.test })), recipes: spec.recipes, rows: spec.rows, bench: spec.bench };
+  return {
+    format: "ptq-onnx.build.plan",
+    version: 1,
+    tool_version: TOOL_VERSION,
+    code_version: BUILD_CODE_VERSION,
+    build_sha256: sha256Hex(canonicalJson(identity)),
+    build_file: buildFile,
+    rows: spec.rows,
+    bench: spec.bench,
+    models,
+    recipes: spec.recipes,
+    artifacts,
+  };
+}

@@ -1,0 +1,105 @@
+import { InputError, type Model, type Node } from "../graph/index.ts";
+import { cleanupPass } from "../passes/pass.ts";
+import { rulePass, type RuleOutcome } from "../passes/rewrite.ts";
+import { readQdq, type QuantizedActivation } from "../quant/qdq.ts";
+import { MS_DOMAIN, type LowerContext } from "./common.ts";
+import { gatherRule } from "./gather.ts";
+import { lstmRule } from "./lstm.ts";
+import { gemmRule, matMulRule } from "./matmul.ts";
+
+export interface LowerOptions {
+  /** MatMul/Gemm kernel (default `integer`: the int8 GEMM; `nbits`: MatMulNBits, packed 2/4/8-bit weights). */
+  matmul?: "integer" | "nbits";
+  /** MatMulNBits' accuracy_level (default 4: int8 activations per block). */
+  accuracyLevel?: 0 | 4;
+}
+
+export interface LowerReport {
+  /** Each integer kernel written, the op it replaced and the weights it stores. */
+  lowered: { node: string; op: string; kernel: string; weights: { name: string; bits: number; storage: string }[] }[];
+  /** Ops reading quantized weights that stay Q/DQ, and why. */
+  left: { node: string; op: string; reason: string }[];
+  /** Activations whose Q/DQ pair was dropped (the kernels quantize their inputs dynamically to 8 bits). */
+  dropped_activations: string[];
+  /** Activations whose calibrated codes an integer kernel reads (MatMulIntegerToFloat): the QuantizeLinear (and Clip) stay. */
+  static_activations: string[];
+  /** Activation Q/DQ pairs kept, because an op that stays Q/DQ (or float) reads them. */
+  kept_activations: { name: string; reason: string }[];
+}
+
+/** The `ptq-onnx.format` value of a lowered model. */
+export const ORT_FORMAT = "ort";
+
+/**
+ * Turns a ptq-onnx Q/DQ model into onnxruntime's integer-kernel form, in place: LSTMs to
+ * DynamicQuantizeLSTM, Gemm/MatMul to the int8 GEMM (MatMulIntegerToFloat, measured faster
+ * here than MatMulNBits, which `matmul: "nbits"` selects), embedding lookups to
+ * GatherBlockQuantized, each weight bit-for-bit the Q/DQ model's; the activation Q/DQ pairs
+ * of kernels that quantize their own inputs are dropped. What cannot be lowered stays Q/DQ and is reported with the reason. Throws
+ * InputError for a model that is not a ptq-onnx Q/DQ model, and when nothing could be lowered.
+ */
+export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
+  const file = model.path;
+  const qdq = readQdq(model);
+  if (model.metadata.get("ptq-onnx.format") === ORT_FORMAT) throw new InputError("is already lowered to onnxruntime's integer kernels", file);
+  if (!qdq.meta) {
+    const why = qdq.weights.length ? "a Q/DQ model ptq-onnx did not write" : "a float model";
+    throw new InputError(`${why} (no ptq-onnx.quantization metadata): lower takes the output of ptq-onnx quantize`, file);
+  }
+  if (qdq.meta.lstm_internals || model.allNodes().some((n) => n.opType === "Scan")) {
+    throw new InputError("was quantized with --lstm-internals, a simulation format (the LSTM is a Scan of Q/DQ primitives) that has no integer kernel; lower a model quantized without it", file);
+  }
+  if (!qdq.weights.length) throw new InputError("has no quantized weights to lower", file);
+
+  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
+  const log: RuleOutcome[] = [];
+  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) pass.run(model);
+
+  // Only ops that read a quantized weight are worth a reason; other Gathers and MatMuls are not candidates.
+  const readers = new Map<string, Node>();
+  for (const w of qdq.weights) for (const n of w.readers) readers.set(n.label, n);
+  const left: LowerReport["left"] = [];
+  for (const o of log) {
+    const n = readers.get(o.node);
+    if (!o.applied && n) left.push({ node: n.name, op: n.opType, reason: o.reason! });
+  }
+  // Weights read by ops no rule covers (a label embedding read by Expand) stay Q/DQ as well.
+  const tried = new Set(log.map((o) => o.node));
+  for (const n of readers.values()) {
+    if (!tried.has(n.label) && n.graph.nodes.includes(n)) left.push({ node: n.name, op: n.opType, reason: `no integer kernel for ${n.opType}; its weight stays DequantizeLinear` });
+  }
+
+  const lowered = [...ctx.lowered.keys()];
+  if (!lowered.length) throw new InputError(`nothing could be lowered: ${left.map((l) => `${l.node} (${l.op}): ${l.reason}`).join("; ") || "no op reads a quantized weight"}`, file);
+
+  const dropped: string[] = [];
+  const kept: LowerReport["kept_activations"] = [];
+  for (const a of qdq.activations) {
+    if (ctx.staticActivations.has(a.value.name)) continue;
+    const why = keepReason(a, ctx);
+    if (why) {
+      kept.push({ name: a.value.name, reason: why });
+      continue;
+    }
+    a.output.replaceAllUsesWith(a.value);
+    dropped.push(a.value.name);
+  }
+  model.setOpset(MS_DOMAIN, 1);
+  model.setMetadata("ptq-onnx.format", ORT_FORMAT);
+  cleanupPass.run(model);
+  return {
+    lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: n.opType, weights: ctx.lowered.get(n)!.weights })),
+    left,
+    dropped_activations: dropped,
+    static_activations: [...ctx.staticActivations],
+    kept_activations: kept,
+  };
+}
+
+/** Why an activation's Q/DQ pair must stay: some reader is not an integer kernel written here. */
+function keepReason(a: QuantizedActivation, ctx: LowerContext): string | null {
+  if (a.output.isGraphOutput) return "it is a graph output";
+  const others = a.output.consumers.filter((n) => !(n.domain === MS_DOMAIN && ctx.lowered.has(n)));
+  if (!others.length) return null;
+  return `read by ${[...new Set(others.map((n) => n.opType))].join(", ")}, which stays as it was`;
+}

@@ -1,0 +1,81 @@
+import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import type { RewriteRule } from "../passes/rewrite.ts";
+import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
+import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
+
+interface LstmMatch {
+  lstm: Node;
+  w: QuantizedWeight;
+  r: QuantizedWeight;
+}
+
+/** Whether a value is all zeros: a ConstantOfShape of 0 (its default) or an all-zero initializer. */
+function isZeros(v: Value | null): boolean {
+  if (!v) return false;
+  if (v.initializer) return v.initializer.toNumbers().every((x) => x === 0);
+  const p = v.producer;
+  if (!p || p.opType !== "ConstantOfShape" || p.domain) return false;
+  const value = p.getTensor("value");
+  return !value || value.toNumbers().every((x) => x === 0);
+}
+
+/** LSTM attributes DynamicQuantizeLSTM shares (it has no `layout`). */
+const SHARED_ATTRIBUTES = ["direction", "hidden_size", "activations", "activation_alpha", "activation_beta", "clip", "input_forget"];
+
+/**
+ * LSTM with quantized W and R -> com.microsoft.DynamicQuantizeLSTM. The kernel multiplies
+ * int8 weights by activations it quantizes to 8 bits itself, every step, and takes one scale
+ * per tensor or per gate row ([num_directions, 4*hidden]) with zero point 0 for int8; W and R
+ * are stored transposed, [num_directions, input, 4*hidden]. The n-bit codes keep their grid
+ * in int8 storage, so the weights are exactly the Q/DQ model's.
+ */
+export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
+  return {
+    name: "lstm-to-dynamic-quantize-lstm",
+    anchor: "LSTM",
+    match(lstm) {
+      const w = weightOf(ctx.qdq, lstm.inputs[1] ?? null);
+      const r = weightOf(ctx.qdq, lstm.inputs[2] ?? null);
+      if (!w && !r) return "W and R are float";
+      if (!w || !r) return `only ${w ? "W" : "R"} is quantized; DynamicQuantizeLSTM needs both`;
+      if (lstm.getInt("layout", 0) !== 0) return "layout=1 (batch first): DynamicQuantizeLSTM has no layout attribute";
+      for (const q of [w, r]) {
+        const why = unsupportedWeight(q);
+        if (why) return why;
+        if (q.dims.length !== 3) return `${q.name} is not [num_directions, 4*hidden, size]`;
+        if (q.axis !== null && q.axis !== 1) return `${q.name} has scales along axis ${q.axis}, not per gate row`;
+      }
+      return { lstm, w, r };
+    },
+    apply({ lstm, w, r }) {
+      const g = lstm.graph;
+      const [dirs, gates] = w.dims;
+      const transposed = (q: QuantizedWeight, label: string) => {
+        const [, rows, cols] = q.dims;
+        const codes = new Int8Array(q.codes.length);
+        // [dirs, 4H, cols] -> [dirs, cols, 4H]
+        for (let d = 0; d < dirs; d++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) codes[(d * cols + c) * rows + r] = q.codes[(d * rows + r) * cols + c];
+        const scales = new Float32Array(dirs * gates);
+        for (let d = 0; d < dirs; d++) for (let c = 0; c < gates; c++) scales[d * gates + c] = channelScale(q, 1, c);
+        return [
+          g.addInitializer(Tensor.fromData(`${q.name}_int8`, DataType.INT8, [dirs, cols, rows], codes)),
+          g.addInitializer(Tensor.fromData(`${q.name}_${label}_scale`, DataType.FLOAT, [dirs, gates], scales)),
+          g.addInitializer(Tensor.fromData(`${q.name}_${label}_zero_point`, DataType.INT8, [dirs, gates], new Int8Array(dirs * gates))),
+        ];
+      };
+      const [wq, ws, wz] = transposed(w, "W");
+      const [rq, rs, rz] = transposed(r, "R");
+      // Zero initial states are the kernel's default: dropping them frees the Shape/Gather/Concat/
+      // ConstantOfShape chain exporters build for them, a measurable share of a batch-1 run.
+      const state = (i: number) => (isZeros(lstm.inputs[i] ?? null) ? null : (lstm.inputs[i] ?? null));
+      const inputs = [lstm.inputs[0] ?? null, wq, rq, lstm.inputs[3] ?? null, lstm.inputs[4] ?? null, state(5), state(6), lstm.inputs[7] ?? null, ws, wz, rs, rz];
+      const copied = lstm.proto.attribute.filter((a) => SHARED_ATTRIBUTES.includes(a.name));
+      const node = replaceNode(lstm, { opType: "DynamicQuantizeLSTM", domain: MS_DOMAIN, inputs });
+      node.proto.attribute.push(...copied);
+      ctx.lowered.set(node, {
+        from: "LSTM",
+        weights: [w, r].map((q) => ({ name: q.name, bits: q.bits, storage: "int8" })),
+      });
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import type { RewriteRule } from "../passes/rewrite.ts";
+import { activationOf, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
+import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
+import { kernelBits, packRows, rowBlock } from "./pack.ts";
+
+interface MatMulMatch {
+  node: Node;
+  a: Value;
+  w: QuantizedWeight;
+  /** The axis of the weight that holds the N output channels (the other holds K). */
+  nAxis: 0 | 1;
+  bias: Value | null;
+}
+
+/**
+ * The com.microsoft.MatMulNBits node for A x W (W quantized, [K, N] or [N, K]): B is [N,
+ * blocks, bytes] of unsigned codes (see rowBlock for the block length), scales [N, blocks],
+ * every block of a row with that output channel's scale. Codes of 3 bits go in 4-bit storage and of
+ * 5 to 7 bits in 8-bit storage: onnxruntime 1.30's CPU kernel takes 2, 4 and 8.
+ */
+function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
+  const { node, a, w, nAxis } = m;
+  const g = node.graph;
+  const N = w.dims[nAxis];
+  const bias = biasVector(m);
+  const K = w.dims[1 - nAxis];
+  const bits = kernelBits(w.bits);
+  const block = rowBlock(K);
+  const at = nAxis === 0 ? (n: number, k: number) => w.codes[n * K + k] : (n: number, k: number) => w.codes[k * N + n];
+  const packed = packRows(N, K, Math.ceil(K / block) * block, bits, at);
+  const blocks = Math.ceil(K / block);
+  const scales = Float32Array.from({ length: N * blocks }, (_, i) => channelScale(w, nAxis, Math.floor(i / blocks)));
+  const b = g.addInitializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
+  const s = g.addInitializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
+  const lowered = replaceNode(node, {
+    opType: "MatMulNBits",
+    domain: MS_DOMAIN,
+    inputs: [a, b, s, null, null, bias],
+    attributes: { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel },
+  });
+  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
+}
+
+/** The bias as the vector of N values the kernels take (a Gemm's C of shape [1, N] holds the same values). */
+function biasVector(m: MatMulMatch): Value | null {
+  const N = m.w.dims[m.nAxis];
+  const c = m.bias;
+  if (!c || c.initializer!.dims.length === 1) return c;
+  return m.node.graph.addInitializer(Tensor.fromData(`${c.name}_vector`, DataType.FLOAT, [N], Float32Array.from(c.initializer!.toNumbers())));
+}
+
+/**
+ * A x W on onnxruntime's int8 GEMM (MLAS u8 x s8): W's codes as int8 [K, N] with a scale per
+ * output column and zero point 0. When A carries a calibrated 8-bit-stored Q/DQ pair, the
+ * kernel reads its codes (after the Clip of a narrower width) with that scale and zero point:
+ * com.microsoft.MatMulIntegerToFloat, the same arithmetic as the Q/DQ model. Otherwise A is
+ * quantized per run: com.microsoft.DynamicQuantizeMatMul.
+ */
+function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
+  const { node, a, w, nAxis } = m;
+  const g = node.graph;
+  const N = w.dims[nAxis];
+  const K = w.dims[1 - nAxis];
+  const codes = new Int8Array(K * N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) codes[k * N + n] = nAxis === 0 ? w.codes[n * K + k] : w.codes[k * N + n];
+  const b = g.addInitializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [K, N], codes));
+  const bScale = g.addInitializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [N], Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n))));
+  const bZero = g.addInitializer(Tensor.fromData(`${w.name}_int8_zero_point`, DataType.INT8, [N], new Int8Array(N)));
+  const bias = biasVector(m);
+  const act = activationOf(ctx.qdq, a);
+  const lowered = act
+    ? replaceNode(node, {
+        opType: "MatMulIntegerToFloat",
+        domain: MS_DOMAIN,
+        inputs: [(act.clip ?? act.quantize).outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias],
+      })
+    : replaceNode(node, { opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, inputs: [a, b, bScale, bZero, bias] });
+  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
+  if (act) ctx.staticActivations.add(act.value.name);
+}
+
+/** The kernel for A x W: MatMulNBits when asked, else the int8 GEMM, measured faster here (see lowerModel). */
+function lowerMatMul(ctx: LowerContext, m: MatMulMatch): void {
+  if (ctx.matmul === "nbits") matMulNBits(ctx, m);
+  else matMulInteger(ctx, m);
+}
+
+/** Why a weight cannot feed MatMulNBits with its output channels along `nAxis`, or null. */
+function unsupported(w: QuantizedWeight, nAxis: 0 | 1): string | null {
+  const why = unsupportedWeight(w);
+  if (why) return why;
+  if (w.dims.length !== 2) return `${w.name} is not a matrix`;
+  if (w.axis !== null && w.axis !== nAxis) return `${w.name} has scales along its input axis, not per output channel`;
+  return null;
+}
+
+/** Gemm(A, W, C) with W quantized -> an integer MatMul kernel with C as its bias. */
+export function gemmRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
+  return {
+    name: "gemm-to-integer-matmul",
+    anchor: "Gemm",
+    match(node) {
+      const w = weightOf(ctx.qdq, node.inputs[1] ?? null);
+      if (!w) return weightOf(ctx.qdq, node.inputs[0] ?? null) ? "the quantized weight is Gemm's A, not B" : "B is not a quantized weight";
+      if (node.getInt("transA", 0) !== 0) return "transA=1";
+      if ((node.getFloat("alpha") ?? 1) !== 1 || (node.getFloat("beta") ?? 1) !== 1) return "alpha or beta is not 1";
+      const nAxis = node.getInt("transB", 0) === 1 ? 0 : 1;
+      const why = unsupported(w, nAxis);
+      if (why) return why;
+      const c = node.inputs[2] ?? null;
+      const N = w.dims[nAxis];
+      if (c && !(c.initializer && c.initializer.dataType === DataType.FLOAT && c.initializer.size === N && c.initializer.dims.at(-1) === N)) {
+        return "the bias C is not a float initializer of N values";
+      }
+      return { node, a: node.inputs[0]!, w, nAxis, bias: c };
+    },
+    apply: (m) => lowerMatMul(ctx, m),
+  };
+}
+
+/** MatMul(A, W) with W quantized, [K, N] and per output column -> an integer MatMul kernel. */
+export function matMulRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
+  return {
+    name: "matmul-to-integer-matmul",
+    anchor: "MatMul",
+    match(node) {
+      const w = weightOf(ctx.qdq, node.inputs[1] ?? null);
+      if (!w) return weightOf(ctx.qdq, node.inputs[0] ?? null) ? "the quantized weight is MatMul's left operand" : "B is not a quantized weight";
+      const why = unsupported(w, 1);
+      if (why) return why;
+      return { node, a: node.inputs[0]!, w, nAxis: 1, bias: null };
+    },
+    apply: (m) => lowerMatMul(ctx, m),
+  };
+}

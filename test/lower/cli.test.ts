@@ -1,0 +1,122 @@
+import { copyFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { InputError, loadModel } from "../../src/graph/index.ts";
+import { lowerModel } from "../../src/lower/index.ts";
+import { PassManager, cleanupPass, emptyReport, makePolicy, quantizeWeightsPass, upgradeOpsetPass } from "../../src/passes/index.ts";
+import { ROOT, fixtureModel, runCli, tempDir } from "../helpers.ts";
+
+const DATA = join(ROOT, "test", "zoo", "fixtures", "tiny-test.jsonl");
+const dir = tempDir("ptq-onnx-lower-cli-");
+const float = join(dir, "tiny-gen.onnx");
+const q4 = join(dir, "tiny-gen.q4.onnx");
+
+beforeAll(async () => {
+  copyFileSync(join(ROOT, "test", "zoo", "fixtures", "tiny-gen.onnx"), float);
+  await quantizeModel({ model: float, out: q4, bits: 4, calib: "balanced", data: DATA, calibSize: 30, saveCalibTable: false });
+}, 60_000);
+
+/** Only the files a command was meant to write: no temporaries, no partial outputs. */
+const files = (): string[] => readdirSync(dir).sort();
+
+describe("ptq-onnx lower", () => {
+  it("writes the lowered model and reports each kernel, the weights' bits and what stays Q/DQ", () => {
+    const out = join(dir, "gen.ort.onnx");
+    const r = runCli(["lower", q4, "-o", out, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.output).toBe(out);
+    expect(j.lowered.map((l: { kernel: string }) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "GatherBlockQuantized", "MatMulIntegerToFloat"]);
+    for (const l of j.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
+    // The generative model's label embedding is read by Expand, which has no integer kernel.
+    expect(j.left).toHaveLength(1);
+    expect(j.left[0].op).toBe("Expand");
+    expect(j.left[0].reason).toMatch(/no integer kernel for Expand/);
+    expect(j.bytes.output).toBeLessThan(j.bytes.input);
+    const inspect = JSON.parse(runCli(["inspect", out, "--json"]).stdout);
+    expect(inspect.opsets["com.microsoft"]).toBe(1);
+    expect(inspect.integer_kernels.map((k: { op: string }) => k.op).sort()).toEqual(["DynamicQuantizeLSTM", "GatherBlockQuantized", "MatMulIntegerToFloat"]);
+    for (const k of inspect.integer_kernels) for (const w of k.weights) expect(w.bits).toBe(4);
+    expect(inspect.lstm[0].quantized_weights).toBe(true);
+    // Lowering the lowered model again is refused.
+    const again = runCli(["lower", out, "-o", join(dir, "twice.onnx")]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already lowered/);
+  });
+
+  it("bad input: one line naming the file, exit 2, and no output file", () => {
+    const before = files();
+    const cases: [string, RegExp][] = [
+      [float, /a float model \(no ptq-onnx.quantization metadata\)/],
+      [join(dir, "missing.onnx"), /no such file/],
+    ];
+    for (const [model, message] of cases) {
+      const r = runCli(["lower", model, "-o", join(dir, "out.onnx")]);
+      expect(r.status, model).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain(model);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(files()).toEqual(before);
+  });
+
+  it("quantize --format ort writes only the lowered model and its calibration table", () => {
+    const sub = tempDir("ptq-onnx-format-");
+    const model = join(sub, "d.onnx");
+    copyFileSync(join(ROOT, "test", "zoo", "fixtures", "tiny-disc.onnx"), model);
+    const ok = runCli(["quantize", model, "--bits", "8", "--calib", "balanced", "--data", DATA, "--calib-size", "20", "--format", "ort", "--json"]);
+    expect(ok.stderr).toBe("");
+    expect(ok.status).toBe(0);
+    const j = JSON.parse(ok.stdout);
+    expect(j.format).toBe("ort");
+    expect(j.lowered.lowered).toHaveLength(3);
+    expect(j.output).toBe(join(sub, "d.q8a8.ort.onnx"));
+    expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q8a8.ort.calib.json", "d.q8a8.ort.onnx"]);
+    const refused = runCli(["quantize", model, "--bits", "4", "--calib", "balanced", "--data", DATA, "--format", "ort", "--lstm-internals"]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/--format ort cannot take --lstm-internals/);
+  }, 60_000);
+});
+
+describe("lowerModel", () => {
+  it("lowers a --pack-int4 model (INT4 codes, the embedding dequantized whole before its Gather)", async () => {
+    const out = join(dir, "packed.onnx");
+    await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, packInt4: true, saveCalibTable: false });
+    const report = lowerModel(loadModel(out));
+    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "GatherBlockQuantized", "MatMulIntegerToFloat"]);
+    for (const l of report.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
+  }, 60_000);
+});
+
+describe("lowerModel refuses what it cannot lower", () => {
+  it("an --lstm-internals model: a simulation format", async () => {
+    const out = join(dir, "internals.onnx");
+    await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, lstmInternals: true, saveCalibTable: false });
+    expect(() => lowerModel(loadModel(out))).toThrow(/--lstm-internals, a simulation format/);
+  }, 60_000);
+
+  it("a Q/DQ model ptq-onnx did not write (no metadata)", () => {
+    const m = loadModel(q4);
+    m.proto.metadataProps = m.proto.metadataProps.filter((e) => e.key !== "ptq-onnx.quantization");
+    expect(() => lowerModel(m)).toThrow(/a Q\/DQ model ptq-onnx did not write/);
+  });
+
+  it("asymmetric weights: nothing can be lowered, every op says why", () => {
+    const m = loadModel(fixtureModel("disc-tiny"));
+    new PassManager([upgradeOpsetPass(13), quantizeWeightsPass(makePolicy({ bits: 4, weightSymmetric: false }), emptyReport()), cleanupPass]).run(m);
+    m.setMetadata("ptq-onnx.quantization", JSON.stringify({ wbits: 4, abits: 4, lstm_internals: false }));
+    let error: unknown;
+    try {
+      lowerModel(m);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/disc-tiny.onnx: nothing could be lowered: /);
+    for (const op of ["LSTM", "Gemm", "Gather"]) expect(message).toContain(`(${op}): `);
+    expect(message).toMatch(/nonzero zero points/);
+  });
+});

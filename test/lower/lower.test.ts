@@ -1,0 +1,204 @@
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { loadLabelledData } from "../../src/data/resolve.ts";
+import { predictScores, type PredictResult } from "../../src/eval/predict.ts";
+import { DataType, loadModel, serializeModel, tokenLookups, validateModel, type Model, type Node } from "../../src/graph/index.ts";
+import { lowerModel } from "../../src/lower/index.ts";
+import { dequantize, readQdq, type QuantizedCodes } from "../../src/quant/qdq.ts";
+import { ROOT, fixtureModel, runCli, tempDir } from "../helpers.ts";
+
+const ZOO_FIXTURES = join(ROOT, "test", "zoo", "fixtures");
+const TINY_TEST = join(ZOO_FIXTURES, "tiny-test.jsonl");
+
+/** A seeded labelled pool of token ids for a fixture without data: `n` rows of 1..12 ids below its vocabulary. */
+function writePool(dir: string, model: Model, classes: number, n = 90): string {
+  const vocab = tokenLookups(model)[0].table.initializer!.dims[0];
+  let s = 7;
+  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ ids: Array.from({ length: 1 + Math.floor(rand() * 12) }, () => 2 + Math.floor(rand() * (vocab - 2))), label: i % classes }));
+  const path = join(dir, "pool.jsonl");
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+interface Case {
+  name: string;
+  file: string;
+  classes: number;
+  data?: string;
+}
+
+const CASES: Case[] = [
+  { name: "tiny-disc", file: join(ZOO_FIXTURES, "tiny-disc.onnx"), classes: 3, data: TINY_TEST },
+  { name: "tiny-gen", file: join(ZOO_FIXTURES, "tiny-gen.onnx"), classes: 3, data: TINY_TEST },
+  { name: "disc-tiny", file: fixtureModel("disc-tiny"), classes: 3 },
+  { name: "bilstm-tiny", file: fixtureModel("bilstm-tiny"), classes: 4 },
+  { name: "gen-tiny", file: fixtureModel("gen-tiny"), classes: 3 },
+];
+
+/** The codes and scales an integer kernel stores for one weight, decoded from the kernel's own layout. */
+function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
+  const unpack = (bytes: Float64Array, rows: number, rowLen: number, length: number, bits: number): Int32Array => {
+    const per = 8 / bits;
+    const out = new Int32Array(rows * length);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < length; k++) out[r * length + k] = ((bytes[r * (rowLen / per) + Math.floor(k / per)] >> ((k % per) * bits)) & ((1 << bits) - 1)) - 2 ** (bits - 1);
+    return out;
+  };
+  const bits = node.getInt("bits", 4);
+  if (node.opType === "MatMulNBits") {
+    const [N, K] = [node.getInt("N")!, node.getInt("K")!];
+    const b = node.inputs[1]!.initializer!;
+    const codes = unpack(b.toNumbers(), N, b.dims[1] * node.getInt("block_size")!, K, bits);
+    const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[1]!.name, codes: { dims: [N, K], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
+  }
+  if (node.opType === "MatMulIntegerToFloat" || node.opType === "DynamicQuantizeMatMul") {
+    const b = node.inputs[1]!.initializer!;
+    const scales = Float32Array.from(node.inputs[node.opType === "MatMulIntegerToFloat" ? 3 : 2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[1]!.name, codes: { dims: [...b.dims], codes: Int32Array.from(b.toNumbers()), scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: null } }];
+  }
+  if (node.opType === "GatherBlockQuantized") {
+    const d = node.inputs[0]!.initializer!;
+    const [V, D] = [d.dims[0], (d.dims[1] * 8) / bits];
+    const codes = unpack(d.toNumbers(), V, D, D, bits);
+    const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
+    return [{ name: node.inputs[0]!.name, codes: { dims: [V, D], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
+  }
+  // DynamicQuantizeLSTM: int8 [dirs, size, 4H] with scales [dirs, 4H]; back to [dirs, 4H, size] per gate row.
+  return [1, 2].map((i) => {
+    const t = node.inputs[i]!.initializer!;
+    const [dirs, size, gates] = t.dims;
+    const src = t.toNumbers();
+    const codes = new Int32Array(src.length);
+    for (let d = 0; d < dirs; d++) for (let c = 0; c < size; c++) for (let g = 0; g < gates; g++) codes[(d * gates + g) * size + c] = src[(d * size + c) * gates + g];
+    const scales = Float32Array.from(node.inputs[i === 1 ? 8 : 10]!.initializer!.toNumbers());
+    return { name: node.inputs[i]!.name, codes: { dims: [dirs * gates, size], codes, scales, zeroPoints: new Int32Array(dirs * gates), axis: 0, blockSize: null } };
+  });
+}
+
+/** Top-1 agreement and the largest score difference relative to the row's largest |score|. */
+function compare(a: PredictResult, b: PredictResult): { agreement: number; maxRel: number } {
+  let agree = 0;
+  let maxRel = 0;
+  a.scores.forEach((row, i) => {
+    if (a.predictions[i] === b.predictions[i]) agree++;
+    const scale = Math.max(...row.map(Math.abs));
+    row.forEach((v, j) => (maxRel = Math.max(maxRel, Math.abs(v - b.scores[i][j]) / scale)));
+  });
+  return { agreement: agree / a.scores.length, maxRel };
+}
+
+/** A [rows, cols] matrix transposed. */
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  return Float32Array.from({ length: rows * cols }, (_, x) => values[(x % rows) * cols + Math.floor(x / rows)]);
+}
+
+describe("lowering models quantized by ptq-onnx", () => {
+  const dir = tempDir("ptq-onnx-lower-");
+  for (const c of CASES) {
+    for (const bits of [8, 4]) {
+      it(`${c.name} at ${bits} bits: integer kernels, weights bit-for-bit, scores close to the Q/DQ model's`, async () => {
+        const data = c.data ?? writePool(dir, loadModel(c.file), c.classes);
+        const qdqFile = join(dir, `${c.name}.q${bits}.onnx`);
+        await quantizeModel({ model: c.file, out: qdqFile, bits, calib: "balanced", data, calibSize: 60, saveCalibTable: false });
+        const rows = loadLabelledData(loadModel(qdqFile), { data, split: "test" }).ids;
+        const qdqScores = await predictScores(qdqFile, rows, { batch: 16, intraOpThreads: 1 });
+        for (const matmul of ["integer", "nbits"] as const) {
+          const model = loadModel(qdqFile);
+          const weights = readQdq(model).weights;
+          const report = lowerModel(model, { matmul });
+          expect(validateModel(model)).toEqual([]);
+          const kernels = model.allNodes().filter((n) => n.domain === "com.microsoft");
+          expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map((l) => l.kernel).sort());
+          const used = new Set(report.lowered.map((l) => l.kernel));
+          expect(used.has("DynamicQuantizeLSTM") && used.has("GatherBlockQuantized")).toBe(true);
+          expect(used.has(matmul === "nbits" ? "MatMulNBits" : "MatMulIntegerToFloat")).toBe(true);
+          // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
+          expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain)).toBe(false);
+          for (const l of report.left) expect(l.reason.length).toBeGreaterThan(10);
+          expect(report.kept_activations).toEqual([]);
+          // The int8 GEMM reads the head's calibrated activation codes; every other pair is dropped.
+          expect(report.static_activations.length).toBe(matmul === "nbits" ? 0 : 1);
+          expect(model.allNodes().filter((n) => n.opType === "QuantizeLinear").length).toBe(report.static_activations.length);
+
+          // Every stored weight dequantizes to exactly the Q/DQ model's values.
+          for (const k of kernels) {
+            const lowered = report.lowered.find((l) => l.node === k.name)!;
+            const decoded = kernelCodes(k);
+            expect(decoded.length).toBe(lowered.weights.length);
+            decoded.forEach((d, i) => {
+              const w = weights.find((q) => q.name === lowered.weights[i].name)!;
+              expect(lowered.weights[i].bits).toBe(bits);
+              let mine = dequantize(d.codes);
+              // MatMul kernels hold [K, N] or [N, K], whichever the op's weight is not, for some.
+              if (d.codes.dims.length === 2 && w.dims.length === 2 && d.codes.dims[0] !== w.dims[0]) mine = transpose(mine, d.codes.dims[0], d.codes.dims[1]);
+              expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
+            });
+          }
+
+          // Scores. Against the Q/DQ model itself the dropped activation pairs differ: calibrated
+          // n-bit there, quantized to 8 bits per run in the kernels. Against the Q/DQ model less
+          // exactly those pairs only the kernels' own arithmetic differs.
+          const reference = loadModel(qdqFile);
+          for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+          reference.graph.cleanup();
+          const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
+          const vsQdq = compare(qdqScores, lowered);
+          const vsReference = compare(await predictScores(serializeModel(reference), rows, { batch: 16, intraOpThreads: 1 }), lowered);
+          // Measured (2026-11-30, 60-90 rows each): vs the reference agreement >= 0.967 and
+          // relative error <= 0.03, except where the int8 GEMM re-quantizes the head's input to
+          // its calibrated 4 bits (a step of that grid moves the scores): up to 0.22. Vs Q/DQ at
+          // 8 bits 1.000 and <= 0.038; at 4 bits 0.87-1.00 (barely trained fixtures, close scores).
+          const coarse = bits === 4 && matmul === "integer";
+          expect(vsReference.agreement, "top-1 vs the Q/DQ model less the dropped pairs").toBeGreaterThanOrEqual(coarse ? 0.9 : 0.95);
+          expect(vsReference.maxRel, "score error vs the Q/DQ model less the dropped pairs").toBeLessThan(coarse ? 0.35 : 0.06);
+          expect(vsQdq.agreement, "top-1 vs the Q/DQ model").toBeGreaterThanOrEqual(bits === 8 ? 0.98 : 0.8);
+          if (bits === 8) expect(vsQdq.maxRel, "score error vs the 8-bit Q/DQ model").toBeLessThan(0.08);
+        }
+      }, 60_000);
+    }
+  }
+});
+
+describe("LSTM inputs the kernel shares", () => {
+  it("sequence_lens is wired through, zero initial states dropped; a batch-first LSTM stays Q/DQ with the reason", async () => {
+    const dir = tempDir("ptq-onnx-lower-seq-");
+    const data = writePool(dir, loadModel(fixtureModel("bilstm-tiny")), 4);
+    const qdqFile = join(dir, "bilstm.q8.onnx");
+    await quantizeModel({ model: fixtureModel("bilstm-tiny"), out: qdqFile, bits: 8, calib: "balanced", data, calibSize: 40, saveCalibTable: false });
+    // Give the LSTM its lengths as sequence_lens (int32), as hand-written models do.
+    const withLens = (): Model => {
+      const m = loadModel(qdqFile);
+      const lstm = m.allNodes().find((n) => n.opType === "LSTM")!;
+      const cast = m.graph.addNode({ opType: "Cast", inputs: [m.graph.lookup("lengths")!], outputs: ["lengths_int32"], attributes: { to: DataType.INT32 } }, { before: lstm });
+      lstm.setInput(4, cast.outputs[0]!);
+      return m;
+    };
+    const model = withLens();
+    const report = lowerModel(model);
+    const kernel = model.allNodes().find((n) => n.opType === "DynamicQuantizeLSTM")!;
+    expect(kernel.getString("direction")).toBe("bidirectional");
+    expect(kernel.inputs[4]?.name).toBe("lengths_int32");
+    // The export's zero initial states (ConstantOfShape of 0) are the kernel's default: dropped.
+    expect(model.allNodes().find((n) => n.opType === "LSTM")).toBeUndefined();
+    expect([kernel.inputs[5] ?? null, kernel.inputs[6] ?? null]).toEqual([null, null]);
+    expect(loadModel(qdqFile).allNodes().find((n) => n.opType === "LSTM")!.inputs[5]?.producer?.opType).toBe("ConstantOfShape");
+    const reference = withLens();
+    for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+    reference.graph.cleanup();
+    const rows = loadLabelledData(model, { data, split: "test" }).ids;
+    const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
+    expect(r.agreement).toBeGreaterThanOrEqual(0.95);
+    expect(r.maxRel).toBeLessThan(0.06);
+
+    const batchFirst = loadModel(qdqFile);
+    batchFirst.allNodes().find((n) => n.opType === "LSTM")!.setAttribute("layout", 1);
+    const partial = lowerModel(batchFirst);
+    expect(partial.left).toEqual([{ node: expect.any(String), op: "LSTM", reason: "layout=1 (batch first): DynamicQuantizeLSTM has no layout attribute" }]);
+    expect(partial.lowered.map((l) => l.op).sort()).toEqual(["Gather", "Gemm"]);
+    // The LSTM still reads its calibrated Q/DQ input.
+    expect(partial.kept_activations.map((k) => k.reason)).toEqual(["read by LSTM, which stays as it was"]);
+  }, 60_000);
+});
