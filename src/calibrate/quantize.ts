@@ -13,7 +13,7 @@ import {
   type Model,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import { makePolicy, type QuantPolicy, type QuantReport } from "../passes/index.ts";
+import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding } from "../passes/index.ts";
 import { calibrate, plan, realize } from "../pipeline/index.ts";
 import { parseObserver } from "./observers.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
@@ -48,8 +48,13 @@ export interface QuantizeOptions {
   /** Where to write the calibration table; default OUT with `.calib.json` in place of `.onnx`. */
   saveCalibTable?: string | false;
   seed?: number;
-  /** Weight rounding: to nearest, or GPTQ's error compensation from calibration inputs. */
-  rounding?: "nearest" | "gptq";
+  /** Weight rounding: to nearest, or GPTQ's or GPFQ's error compensation from calibration inputs. */
+  rounding?: Rounding;
+  /** GPTQ/GPFQ act-order; GPTQ dampening (fraction of the mean Hessian diagonal, 0.01). */
+  actOrder?: boolean;
+  dampening?: number;
+  /** Group-wise weight scales along the inputs (32, 64 or 128). */
+  groupSize?: number;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -102,7 +107,8 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     calib_size: table.options.size,
     seed: table.options.seed,
     observer,
-    rounding: policy.rounding,
+    rounding: roundingSpec(policy),
+    ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
   });
 }
@@ -166,7 +172,8 @@ function checkQuantizeOutputs(
         calib_size: t.size,
         seed: t.seed,
         observer: parseObserver(opts.observer ?? t.observer).spec,
-        rounding: opts.rounding ?? "nearest",
+        rounding: roundingSpec(policy),
+        ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false },
@@ -206,8 +213,8 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     table = readCalibrationTable(opts.calibTable);
     const missing = quantPlan.activations.find((t) => !table.tensors[t.value.name]);
     if (missing) throw new InputError(`has no entry for tensor '${missing.value.name}' of this model`, opts.calibTable);
-    if (policy.rounding === "gptq" && !table.hessians) {
-      throw new InputError("has no layer-input moments for GPTQ rounding (calibrate with --rounding gptq)", opts.calibTable);
+    if (policy.rounding !== "nearest" && !table.hessians) {
+      throw new InputError(`has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`, opts.calibTable);
     }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;

@@ -7,9 +7,9 @@ import { parseCalibMode } from "./select.ts";
  * The settings in a quantized model's `ptq-onnx.quantization` metadata that decide what it is
  * (the hashes of the float model and the table are left out: they follow from the files).
  */
-export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string };
+export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number };
 
-const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding"];
+const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size"];
 
 /** Settings that outputs of earlier versions do not record, with the value those versions used. */
 const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest" };

@@ -1,5 +1,5 @@
 import { InputError, type Node } from "../graph/index.ts";
-import { checkBits, type IntFormat } from "../quant/math.ts";
+import { checkBits, GROUP_SIZES, type IntFormat } from "../quant/math.ts";
 
 /** What to quantize and at which width. Overrides apply per node name, then per op type. */
 export interface QuantPolicy {
@@ -14,8 +14,17 @@ export interface QuantPolicy {
   packInt4: boolean;
   /** Replace LSTM ops by a Scan of primitives and quantize gates, cell and hidden state. */
   lstmInternals: boolean;
-  /** Weight rounding: to nearest, or GPTQ's error compensation from calibration inputs. */
-  rounding: "nearest" | "gptq";
+  /** Weight rounding: to nearest, or GPTQ's or GPFQ's error compensation from calibration inputs. */
+  rounding: Rounding;
+  /** GPTQ and GPFQ: take the inputs by decreasing second moment (act-order) instead of in order. */
+  actOrder: boolean;
+  /** GPTQ: dampening added to the Hessian's diagonal, as a fraction of its mean. */
+  dampening: number;
+  /**
+   * Group-wise weight scales: one per output channel and group of this many inputs (ONNX
+   * blocked DequantizeLinear, opset 21), for the weights of MatMul, Gemm and LSTM. None by default.
+   */
+  groupSize?: number;
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -28,6 +37,10 @@ export interface Override {
   /** Leave this node's inputs and weights float. */
   skip?: boolean;
 }
+
+export const ROUNDINGS = ["nearest", "gptq", "gpfq"] as const;
+export type Rounding = (typeof ROUNDINGS)[number];
+export const DEFAULT_DAMPENING = 0.01;
 
 export type PolicyOptions = Partial<Omit<QuantPolicy, "exclude">> & { bits?: number; exclude?: Iterable<string> };
 
@@ -54,9 +67,19 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
   if (opts.granularity && opts.granularity !== "per-channel" && opts.granularity !== "per-tensor") {
     throw new InputError(`--granularity must be per-channel or per-tensor, got ${opts.granularity}`);
   }
-  if (opts.rounding !== undefined && opts.rounding !== "nearest" && opts.rounding !== "gptq") {
-    throw new InputError(`--rounding must be nearest or gptq, got ${String(opts.rounding)}`);
+  if (opts.rounding !== undefined && !(ROUNDINGS as readonly string[]).includes(opts.rounding)) {
+    throw new InputError(`--rounding must be nearest, gptq or gpfq, got ${String(opts.rounding)}`);
   }
+  const dampening = opts.dampening ?? DEFAULT_DAMPENING;
+  if (!Number.isFinite(dampening) || dampening < 0) throw new InputError(`--dampening must be a number of at least 0, got ${String(opts.dampening)}`);
+  if (opts.dampening !== undefined && opts.dampening !== DEFAULT_DAMPENING && opts.rounding !== "gptq") {
+    throw new InputError("--dampening applies to --rounding gptq only");
+  }
+  if (opts.groupSize !== undefined) {
+    if (!GROUP_SIZES.includes(opts.groupSize)) throw new InputError(`--group-size must be ${GROUP_SIZES.join(", ")}, got ${opts.groupSize}`);
+    if (opts.granularity === "per-tensor") throw new InputError("--group-size needs per-channel weight scales, not --granularity per-tensor");
+  }
+  if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
     abits: opts.abits ?? bits,
@@ -66,6 +89,9 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     packInt4: opts.packInt4 ?? false,
     lstmInternals: opts.lstmInternals ?? false,
     rounding: opts.rounding ?? "nearest",
+    actOrder: opts.actOrder ?? false,
+    dampening,
+    groupSize: opts.groupSize,
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),
@@ -97,10 +123,22 @@ export function activationFormat(policy: QuantPolicy, bits: number): IntFormat {
 
 /** What a quantization run did, for the CLI's summary and --json. */
 export interface QuantReport {
-  quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string; rounding?: "nearest" | "gptq" }[];
+  quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string; rounding?: Rounding }[];
   leftFloat: { name: string; reason: string }[];
 }
 
 export function emptyReport(): QuantReport {
   return { quantized: [], leftFloat: [] };
+}
+
+/**
+ * The rounding as one setting, for the output's metadata and the same-settings check:
+ * `gptq`, `gptq+act-order`, `gptq+damp0.05`, `gpfq+act-order`, ... (defaults add nothing,
+ * so files made before these options keep matching).
+ */
+export function roundingSpec(policy: Pick<QuantPolicy, "rounding" | "actOrder" | "dampening">): string {
+  let spec: string = policy.rounding;
+  if (policy.actOrder) spec += "+act-order";
+  if (policy.rounding === "gptq" && policy.dampening !== DEFAULT_DAMPENING) spec += `+damp${policy.dampening}`;
+  return spec;
 }

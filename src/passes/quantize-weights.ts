@@ -1,6 +1,6 @@
 import { Builder, DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
-import { gptqQuantize } from "../quant/gptq.ts";
-import { intRange, quantizeTensor, type IntFormat, type QuantizedTensor } from "../quant/math.ts";
+import { blockedScaleDims, groupCount, intRange, quantizeTensor, quantizeTensorBlocked } from "../quant/math.ts";
+import { inputAxis, roundInLayout, type RoundingMethod } from "../quant/round.ts";
 import { ruleFor, type GptqRule } from "./ops.ts";
 import type { Pass } from "./pass.ts";
 import { weightBits, weightFormat, type QuantPolicy, type QuantReport } from "./policy.ts";
@@ -15,6 +15,8 @@ export interface WeightTarget {
   op: string;
   /** GPTQ's view of the weight when exactly one op reads it and the op table has one. */
   gptq: { rule: GptqRule; node: Node } | null;
+  /** Group-wise scales: blocks of `size` along the input axis `axis` (policy.groupSize). */
+  block?: { axis: number; size: number };
 }
 
 export interface WeightPlan {
@@ -74,7 +76,21 @@ function planOne(model: Model, value: Value, policy: QuantPolicy, plan: WeightPl
   const only = uses.length === 1 ? uses[0].node : null;
   const rule = only ? (ruleFor(only)!.gptq?.(only, only.inputs.indexOf(value), t.dims.length) ?? null) : null;
   const op = [...new Set(uses.map((u) => u.node.opType))].join("+");
-  plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null });
+  // Blocks only along a last (input) axis: onnxruntime fuses DequantizeLinear into MatMulIntegerToFloat
+  // for [inputs, outputs] weights and then rejects blocked scales, so those stay per channel.
+  const block = policy.groupSize !== undefined && rule && rule.layout !== "in-out" && axis !== null ? groupBlock(model, value, rule, policy.groupSize) : undefined;
+  plan.targets.push({ value, bits, axis, op, gptq: rule && only ? { rule, node: only } : null, ...(block ? { block } : {}) });
+}
+
+/** The input axis of a weight in its op's layout, checked against the group size. */
+function groupBlock(model: Model, value: Value, rule: GptqRule, size: number): { axis: number; size: number } {
+  const axis = inputAxis(rule.layout);
+  try {
+    groupCount(value.initializer!.dims[axis], size);
+  } catch (err) {
+    throw new InputError(`weight '${value.name}': ${(err as Error).message}`, model.path);
+  }
+  return { axis, size };
 }
 
 /**
@@ -108,9 +124,14 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const g = value.graph;
   const t = value.initializer!;
   const format = weightFormat(policy, bits);
-  const q = quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
+  const q = target.block
+    ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric)
+    : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
   const h = hessians?.get(value.name);
-  const rounding = h && target.gptq && applyGptq(t.data as Float32Array, t.dims, target.gptq.rule, q, h, format) ? "gptq" : "nearest";
+  const method: RoundingMethod | null =
+    policy.rounding === "gptq" ? { kind: "gptq", actOrder: policy.actOrder, dampening: policy.dampening } : policy.rounding === "gpfq" ? { kind: "gpfq", actOrder: policy.actOrder } : null;
+  const compensated = h && target.gptq && method && roundInLayout(t.data as Float32Array, t.dims, target.gptq.rule.layout, target.gptq.rule.channelAxis, q, h, format, method);
+  const rounding = compensated && method ? method.kind : "nearest";
 
   const packed = policy.packInt4 && bits <= 4;
   if (packed && (model.opset("") ?? 0) < 21) throw new Error(`INT4 weights need opset 21; the model is at ${model.opset("")}`);
@@ -119,7 +140,7 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const codes = Int8Array.from(q.codes, (c) => Math.min(qmax, Math.max(qmin, c)));
   const name = value.name;
   const channels = q.scales.length;
-  const paramDims = axis === null ? [] : [channels];
+  const paramDims = target.block ? blockedScaleDims(t.dims, target.block.axis, target.block.size) : axis === null ? [] : [channels];
   const b = new Builder(g, { prefix: name, separator: "_", before: g.nodes[0] });
   const codesValue = b.initializer(Tensor.fromData(b.name("quantized"), codeType, t.dims, codes));
   const scaleValue = b.initializer(Tensor.fromData(b.name("scale"), DataType.FLOAT, paramDims, q.scales));
@@ -128,50 +149,10 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   // The float initializer becomes the DequantizeLinear's output under the same name.
   g.initializers.splice(g.initializers.indexOf(value), 1);
   value.initializer = undefined;
-  b.node("DequantizeLinear", [codesValue, scaleValue, zeroValue], [value], { attributes: axis === null ? {} : { axis } });
-  report.quantized.push({ name, kind: "weight", bits, granularity: axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
+  b.node("DequantizeLinear", [codesValue, scaleValue, zeroValue], [value], { attributes: target.block ? { axis: target.block.axis, block_size: target.block.size } : axis === null ? {} : { axis } });
+  report.quantized.push({ name, kind: "weight", bits, granularity: target.block ? `per-group(axis ${target.block.axis}, size ${target.block.size})` : axis === null ? "per-tensor" : `per-channel(axis ${axis})`, op: target.op, rounding });
 }
 
 function isCompute(n: Node): boolean {
   return ["Gemm", "MatMul", "LSTM", "GRU", "RNN", "Add", "Conv"].includes(n.opType);
-}
-
-/**
- * Re-rounds q.codes with GPTQ, viewing the weight as [output channels, inputs] by the op
- * table's layout. Returns false (codes untouched) when the scales do not run along the
- * output channels or the moments do not match the inputs.
- */
-function applyGptq(
-  data: Float32Array,
-  dims: readonly number[],
-  rule: GptqRule,
-  q: QuantizedTensor,
-  hessians: readonly { n: number; data: ArrayLike<number> }[],
-  format: IntFormat,
-): boolean {
-  // Blocks of [rows, cols], the element (r, c) of block b sits at index(b, r, c).
-  let blocks: number, rows: number, cols: number, index: (b: number, r: number, c: number) => number;
-  if (rule.layout === "dirs-out-in") {
-    [blocks, rows, cols] = dims;
-    index = (b, r, c) => (b * rows + r) * cols + c;
-  } else if (rule.layout === "out-in") {
-    [rows, cols] = dims;
-    blocks = 1;
-    index = (_b, r, c) => r * cols + c;
-  } else {
-    [cols, rows] = dims;
-    blocks = 1;
-    index = (_b, r, c) => c * rows + r;
-  }
-  if (q.axis !== null && q.axis !== rule.channelAxis) return false;
-  if (hessians.some((h) => h.n !== cols)) return false;
-  for (let b = 0; b < blocks; b++) {
-    const h = hessians[Math.min(b, hessians.length - 1)];
-    const w = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = data[index(b, r, c)];
-    const perRow = q.axis === null ? { s: [q.scales[0]], z: [q.zeroPoints[0]] } : { s: q.scales, z: q.zeroPoints };
-    const codes = gptqQuantize(w, rows, cols, h.data, perRow.s, perRow.z, format);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) q.codes[index(b, r, c)] = codes[r * cols + c];
-  }
-  return true;
 }

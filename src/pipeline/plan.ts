@@ -31,7 +31,7 @@ export interface QuantPlan {
   activations: ActivationTarget[];
   /** The decomposed LSTMs' gates, cell and hidden state (also in `activations`). */
   internals: Value[];
-  /** Weights rounded with GPTQ and the inputs whose moments calibration records (rounding gptq only). */
+  /** Weights rounded with GPTQ or GPFQ and the inputs whose moments calibration records (not for nearest). */
   gptq: GptqTarget[];
   /** Weights left float, and why. */
   leftFloat: QuantReport["leftFloat"];
@@ -52,7 +52,7 @@ export function plan(model: Model, policy: QuantPolicy): QuantPlan {
     weights: weights.targets,
     activations: activationTargets(prepared, policy, internals),
     internals,
-    gptq: policy.rounding === "gptq" ? gptqTargets(weights.targets) : [],
+    gptq: policy.rounding !== "nearest" ? gptqTargets(weights.targets) : [],
     leftFloat: weights.leftFloat,
   };
 }

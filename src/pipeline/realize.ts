@@ -43,10 +43,10 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
   const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, factory.spec, names);
   // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
   for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
-  if (policy.rounding === "gptq" && !table.hessians) {
-    throw new InputError("the calibration table has no layer-input moments for GPTQ rounding (calibrate with --rounding gptq)");
+  if (policy.rounding !== "nearest" && !table.hessians) {
+    throw new InputError(`the calibration table has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`);
   }
-  const hessians = policy.rounding === "gptq" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
+  const hessians = policy.rounding !== "nearest" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
 
   const copy = copyModel(plan.model);
   const weights: WeightTarget[] = plan.weights.map((w) => ({

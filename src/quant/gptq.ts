@@ -5,11 +5,19 @@
  * OUTPUT error on the calibration data shrinks rather than each weight's own error.
  * Imports nothing of ours but the quantization math.
  */
-import { dequantize, quantize, type IntFormat } from "./math.ts";
+import { dequantize, groupCount, quantize, type IntFormat } from "./math.ts";
 
 export interface GptqOptions {
-  /** Added to the Hessian's diagonal, as a fraction of its mean (GPTQ's "percdamp"). */
+  /** Added to the Hessian's diagonal, as a fraction of its mean (GPTQ's "percdamp"); 0.01 by default. */
   dampening?: number;
+  /**
+   * Quantize columns by decreasing Hessian diagonal (GPTQ's act-order) rather than left to
+   * right, so the inputs that carry the most energy are rounded while the most columns are
+   * left to absorb their error.
+   */
+  actOrder?: boolean;
+  /** Scales per group of this many input columns (see `scaleIndexer`); none by default. */
+  groupSize?: number;
 }
 
 /**
@@ -29,6 +37,9 @@ export function gptqQuantize(
 ): Int32Array {
   if (weights.length !== rows * cols) throw new RangeError(`weights have ${weights.length} values, not ${rows} x ${cols}`);
   if (hessian.length !== cols * cols) throw new RangeError(`the Hessian must be ${cols} x ${cols}`);
+  const dampening = opts.dampening ?? 0.01;
+  if (!(dampening >= 0) || !Number.isFinite(dampening)) throw new RangeError(`dampening must be a finite number >= 0, got ${dampening}`);
+  const scaleAt = scaleIndexer(rows, cols, scales.length, opts.groupSize);
   const W = Float64Array.from(weights);
   const H = Float64Array.from(hessian);
   // Inputs that never varied carry no information: pin them so the inverse exists, as GPTQ does.
@@ -40,25 +51,65 @@ export function gptqQuantize(
   }
   let meanDiag = 0;
   for (let i = 0; i < cols; i++) meanDiag += H[i * cols + i] / cols;
-  const damp = (opts.dampening ?? 0.01) * meanDiag;
+  const damp = dampening * meanDiag;
   for (let i = 0; i < cols; i++) H[i * cols + i] += damp;
-  const U = upperCholeskyOfInverse(H, cols);
+  // Work in quantization order: column j of the permuted problem is input order[j].
+  const order = opts.actOrder ? decreasingDiagonal(H, cols) : null;
+  const Wp = order ? permuteColumns(W, rows, cols, order) : W;
+  const U = upperCholeskyOfInverse(order ? permuteSymmetric(H, cols, order) : H, cols);
 
   const codes = new Int32Array(rows * cols);
-  const perRow = scales.length > 1;
   for (let j = 0; j < cols; j++) {
     const d = U[j * cols + j];
+    const col = order ? order[j] : j;
     for (let r = 0; r < rows; r++) {
-      const p = { scale: scales[perRow ? r : 0], zeroPoint: zeroPoints[perRow ? r : 0] };
-      const w = W[r * cols + j];
+      const s = scaleAt(r, col);
+      const p = { scale: scales[s], zeroPoint: zeroPoints[s] };
+      const w = Wp[r * cols + j];
       const q = quantize(w, p, format);
-      codes[r * cols + j] = q;
+      codes[r * cols + col] = q;
       const err = (w - dequantize(q, p)) / d;
       const row = r * cols;
-      for (let k = j + 1; k < cols; k++) W[row + k] -= err * U[j * cols + k];
+      for (let k = j + 1; k < cols; k++) Wp[row + k] -= err * U[j * cols + k];
     }
   }
   return codes;
+}
+
+/**
+ * Where the scale of weight (r, c) sits in a scales array of `count` entries: one for all,
+ * one per row, or (with `groupSize`) one per row and group of input columns, row-major
+ * [rows, cols / groupSize].
+ */
+export function scaleIndexer(rows: number, cols: number, count: number, groupSize?: number): (r: number, c: number) => number {
+  if (groupSize !== undefined) {
+    const groups = groupCount(cols, groupSize);
+    if (count !== rows * groups) throw new RangeError(`group scales must number ${rows} x ${groups}, got ${count}`);
+    return (r, c) => r * groups + Math.floor(c / groupSize);
+  }
+  if (count === 1) return () => 0;
+  if (count !== rows) throw new RangeError(`scales must number 1 or ${rows} (one per row), got ${count}`);
+  return (r) => r;
+}
+
+/** Column indices by decreasing diagonal of a symmetric n x n matrix; ties keep index order. */
+export function decreasingDiagonal(H: ArrayLike<number>, n: number): Int32Array {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => H[b * n + b] - H[a * n + a] || a - b);
+  return Int32Array.from(idx);
+}
+
+function permuteColumns(W: Float64Array, rows: number, cols: number, order: Int32Array): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[r * cols + j] = W[r * cols + order[j]];
+  return out;
+}
+
+/** P H Pᵀ for the permutation `order` (row i of the result is row order[i] of H). */
+export function permuteSymmetric(H: ArrayLike<number>, n: number, order: Int32Array): Float64Array {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[i * n + j] = H[order[i] * n + order[j]];
+  return out;
 }
 
 /** U upper-triangular with Uᵀ U = H⁻¹, for symmetric positive definite H (n x n, row-major). */

@@ -2,8 +2,10 @@
  * The quantization math of ptq-onnx, in one place: integer ranges, scales and zero points,
  * ONNX's rounding, (fake-)quantization, per-tensor and per-channel. Every pass, observer and
  * report uses these functions so that they agree with each other and with onnxruntime.
- * Imports nothing of ours.
+ * Imports nothing of ours but qdq.ts (the one tensor dequantize and its scale indexing).
  */
+
+import { dequantize as dequantizeCodes, paramIndexer } from "./qdq.ts";
 
 /** How values are stored: bit width, signedness and narrow range (symmetric about zero). */
 export interface IntFormat {
@@ -88,12 +90,18 @@ export function fakeQuantize(x: number, p: QuantParams, f: IntFormat): number {
   return dequantize(quantize(x, p, f), p);
 }
 
-/** A float tensor quantized along one axis (per channel) or as a whole (axis null). */
+/**
+ * A float tensor quantized along one axis (per channel) or as a whole (axis null). With
+ * `blockSize`, the scales are blocked as ONNX DequantizeLinear (opset 21) reads them: shaped
+ * like the tensor but with dims[axis] / blockSize along `axis`, element i along the axis
+ * using block floor(i / blockSize).
+ */
 export interface QuantizedTensor {
   codes: Int32Array;
   scales: Float32Array;
   zeroPoints: Int32Array;
   axis: number | null;
+  blockSize?: number;
 }
 
 /**
@@ -141,4 +149,67 @@ export function quantizeTensor(
     codes[i] = quantize(data[i], { scale: scales[c], zeroPoint: zeroPoints[c] }, f);
   }
   return { codes, scales, zeroPoints, axis };
+}
+
+/** The float values a QuantizedTensor stands for (qdq.ts's dequantize, which reads blocks too). */
+export function dequantizeTensor(t: QuantizedTensor, dims: readonly number[]): Float32Array {
+  return dequantizeCodes({ ...t, dims: [...dims], blockSize: t.blockSize ?? null });
+}
+
+/** Group sizes `--group-size` accepts. */
+export const GROUP_SIZES: readonly number[] = [32, 64, 128];
+
+/**
+ * The shape of blocked scales for a tensor quantized in blocks of `blockSize` along `axis`.
+ * Refuses a block that does not divide the axis or is wider than it, so that every block
+ * is whole (ONNX would allow a short last block; ptq-onnx does not make one).
+ */
+export function blockedScaleDims(dims: readonly number[], axis: number, blockSize: number): number[] {
+  if (!Number.isInteger(axis) || axis < 0 || axis >= dims.length) throw new RangeError(`block axis ${axis} is outside a tensor of rank ${dims.length}`);
+  const blocks = groupCount(dims[axis], blockSize);
+  return dims.map((d, i) => (i === axis ? blocks : d));
+}
+
+/** The number of groups of `groupSize` in a width; refuses sizes that do not divide it or exceed it. */
+export function groupCount(width: number, groupSize: number): number {
+  if (!Number.isInteger(groupSize) || groupSize < 1) throw new RangeError(`group size must be a positive integer, got ${groupSize}`);
+  if (groupSize > width) throw new RangeError(`group size ${groupSize} exceeds the input width ${width}`);
+  if (width % groupSize !== 0) throw new RangeError(`group size ${groupSize} does not divide the input width ${width}`);
+  return width / groupSize;
+}
+
+
+/**
+ * Round-to-nearest quantization with one scale per block of `blockSize` consecutive
+ * elements along `axis` (the input axis of a weight: group-wise scales), each block from its
+ * own min/max. The result's scales are laid out as `blockedScaleDims` says.
+ */
+export function quantizeTensorBlocked(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  axis: number,
+  blockSize: number,
+  f: IntFormat,
+  symmetric: boolean,
+): QuantizedTensor {
+  const scaleDims = blockedScaleDims(dims, axis, blockSize);
+  const count = scaleDims.reduce((a, b) => a * b, 1);
+  const at = paramIndexer({ dims: [...dims], axis, blockSize, scales: new Float32Array(count) });
+  const min = new Float64Array(count).fill(Infinity);
+  const max = new Float64Array(count).fill(-Infinity);
+  for (let i = 0; i < data.length; i++) {
+    const b = at(i);
+    if (data[i] < min[b]) min[b] = data[i];
+    if (data[i] > max[b]) max[b] = data[i];
+  }
+  const scales = new Float32Array(count);
+  const zeroPoints = new Int32Array(count);
+  for (let b = 0; b < count; b++) {
+    const p = paramsFromRange(min[b], max[b], f, symmetric);
+    scales[b] = p.scale;
+    zeroPoints[b] = p.zeroPoint;
+  }
+  const codes = new Int32Array(data.length);
+  for (let i = 0; i < data.length; i++) codes[i] = quantize(data[i], { scale: scales[at(i)], zeroPoint: zeroPoints[at(i)] }, f);
+  return { codes, scales, zeroPoints, axis, blockSize };
 }

@@ -10,6 +10,7 @@ import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
 import { parseNoiseLevels, type NoiseKind } from "../eval/noise.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
+import { ROUNDINGS, type Rounding } from "../passes/policy.ts";
 import { fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
 
 export const DEFAULT_BITS = [3, 4, 5, 6, 8];
@@ -45,7 +46,7 @@ export interface StudyOptions {
   calibSize?: number;
   observer?: string;
   lstmInternals?: boolean;
-  rounding?: "nearest" | "gptq";
+  rounding?: Rounding;
   /** Test rows: a fixed random sample of N (0 or undefined: all). */
   rows?: number;
   calibData?: string;
@@ -72,7 +73,7 @@ export interface StudySettings {
   calib_size: number;
   observer: string;
   lstm_internals: boolean;
-  rounding: "nearest" | "gptq";
+  rounding: Rounding;
   granularity: "per-channel";
   rows: number | null;
   calib_data: string | null;
@@ -162,7 +163,7 @@ export function normalizeSettings(opts: StudyOptions): StudySettings {
   const lstmInternals = opts.lstmInternals ?? false;
   const observer = parseObserver(opts.observer ?? (lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
   const rounding = opts.rounding ?? "nearest";
-  if (rounding !== "nearest" && rounding !== "gptq") throw new InputError(`--rounding must be nearest or gptq, got ${String(rounding)}`);
+  if (!(ROUNDINGS as readonly string[]).includes(rounding)) throw new InputError(`--rounding must be ${ROUNDINGS.join(", ")}, got ${String(rounding)}`);
   const rowsOpt = opts.rows === undefined ? (q ? QUICK.rows : undefined) : opts.rows === 0 ? undefined : positive(opts.rows, "rows");
   return {
     bits,

@@ -1,20 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cholesky, gptqQuantize, spdInverse } from "../../src/quant/gptq.ts";
 import { dequantize, quantizeTensor } from "../../src/quant/math.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+import { gaussian, rng } from "./problems.ts";
 
 describe("linear algebra", () => {
   it("inverts an SPD matrix and factors it", () => {

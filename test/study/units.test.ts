@@ -51,6 +51,8 @@ describe("study pieces", () => {
     expect(q).toMatchObject({ bits: [4, 8], calib: ["balanced", "classes:0"], rows: 300, seeds: [0, 1] });
     expect(normalizeSettings({ models: ["m"], lstmInternals: true }).observer).toBe("mse");
     expect(() => normalizeSettings({ models: ["m"], noise: ["gauss:0.1", "gauss:0.2"] })).toThrow(/given twice/);
+    expect(normalizeSettings({ models: ["m"], rounding: "gpfq" }).rounding).toBe("gpfq");
+    expect(() => normalizeSettings({ models: ["m"], rounding: "gpfx" as "gpfq" })).toThrow("--rounding must be nearest, gptq, gpfq, got gpfx");
   });
 
   it("bootstraps a mean with an interval around it, reproducibly", () => {

@@ -2,7 +2,8 @@ import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
 import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
 import { InputError } from "../../graph/errors.ts";
-import { integerArg } from "../options.ts";
+import { DEFAULT_DAMPENING, ROUNDINGS, type Rounding } from "../../passes/policy.ts";
+import { integerArg, numberArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
@@ -28,6 +29,9 @@ interface Args {
   "save-calib-table"?: string;
   seed: number;
   rounding: string;
+  "act-order": boolean;
+  dampening?: number;
+  "group-size"?: number;
   format: string;
   force: boolean;
   eval: boolean;
@@ -82,7 +86,10 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("pack-int4", { type: "boolean", default: false, describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })
       .option("calib-table", { type: "string", describe: "reuse a calibration table instead of calibrating" })
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
-      .option("rounding", { type: "string", default: "nearest", choices: ["nearest", "gptq"], describe: "weight rounding: to nearest, or GPTQ error compensation from calibration inputs" })
+      .option("rounding", { type: "string", default: "nearest", choices: [...ROUNDINGS], describe: "weight rounding: to nearest, or GPTQ / GPFQ error compensation from calibration inputs" })
+      .option("act-order", { type: "boolean", default: false, describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
+      .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
+      .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
@@ -124,7 +131,10 @@ export const quantizeCommand: CommandModule<object, Args> = {
       calibTable: args["calib-table"],
       saveCalibTable: args["save-calib-table"],
       seed: args.seed,
-      rounding: args.rounding as "nearest" | "gptq",
+      rounding: args.rounding as Rounding,
+      actOrder: args["act-order"],
+      dampening: args.dampening,
+      groupSize: args["group-size"],
       force: args.force,
       onProgress: bar?.update,
     });

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { join } from "node:path";
 import { InputError, checkOutputs, type NamedPath } from "../../graph/index.ts";
+import { ROUNDINGS, type Rounding } from "../../passes/policy.ts";
 import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../../study/study.ts";
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
@@ -124,7 +125,7 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("calib-size", integerArg("calib-size", 1, { describe: "calibration rows (default 512; quick 256)" }))
       .option("observer", { type: "string", describe: "activation range observer (default percentile:99.99; mse with --lstm-internals)" })
       .option("lstm-internals", { type: "boolean", describe: "decompose LSTMs and quantize their internals" })
-      .option("rounding", { type: "string", choices: ["nearest", "gptq"], describe: "weight rounding (default nearest)" })
+      .option("rounding", { type: "string", choices: [...ROUNDINGS], describe: "weight rounding (default nearest)" })
       .option("rows", integerArg("rows", 0, { describe: "test rows: a fixed random sample of N, 0 for all (default all; quick 300)" }))
       .option("calib-data", { type: "string", describe: "labelled JSONL calibration pool (default: each zoo model's validation split)" })
       .option("test-data", { type: "string", describe: "labelled JSONL test data (default: each zoo model's test split)" })
@@ -165,7 +166,7 @@ export const studyCommand: CommandModule<object, Args> = {
       calibSize: intOption(args["calib-size"], "calib-size", 1),
       observer: args.observer,
       lstmInternals: args["lstm-internals"],
-      rounding: args.rounding as "nearest" | "gptq" | undefined,
+      rounding: args.rounding as Rounding | undefined,
       rows: intOption(args.rows, "rows", 0),
       calibData: args["calib-data"],
       testData: args["test-data"],
