@@ -2,7 +2,7 @@ import { InputError } from "../graph/errors.ts";
 import { readInputFile, writeFileAtomic } from "../graph/files.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
-/** One example of a data file (CONTRACT section 3), with its label resolved to a class index. */
+/** One example of a data file (docs/contract.md section 3), with its label resolved to a class index. */
 export type Row = { text?: string; ids?: number[]; label: number; id?: string };
 
 /** A row left out because its label is not a class of the model (see readLabelledRows). */

@@ -4,7 +4,7 @@
  * A tokenizer's pattern comes from the model or a tokenizer file, so it is untrusted: run by
  * JavaScript's backtracking RegExp, `(a+)+b` stalls on a 41-character text. RE2 (re2js, a
  * pure-JS port) matches in time linear in the text, but its syntax and a few of its meanings
- * differ from a JavaScript RegExp without flags, which is what CONTRACT section 2 specifies.
+ * differ from a JavaScript RegExp without flags, which is what docs/contract.md section 2 specifies.
  * So the pattern is translated construct by construct into RE2 syntax with JavaScript's
  * meaning, and anything outside that subset (backreferences, lookaround, escapes whose meaning
  * differs) is refused rather than matched differently:

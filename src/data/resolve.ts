@@ -54,7 +54,7 @@ export function modelClasses(model: Model): number | undefined {
 export const MAX_UNBOUNDED_IDS = MAX_BATCH_TOKENS;
 
 /**
- * The tokenizer, first match wins (CONTRACT section 2): the given file, the model's
+ * The tokenizer, first match wins (docs/contract.md section 2): the given file, the model's
  * `ptq-onnx.tokenizer` metadata, `MODEL.tokenizer.json` beside the model. Undefined if none.
  */
 export function modelTokenizer(model: Model, file?: string): Tokenizer | undefined {
@@ -80,7 +80,7 @@ export function embeddingRows(model: Model): number | undefined {
 }
 
 export interface DataOptions {
-  /** A JSONL file per CONTRACT section 3; else the zoo data set named in the model's metadata. */
+  /** A JSONL file per docs/contract.md section 3; else the zoo data set named in the model's metadata. */
   data?: string;
   tokenizer?: string;
   /** Which zoo split to use when no file is given. */

@@ -2,7 +2,7 @@ import { InputError } from "../graph/errors.ts";
 import { readInputFile } from "../graph/files.ts";
 import { LinearRegex, UnsupportedPattern } from "./pattern.ts";
 
-/** The tokenizer spec of CONTRACT section 2, as stored in tokenizer.json and model metadata. */
+/** The tokenizer spec of docs/contract.md section 2, as stored in tokenizer.json and model metadata. */
 export interface TokenizerSpec {
   type: "word-regex";
   lowercase: boolean;
@@ -23,7 +23,7 @@ export const DEFAULT_PATTERN = "[a-z0-9]+(?:'[a-z]+)?";
 export const PAD_TOKEN = "<pad>";
 export const UNK_TOKEN = "<unk>";
 
-/** Turns text into token ids exactly as CONTRACT section 2 describes. */
+/** Turns text into token ids exactly as docs/contract.md section 2 describes. */
 export class Tokenizer {
   readonly spec: TokenizerSpec;
   private readonly regex: LinearRegex;
@@ -51,7 +51,7 @@ export class Tokenizer {
     return out;
   }
 
-  /** Given ids cut as encode cuts text (CONTRACT section 2: the first max_len are kept). */
+  /** Given ids cut as encode cuts text (docs/contract.md section 2: the first max_len are kept). */
   truncate(ids: number[]): number[] {
     return ids.length > this.spec.max_len ? ids.slice(0, this.spec.max_len) : ids;
   }

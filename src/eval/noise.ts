@@ -1,5 +1,5 @@
 /**
- * Seeded, composable input noise for robustness evaluation (CONTRACT section 4, `--noise`).
+ * Seeded, composable input noise for robustness evaluation (docs/contract.md section 4, `--noise`).
  *
  * A spec is one or more `KIND:LEVEL` joined by `+`, applied in that order; LEVEL is in [0, 1]
  * and a stage at level 0 is dropped before anything happens (no row is touched, no graph is
@@ -332,7 +332,7 @@ export function applyTokenNoise(rows: readonly NoiseRow[], stages: readonly Nois
     }
     const cap = Math.max(ctx.maxLen ?? Infinity, cleanLength);
     if (ids.length > cap) ids = ids.slice(0, cap);
-    // The tokenizer's rule for text without tokens (CONTRACT section 2).
+    // The tokenizer's rule for text without tokens (docs/contract.md section 2).
     if (ids.length === 0) ids = [tok ? tok.spec.unk_id : ctx.excluded[0]];
     return ids;
   });

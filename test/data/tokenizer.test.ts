@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/graph/errors.ts";
 import { DEFAULT_PATTERN, Tokenizer, type TokenizerSpec, buildVocab, makeSpec, padBatch } from "../../src/data/tokenizer.ts";
 
-/** The spec of CONTRACT section 2, with a small vocabulary. */
+/** The spec of docs/contract.md section 2, with a small vocabulary. */
 function contractSpec(overrides: Partial<TokenizerSpec> = {}): TokenizerSpec {
   return {
     type: "word-regex",
