@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { writeFileAtomic } from "../../src/graph/files.ts";
 import { loadModel, serializeModel } from "../../src/graph/index.ts";
 import { lowerModel, type LowerOptions } from "../../src/lower/index.ts";
