@@ -18,7 +18,7 @@
  */
 export * from "./graph/index.ts";
 export * from "./passes/index.ts";
-export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./calibrate/quantize.ts";
+export { quantizeModel, defaultOutput, type QuantizeOptions, type QuantizeResult } from "./pipeline/quantize-file.ts";
 export { calibrate } from "./calibrate/calibrate.ts";
 export { evaluateModel, type ModelEvaluation, type DataSelection, type RunOptions, type EvalMetrics } from "./eval/index.ts";
 export { runEval, type EvalOptions, type EvalResult } from "./eval/run-eval.ts";

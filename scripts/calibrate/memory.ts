@@ -20,7 +20,7 @@ const { values, positionals } = parseArgs({
 const model = resolve(positionals[0] ?? "models/wordnet8-gen.onnx");
 const base = Number(values.size);
 const dir = mkdtempSync(join(tmpdir(), "ptq-calib-mem-"));
-const quantizeUrl = new URL("../../src/calibrate/quantize.ts", import.meta.url).href;
+const quantizeUrl = new URL("../../src/pipeline/quantize-file.ts", import.meta.url).href;
 
 const results: { size: number; peak_rss_mib: number; seconds: number }[] = [];
 for (const size of [base, base * 10]) {

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { quantizeModel, type QuantizeOptions } from "../../src/calibrate/quantize.ts";
+import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
 import { writeFileAtomic } from "../../src/graph/files.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");

@@ -10,7 +10,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { accuracy, agreement, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
 
 const { values, positionals } = parseArgs({

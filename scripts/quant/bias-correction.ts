@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MeanAccumulator } from "../../src/calibrate/moments.ts";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadModel, saveModel, Tensor, type Model, type Node, type Value } from "../../src/graph/index.ts";
 import { correctBias, correctLstmBias } from "../../src/quant/bias-correction.ts";
 import { dequantizeTensor } from "../../src/quant/math.ts";

@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { accuracy, markdown, predictions, scratchDir, testSet } from "./common.ts";
 
 const { values, positionals } = parseArgs({

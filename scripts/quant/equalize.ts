@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadModel, saveModel } from "../../src/graph/index.ts";
 import { equalizeEmbeddingPass, type EqualizedPair } from "../../src/passes/equalize-embedding.ts";
 import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";

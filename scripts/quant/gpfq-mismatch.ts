@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { HessianAccumulator } from "../../src/calibrate/hessian.ts";
 import { CrossMomentAccumulator } from "../../src/calibrate/moments.ts";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadModel, saveModel, Tensor, type Model, type Value } from "../../src/graph/index.ts";
 import { gpfqQuantize } from "../../src/quant/gpfq.ts";
 import { gptqQuantize } from "../../src/quant/gptq.ts";

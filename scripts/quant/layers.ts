@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import type { CalibrationTable } from "../../src/calibrate/table.ts";
 import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
 import { runCalibration } from "../../src/calibrate/runner.ts";

@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { quantizeModel, type QuantizeOptions } from "../../src/calibrate/quantize.ts";
+import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
 import { accuracy, markdown, pct, predictions, scratchDir, testSet } from "./common.ts";
 
 const { values, positionals } = parseArgs({

@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { quantizeModel, type QuantizeOptions } from "../../src/calibrate/quantize.ts";
+import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
 import { sha256File } from "../../src/calibrate/table.ts";
 import { loadModel } from "../../src/graph/index.ts";
 import { compareModels, type CompareReport, type Outcome } from "../../src/compare/compare.ts";

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { quantizeModel } from "../calibrate/quantize.ts";
+import { quantizeModel } from "../pipeline/quantize-file.ts";
 import { benchModels } from "../eval/bench.ts";
 import { loadEvalData, metricsFor, ModelRunner, type EvalData } from "../eval/evaluate.ts";
 import type { PredictResult } from "../eval/predict.ts";

@@ -4,6 +4,9 @@ import type { PairedBootstrapResult } from "../stats/bootstrap.ts";
 import type { Summary } from "../stats/describe.ts";
 import type { TestResult } from "../stats/types.ts";
 import type { HistogramDistance } from "./histograms.ts";
+import type { QuantizationMeta } from "../pipeline/stamp.ts";
+
+export type { QuantizationMeta };
 
 export const NOT_SAME_FLOAT = "models that are not two quantizations of the same float model";
 /** Largest sample per layer fed to the rank tests; larger layers are subsampled. */
@@ -35,21 +38,6 @@ export interface CompareOptions {
   /** How many layers/tensors to list as differing most (default 5). */
   top?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
-}
-
-/** The `ptq-onnx.quantization` metadata quantize writes. */
-export interface QuantizationMeta {
-  float_sha256: string;
-  wbits: number;
-  abits: number;
-  granularity: "per-channel" | "per-tensor";
-  lstm_internals: boolean;
-  pack_int4: boolean;
-  calib: string;
-  calib_size: number;
-  seed: number;
-  observer: string;
-  calib_sha256: string;
 }
 
 /** A test that ran (with its Holm-adjusted p-value) or one that could not run, and why. */

@@ -18,7 +18,7 @@ export interface BuilderOptions {
 /**
  * Adds nodes and initializers to one graph, at one place, with names under one prefix. The
  * graph makes every name unique (`Graph.uniqueName`), so a rewrite never clashes with the
- * model's own names; the one builder the passes and the noise rewrite share.
+ * model's own names; the one builder the passes, the noise rewrite and the lowering share.
  */
 export class Builder {
   readonly prefix: string;
@@ -46,17 +46,19 @@ export class Builder {
    * have no producer); the node's name is `name(opts.name ?? opType)`.
    */
   node(opType: string, inputs: (Value | null)[], outputs: (string | Value)[], opts: { name?: string; attributes?: Attributes; domain?: string } = {}): Node {
-    const node = this.graph.addNode(
-      {
-        opType,
-        domain: opts.domain,
-        inputs,
-        outputs: outputs.map((o) => (typeof o === "string" ? this.name(o) : o)),
-        name: this.name(opts.name ?? opType),
-        attributes: opts.attributes,
-      },
-      this.before ? { before: this.before } : this.after ? { after: this.after } : {},
-    );
+    return this.place({
+      opType,
+      domain: opts.domain,
+      inputs,
+      outputs: outputs.map((o) => (typeof o === "string" ? this.name(o) : o)),
+      name: this.name(opts.name ?? opType),
+      attributes: opts.attributes,
+    });
+  }
+
+  /** Adds a node at this builder's place. */
+  private place(spec: NewNode): Node {
+    const node = this.graph.addNode(spec, this.before ? { before: this.before } : this.after ? { after: this.after } : {});
     if (this.after) this.after = node;
     return node;
   }
@@ -69,6 +71,26 @@ export class Builder {
   /** One node with several outputs; returns them. */
   multi(opType: string, inputs: (Value | null)[], outs: (string | Value)[], attributes?: Attributes): Value[] {
     return this.node(opType, inputs, outs, { attributes }).outputs as Value[];
+  }
+
+  /**
+   * Replaces `old` by a new node producing the same output values (so every reader follows),
+   * under the old node's name and with its metadata; unused optional outputs get fresh names.
+   * `keep` names attributes of the old node to carry over, after `attributes`. Placed like
+   * any node of this builder.
+   */
+  replace(old: Node, opType: string, inputs: (Value | null)[], opts: { attributes?: Attributes; domain?: string; keep?: readonly string[] } = {}): Node {
+    if (old.graph !== this.graph) throw new Error(`node ${old.label} is not in this builder's graph`);
+    const outputs = old.outputs.map((v, i) => v ?? this.graph.newValue(`${old.name}_unused${i}`));
+    const { name, proto } = old;
+    const kept = proto.attribute.filter((a) => opts.keep?.includes(a.name));
+    this.graph.removeNode(old);
+    const node = this.place({ opType, domain: opts.domain, inputs, outputs, name, attributes: opts.attributes });
+    // The old name is still taken in the graph's name set, so addNode gave a fresh one: restore it.
+    node.name = name;
+    node.proto.attribute.push(...kept);
+    node.proto.metadataProps = proto.metadataProps;
+    return node;
   }
 
   /** A new initializer of the graph (the tensor's name made unique). */

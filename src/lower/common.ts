@@ -1,4 +1,4 @@
-import type { Node, NewNode, Value } from "../graph/index.ts";
+import type { Node } from "../graph/index.ts";
 import type { QdqModel, QuantizedWeight } from "../quant/qdq.ts";
 
 /** onnxruntime's contrib domain, where the integer kernels live. */
@@ -31,20 +31,4 @@ export function unsupportedWeight(w: QuantizedWeight): string | null {
 /** The scale of output channel `c` when the channels run along `axis` (or the one scale). */
 export function channelScale(w: QuantizedWeight, axis: number, c: number): number {
   return w.axis === null ? w.scales[0] : w.axis === axis ? w.scales[c] : NaN;
-}
-
-/**
- * Replaces `old` by a new node producing the same output values (so every reader follows),
- * with the old node's name and metadata. Unused optional outputs get fresh names.
- */
-export function replaceNode(old: Node, spec: Omit<NewNode, "outputs" | "name">): Node {
-  const g = old.graph;
-  const outputs = old.outputs.map((v, i) => v ?? g.newValue(`${old.name}_unused${i}`));
-  const name = old.name;
-  const metadata = old.proto.metadataProps;
-  g.removeNode(old);
-  const node = g.addNode({ ...spec, name, outputs: outputs as Value[] });
-  node.name = name;
-  node.proto.metadataProps = metadata;
-  return node;
 }

@@ -1,7 +1,7 @@
-import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
-import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
+import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 import { kernelBits, packRows, rowBlock } from "./pack.ts";
 
 interface GatherMatch {
@@ -41,19 +41,17 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
       return { gather, w, indices, last };
     },
     apply({ gather, w, indices, last }) {
-      const g = gather.graph;
+      const b = new Builder(gather.graph);
       const [rows, width] = w.dims;
       const bits = kernelBits(w.bits);
       const packed = packRows(rows, width, width, bits, (r, k) => w.codes[r * width + k]);
-      const data = g.addInitializer(Tensor.fromData(`${w.name}_blockq`, DataType.UINT8, [rows, packed.length / rows], packed));
+      const data = b.initializer(Tensor.fromData(`${w.name}_blockq`, DataType.UINT8, [rows, packed.length / rows], packed));
       const block = rowBlock(width);
       const blocks = Math.ceil(width / block);
       const rowScales = Float32Array.from({ length: rows * blocks }, (_, i) => channelScale(w, 0, Math.floor(i / blocks)));
-      const scales = g.addInitializer(Tensor.fromData(`${w.name}_blockq_scale`, DataType.FLOAT, [rows, blocks], rowScales));
-      const node = replaceNode(last, {
-        opType: "GatherBlockQuantized",
+      const scales = b.initializer(Tensor.fromData(`${w.name}_blockq_scale`, DataType.FLOAT, [rows, blocks], rowScales));
+      const node = b.replace(last, "GatherBlockQuantized", [data, indices, scales], {
         domain: MS_DOMAIN,
-        inputs: [data, indices, scales],
         attributes: { gather_axis: 0, quantize_axis: 1, block_size: block, bits },
       });
       ctx.lowered.set(node, { from: "Gather", weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });

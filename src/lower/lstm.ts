@@ -1,7 +1,7 @@
-import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
-import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
+import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 
 interface LstmMatch {
   lstm: Node;
@@ -48,7 +48,7 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
       return { lstm, w, r };
     },
     apply({ lstm, w, r }) {
-      const g = lstm.graph;
+      const b = new Builder(lstm.graph);
       const [dirs, gates] = w.dims;
       const transposed = (q: QuantizedWeight, label: string) => {
         const [, rows, cols] = q.dims;
@@ -58,9 +58,9 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
         const scales = new Float32Array(dirs * gates);
         for (let d = 0; d < dirs; d++) for (let c = 0; c < gates; c++) scales[d * gates + c] = channelScale(q, 1, c);
         return [
-          g.addInitializer(Tensor.fromData(`${q.name}_int8`, DataType.INT8, [dirs, cols, rows], codes)),
-          g.addInitializer(Tensor.fromData(`${q.name}_${label}_scale`, DataType.FLOAT, [dirs, gates], scales)),
-          g.addInitializer(Tensor.fromData(`${q.name}_${label}_zero_point`, DataType.INT8, [dirs, gates], new Int8Array(dirs * gates))),
+          b.initializer(Tensor.fromData(`${q.name}_int8`, DataType.INT8, [dirs, cols, rows], codes)),
+          b.initializer(Tensor.fromData(`${q.name}_${label}_scale`, DataType.FLOAT, [dirs, gates], scales)),
+          b.initializer(Tensor.fromData(`${q.name}_${label}_zero_point`, DataType.INT8, [dirs, gates], new Int8Array(dirs * gates))),
         ];
       };
       const [wq, ws, wz] = transposed(w, "W");
@@ -69,9 +69,7 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
       // ConstantOfShape chain exporters build for them, a measurable share of a batch-1 run.
       const state = (i: number) => (isZeros(lstm.inputs[i] ?? null) ? null : (lstm.inputs[i] ?? null));
       const inputs = [lstm.inputs[0] ?? null, wq, rq, lstm.inputs[3] ?? null, lstm.inputs[4] ?? null, state(5), state(6), lstm.inputs[7] ?? null, ws, wz, rs, rz];
-      const copied = lstm.proto.attribute.filter((a) => SHARED_ATTRIBUTES.includes(a.name));
-      const node = replaceNode(lstm, { opType: "DynamicQuantizeLSTM", domain: MS_DOMAIN, inputs });
-      node.proto.attribute.push(...copied);
+      const node = b.replace(lstm, "DynamicQuantizeLSTM", inputs, { domain: MS_DOMAIN, keep: SHARED_ATTRIBUTES });
       ctx.lowered.set(node, {
         from: "LSTM",
         weights: [w, r].map((q) => ({ name: q.name, bits: q.bits, storage: "int8" })),

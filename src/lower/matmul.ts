@@ -1,7 +1,7 @@
-import { DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { activationOf, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
-import { MS_DOMAIN, channelScale, replaceNode, unsupportedWeight, type LowerContext } from "./common.ts";
+import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 import { kernelBits, packRows, rowBlock } from "./pack.ts";
 
 interface MatMulMatch {
@@ -21,9 +21,9 @@ interface MatMulMatch {
  */
 function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const { node, a, w, nAxis } = m;
-  const g = node.graph;
+  const builder = new Builder(node.graph);
   const N = w.dims[nAxis];
-  const bias = biasVector(m);
+  const bias = biasVector(m, builder);
   const K = w.dims[1 - nAxis];
   const bits = kernelBits(w.bits);
   const block = rowBlock(K);
@@ -31,23 +31,21 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const packed = packRows(N, K, Math.ceil(K / block) * block, bits, at);
   const blocks = Math.ceil(K / block);
   const scales = Float32Array.from({ length: N * blocks }, (_, i) => channelScale(w, nAxis, Math.floor(i / blocks)));
-  const b = g.addInitializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
-  const s = g.addInitializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
-  const lowered = replaceNode(node, {
-    opType: "MatMulNBits",
+  const b = builder.initializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
+  const s = builder.initializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
+  const lowered = builder.replace(node, "MatMulNBits", [a, b, s, null, null, bias], {
     domain: MS_DOMAIN,
-    inputs: [a, b, s, null, null, bias],
     attributes: { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel },
   });
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
 }
 
 /** The bias as the vector of N values the kernels take (a Gemm's C of shape [1, N] holds the same values). */
-function biasVector(m: MatMulMatch): Value | null {
+function biasVector(m: MatMulMatch, builder: Builder): Value | null {
   const N = m.w.dims[m.nAxis];
   const c = m.bias;
   if (!c || c.initializer!.dims.length === 1) return c;
-  return m.node.graph.addInitializer(Tensor.fromData(`${c.name}_vector`, DataType.FLOAT, [N], Float32Array.from(c.initializer!.toNumbers())));
+  return builder.initializer(Tensor.fromData(`${c.name}_vector`, DataType.FLOAT, [N], Float32Array.from(c.initializer!.toNumbers())));
 }
 
 /**
@@ -60,24 +58,20 @@ function biasVector(m: MatMulMatch): Value | null {
  */
 function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   const { node, a, w, nAxis } = m;
-  const g = node.graph;
+  const builder = new Builder(node.graph);
   const N = w.dims[nAxis];
   const K = w.dims[1 - nAxis];
   const codes = new Int8Array(K * N);
   for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) codes[k * N + n] = nAxis === 0 ? w.codes[n * K + k] : w.codes[k * N + n];
-  const b = g.addInitializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [K, N], codes));
-  const bScale = g.addInitializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [N], Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n))));
-  const bZero = g.addInitializer(Tensor.fromData(`${w.name}_int8_zero_point`, DataType.INT8, [N], new Int8Array(N)));
-  const bias = biasVector(m);
+  const b = builder.initializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [K, N], codes));
+  const bScale = builder.initializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [N], Float32Array.from({ length: N }, (_, n) => channelScale(w, nAxis, n))));
+  const bZero = builder.initializer(Tensor.fromData(`${w.name}_int8_zero_point`, DataType.INT8, [N], new Int8Array(N)));
+  const bias = biasVector(m, builder);
   const calibrated = activationOf(ctx.qdq, a);
   const act = calibrated && calibrated.bits === 8 && !calibrated.clip ? calibrated : undefined;
   const lowered = act
-    ? replaceNode(node, {
-        opType: "MatMulIntegerToFloat",
-        domain: MS_DOMAIN,
-        inputs: [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias],
-      })
-    : replaceNode(node, { opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, inputs: [a, b, bScale, bZero, bias] });
+    ? builder.replace(node, "MatMulIntegerToFloat", [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias], { domain: MS_DOMAIN })
+    : builder.replace(node, "DynamicQuantizeMatMul", [a, b, bScale, bZero, bias], { domain: MS_DOMAIN });
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
   if (act) ctx.staticActivations.add(act.value.name);
 }

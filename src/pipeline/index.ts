@@ -1,7 +1,7 @@
 /**
  * The staged quantization pipeline (TVM's annotate / calibrate / realize):
  * `plan(model, policy)` -> `calibrate(plan, data, options)` -> `realize(plan, table)`, all in
- * memory. `quantizeModel` (calibrate/quantize.ts) is the file wrapper over these three.
+ * memory. `quantizeModel` (quantize-file.ts) is the file wrapper over these three.
  */
 export { plan, type QuantPlan } from "./plan.ts";
 export { calibrate, type StageCalibrateOptions } from "./calibrate.ts";

@@ -3,7 +3,7 @@
  * hashes, every calibration and every cell with the content hash that names its cache file.
  */
 import { basename } from "node:path";
-import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER } from "../calibrate/quantize.ts";
+import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER } from "../pipeline/quantize-file.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { parseCalibMode } from "../calibrate/select.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";

@@ -9,7 +9,8 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { numClasses, quantizationStamp } from "../calibrate/quantize.ts";
+import { numClasses } from "../pipeline/quantize-file.ts";
+import { quantizationStamp } from "../pipeline/stamp.ts";
 import { readCalibrationTable, writeCalibrationTable } from "../calibrate/table.ts";
 import { loadLabelledData } from "../data/resolve.ts";
 import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "../eval/evaluate.ts";

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { Tensor, inspectModel, loadModel, serializeModel, type Model } from "../../src/graph/index.ts";
 import { externalModel, mkfifo, modelBytes, oneTensorModel, unknownOpModel, withWeight } from "../graph/bad-models.ts";
 import { fixtureModel, listDir, runCli, tempDir, type CliResult } from "../helpers.ts";

@@ -1,7 +1,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { rangesFor, readCalibrationTable } from "../../src/calibrate/table.ts";
 import { InputError, loadModel, saveModel } from "../../src/graph/index.ts";
 import { activationFormat, makePolicy } from "../../src/passes/index.ts";

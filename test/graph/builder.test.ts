@@ -1,3 +1,5 @@
+import { create } from "@bufbuild/protobuf";
+import { StringStringEntryProtoSchema } from "onnx-buf";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { Builder, Constants, DataType, Graph, Tensor, graphsOf, loadModel, newModel, nodesOf, serializeModel, validateModel } from "../../src/graph/index.ts";
@@ -34,6 +36,26 @@ describe("Builder", () => {
     expect(g.nodes.map((n) => n.name)).toEqual(["first", "n_add", "n_Mul", "end"]);
     expect([one.name, s.name, t.name]).toEqual(["n_one", "n_plus", "n_times"]);
     expect(validateModel(model)).toEqual([]);
+  });
+
+  it("replace keeps the old node's name, output values, metadata and the attributes asked for, and the model runs", async () => {
+    const model = newModel({ "": 17 });
+    const g = model.graph;
+    const x = g.addInput("x", DataType.FLOAT, [2]);
+    const old = g.addNode({ opType: "LeakyRelu", inputs: [x], outputs: ["y"], name: "act", attributes: { alpha: { float: 0.5 } } });
+    old.proto.metadataProps.push(create(StringStringEntryProtoSchema, { key: "origin", value: "export" }));
+    const end = g.addNode({ opType: "Identity", inputs: [old.outputs[0]!], outputs: ["z"], name: "end" });
+    g.addOutput(end.outputs[0]!, DataType.FLOAT, [2]);
+    const y = old.outputs[0]!;
+    const node = new Builder(g).replace(old, "Elu", [x], { keep: ["alpha"] });
+    expect(g.nodes).toEqual([end, node]);
+    expect([node.name, node.opType, node.outputs[0], node.getFloat("alpha"), node.proto.metadataProps.map((m) => [m.key, m.value])]).toEqual(["act", "Elu", y, 0.5, [["origin", "export"]]]);
+    expect(y.consumers).toEqual([end]);
+    expect(() => new Builder(g).replace(old, "Elu", [x])).toThrow(/is not in this/);
+    const out = await runOrt(serializeModel(model), { x: new ort.Tensor("float32", Float32Array.of(-1, 2), [2]) });
+    const [neg, pos] = out.z.data as Float32Array;
+    expect(neg).toBeCloseTo(0.5 * (Math.exp(-1) - 1), 6);
+    expect(pos).toBe(2);
   });
 
   it("Constants makes each constant once, named under the prefix, and the model runs", async () => {

@@ -1,7 +1,7 @@
 import { copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { InputError, loadModel } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
 import { PassManager, cleanupPass, emptyReport, makePolicy, quantizeWeightsPass, upgradeOpsetPass } from "../../src/passes/index.ts";

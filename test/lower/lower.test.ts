@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores, type PredictResult } from "../../src/eval/predict.ts";
 import { DataType, loadModel, serializeModel, tokenLookups, validateModel, type Model, type Node } from "../../src/graph/index.ts";

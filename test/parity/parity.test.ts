@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { predictScores } from "../../src/eval/predict.ts";
 import { loadModel, saveModel } from "../../src/graph/index.ts";
 import { findEmulator } from "../../src/parity/emulator.ts";

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { DataType, Tensor, loadModel, newModel, saveModel, serializeModel } from "../../src/graph/index.ts";
 import { parseProfiles } from "../../src/parity/parity.ts";
 import { unsupportedOps } from "../../src/parity/wasm.ts";

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores } from "../../src/eval/predict.ts";
 import { loadModel, serializeModel, validateModel } from "../../src/graph/index.ts";

@@ -17,7 +17,7 @@ import {
 } from "../../src/passes/index.ts";
 import { intRange, paramsFromRange } from "../../src/quant/math.ts";
 import { activationOf, dequantize, readQdq, weightOf, type QuantizedWeight } from "../../src/quant/qdq.ts";
-import { quantizeModel } from "../../src/calibrate/quantize.ts";
+import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { ROOT, fixtureModel, idsFeed, runOrt, tempDir } from "../helpers.ts";
 
 const ROWS = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12], [1]];

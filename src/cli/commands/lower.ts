@@ -1,7 +1,7 @@
 import { rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CommandModule } from "yargs";
-import { defaultOutput, quantizeModel, type QuantizeOptions, type QuantizeResult } from "../../calibrate/quantize.ts";
+import { defaultOutput, quantizeModel, type QuantizeOptions, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { InputError, checkOutputs, externalDataFiles, loadValidModel, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
 import { lowerModel, type LowerReport } from "../../lower/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";

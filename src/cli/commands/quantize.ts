@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../calibrate/quantize.ts";
+import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
 import { InputError } from "../../graph/errors.ts";
 import { DEFAULT_DAMPENING, ROUNDINGS, type Rounding } from "../../passes/policy.ts";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { InputError, loadModel } from "../graph/index.ts";
-import type { QuantizationMeta } from "../compare/report.ts";
-import { parseCalibMode } from "./select.ts";
+import { parseCalibMode } from "../calibrate/select.ts";
+import type { QuantizationMeta } from "./stamp.ts";
 
 /**
  * The settings in a quantized model's `ptq-onnx.quantization` metadata that decide what it is

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { settingsDiff, type QuantSettings } from "../../src/calibrate/replace.ts";
+import { settingsDiff, type QuantSettings } from "../../src/pipeline/replace.ts";
 
 const now: QuantSettings = {
   wbits: 4,

@@ -14,17 +14,13 @@ import {
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding } from "../passes/index.ts";
-import { calibrate, plan, realize } from "../pipeline/index.ts";
-import { parseObserver } from "./observers.ts";
+import { parseObserver } from "../calibrate/observers.ts";
+import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
+import { calibrate } from "./calibrate.ts";
+import { plan } from "./plan.ts";
+import { realize } from "./realize.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
-import {
-  checkedCalibrationTableText,
-  readCalibrationTable,
-  serializeCalibrationTable,
-  sha256Bytes,
-  sha256File,
-  type CalibrationTable,
-} from "./table.ts";
+import { quantizationStamp } from "./stamp.ts";
 
 export interface QuantizeOptions {
   model: string;
@@ -93,25 +89,6 @@ export const DEFAULT_OBSERVER = "percentile:99.99";
  * percentile ranges collapse a WordNet-8 LSTM at 4 bits while MSE-optimal clipping holds.
  */
 export const DEFAULT_INTERNALS_OBSERVER = "mse";
-
-/** The `ptq-onnx.quantization` metadata: how the model was made, and from which float model and table. */
-export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, floatSha256: string, observer: string): string {
-  return JSON.stringify({
-    float_sha256: floatSha256,
-    wbits: policy.wbits,
-    abits: policy.abits,
-    granularity: policy.granularity,
-    lstm_internals: policy.lstmInternals,
-    pack_int4: policy.packInt4,
-    calib: table.options.mode,
-    calib_size: table.options.size,
-    seed: table.options.seed,
-    observer,
-    rounding: roundingSpec(policy),
-    ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
-    calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
-  });
-}
 
 export function defaultOutput(model: string, wbits: number, abits: number): string {
   const base = model.endsWith(".onnx") ? model.slice(0, -5) : model;

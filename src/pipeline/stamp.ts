@@ -1,0 +1,41 @@
+/**
+ * The `ptq-onnx.quantization` metadata of a quantized model: what it holds and how quantize
+ * writes it. Here, below compare and study, so that the writer, the replace check and the
+ * readers share one definition.
+ */
+import { serializeCalibrationTable, sha256Bytes, type CalibrationTable } from "../calibrate/table.ts";
+import { roundingSpec, type QuantPolicy } from "../passes/index.ts";
+
+/** The `ptq-onnx.quantization` metadata quantize writes. */
+export interface QuantizationMeta {
+  float_sha256: string;
+  wbits: number;
+  abits: number;
+  granularity: "per-channel" | "per-tensor";
+  lstm_internals: boolean;
+  pack_int4: boolean;
+  calib: string;
+  calib_size: number;
+  seed: number;
+  observer: string;
+  calib_sha256: string;
+}
+
+/** The `ptq-onnx.quantization` metadata: how the model was made, and from which float model and table. */
+export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, floatSha256: string, observer: string): string {
+  return JSON.stringify({
+    float_sha256: floatSha256,
+    wbits: policy.wbits,
+    abits: policy.abits,
+    granularity: policy.granularity,
+    lstm_internals: policy.lstmInternals,
+    pack_int4: policy.packInt4,
+    calib: table.options.mode,
+    calib_size: table.options.size,
+    seed: table.options.seed,
+    observer,
+    rounding: roundingSpec(policy),
+    ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
+    calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
+  });
+}
