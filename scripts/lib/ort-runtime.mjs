@@ -13,7 +13,7 @@ export async function loadRuntime(kind, threads = 1, level = "all") {
     const options = {
       executionProviders: ["cpu"],
       // Errors only: onnxruntime's warnings (`Removing initializer ...`) would fill the logs.
-      logSeverityLevel: 3,
+      logSeverityLevel: 4,
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: "sequential",

@@ -7,7 +7,7 @@ export const SESSION_EXIT_CODE = 2;
 
 export async function createSession(ort, model, options) {
   try {
-    return await ort.InferenceSession.create(model, { executionProviders: ["cpu"], logSeverityLevel: 3, ...options });
+    return await ort.InferenceSession.create(model, { executionProviders: ["cpu"], logSeverityLevel: 4, ...options });
   } catch (err) {
     process.stderr.write(`${String(err?.message ?? err).replace(/\s*\n\s*/g, " ").trim()}\n`);
     process.exit(SESSION_EXIT_CODE);

@@ -1,7 +1,7 @@
 import * as ort from "onnxruntime-node";
 import { rowsPerRun } from "../data/tokenizer.ts";
 import { parseModel, serializeModel, type ClassifierRoles, type Model, type Value } from "../graph/index.ts";
-import { createSession } from "../graph/session.ts";
+import { createSession, runSession } from "../graph/session.ts";
 
 /** Receives every calibrated tensor's values, batch by batch. */
 export interface ActivationSink {
@@ -83,7 +83,7 @@ export async function runCalibration(
           if (inputs.lengths) {
             feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
           }
-          const result = await session.run(feeds, fetches);
+          const result = await runSession(session, feeds, fetches, model.path);
           for (const [name, output] of outputs) {
             const t = result[output];
             sink.tensor(name, t.data as Float32Array, rows.labels[members[0]], t.dims);

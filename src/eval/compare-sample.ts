@@ -53,8 +53,8 @@ export function loadSample(float: Model, opts: SampleOptions = {}): EvalData {
 export async function compareOnSample(data: EvalData, float: { model: Model; bytes: Uint8Array }, quantized: Uint8Array, opts: ScoreOptions = {}): Promise<SampleComparison> {
   const run = { batch: opts.batch ?? defaultBatch(float.model, data.tokenizer, data.labelNames), padId: data.padId, intraOpThreads: opts.threads ?? defaultThreads() };
   const progress = (which: "float" | "quantized") => (opts.onProgress ? (d: number, t: number) => opts.onProgress!(which, d, t) : undefined);
-  const f = await predictScores(float.bytes, data.ids, { ...run, onProgress: progress("float") });
-  const q = await predictScores(quantized, data.ids, { ...run, onProgress: progress("quantized") });
+  const f = await predictScores(float.bytes, data.ids, { ...run, onProgress: progress("float"), file: float.model.path });
+  const q = await predictScores(quantized, data.ids, { ...run, onProgress: progress("quantized"), file: `${float.model.path} (quantized)` });
   const fm = metricsFor(data.labels, f, data.labelNames, data.source);
   const qm = metricsFor(data.labels, q, data.labelNames, data.source);
   const { agreement, mean_kl } = compareScores(f.scores, q.scores, f.predictions, q.predictions);

@@ -138,9 +138,9 @@ export class ModelRunner {
 
   async score(ids: number[][], stages: readonly NoiseStage[] = [], seed = 0): Promise<{ result: PredictResult; gauss: GaussInsertion[] }> {
     const gaussStages = activeStages(stages).filter((s) => s.kind === "gauss");
-    const opts = { batch: this.batch, padId: this.padId, onProgress: this.onProgress };
+    const opts = { batch: this.batch, padId: this.padId, onProgress: this.onProgress, file: this.path };
     if (gaussStages.length === 0) {
-      this.clean ??= await openSession(this.path, { intraOpThreads: this.threads });
+      this.clean ??= await openSession(this.path, { intraOpThreads: this.threads, file: this.path });
       return { result: await predictScores(this.clean, ids, opts), gauss: [] };
     }
     const copy = loadModel(this.path);

@@ -8,7 +8,7 @@
  * the predictions do not depend on the batch size.
  */
 import { Tensor, type InferenceSession } from "onnxruntime-node";
-import { createSession } from "../graph/session.ts";
+import { createSession, runSession } from "../graph/session.ts";
 import { MAX_BATCH_TOKENS, rowsPerRun } from "../data/tokenizer.ts";
 import { argmax } from "./metrics.ts";
 
@@ -162,7 +162,7 @@ export async function predictScores(
       if (info.names.lengths) {
         feeds[info.names.lengths] = intTensor(info.lengthsType, idx.map((i) => rows[i].length), [b]);
       }
-      const result = await session.run(feeds, [outName]);
+      const result = await runSession(session, feeds, [outName], opts.file ?? (typeof model === "string" ? model : undefined));
       const out = result[outName];
       if (out.dims.length !== 2 || out.dims[0] !== b) {
         throw new Error(`output ${outName} has shape [${out.dims.join(", ")}], expected [${b}, classes]`);

@@ -8,11 +8,13 @@ import { InferenceSession } from "onnxruntime-node";
 import { InputError } from "./errors.ts";
 
 /**
- * onnxruntime's log severity for our sessions: errors only. Its warnings (`Removing
+ * onnxruntime's log severity for our sessions: fatal only. Its warnings (`Removing
  * initializer ...` for every folded Q/DQ constant) say nothing the user can act on and fill
- * CI logs. scripts/lib/session.mjs, for the plain-JS workers, uses the same level.
+ * CI logs, and its error lines (coloured, multi-line) repeat what the thrown error says,
+ * which createSession and runSession report as one line. scripts/lib/session.mjs, for the
+ * plain-JS workers, uses the same level.
  */
-export const SESSION_LOG_SEVERITY = 3;
+export const SESSION_LOG_SEVERITY = 4;
 
 /** Creates a CPU session from a model file or model bytes; `file` names the model in errors (default: the path). */
 export async function createSession(
@@ -25,6 +27,24 @@ export async function createSession(
     return typeof model === "string" ? await InferenceSession.create(model, opts) : await InferenceSession.create(model, opts);
   } catch (err) {
     throw sessionError(err instanceof Error ? err.message : String(err), file ?? (typeof model === "string" ? model : undefined));
+  }
+}
+
+/**
+ * Runs a session. A failure there comes from the model (a constant index out of range, a
+ * shape that cannot broadcast: found by fuzzing), since ptq-onnx builds the feeds itself, so it
+ * is bad input: an InputError naming the file, with onnxruntime's message on one line.
+ */
+export async function runSession(
+  session: InferenceSession,
+  feeds: InferenceSession.FeedsType,
+  fetches: readonly string[],
+  file?: string,
+): Promise<InferenceSession.ReturnType> {
+  try {
+    return await session.run(feeds, fetches);
+  } catch (err) {
+    throw new InputError(`onnxruntime failed running the model: ${printable(err instanceof Error ? err.message : String(err))}`, file);
   }
 }
 

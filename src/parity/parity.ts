@@ -251,7 +251,7 @@ export async function runParity(opts: ParityOptions): Promise<ParityResult> {
   // The WASM target needs none.
   const emu: Emulator | null = armProfiles.length ? findEmulator() : null;
 
-  const session = await openSession(opts.path, { intraOpThreads: 1 });
+  const session = await openSession(opts.path, { intraOpThreads: 1, file: opts.path });
   let config;
   try {
     const info = resolveInputs(session);

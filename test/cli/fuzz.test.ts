@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../helpers.ts";
+import { ROOT, listDir, runCli, tempDir } from "../helpers.ts";
 
 describe("scripts/fuzz/fuzz.ts", () => {
   it("runs seeded mutants of a zoo model through inspect, quantize and eval within the bad-input contract", () => {
@@ -22,5 +23,24 @@ describe("scripts/fuzz/fuzz.ts", () => {
       });
     }
     expect(r.status, r.stderr).toBe(0);
+  });
+});
+
+describe("a model that loads but fails inside onnxruntime (fuzz mutant: wordnet8-disc with bit 3 of byte 2154 flipped)", () => {
+  it("quantize and eval exit 2 with one line naming the file, and write nothing", () => {
+    const dir = tempDir();
+    const bytes = readFileSync(join(ROOT, "models", "wordnet8-disc.onnx"));
+    bytes[2154] ^= 1 << 3; // a Gather's constant index, now out of range
+    const model = join(dir, "model.onnx");
+    writeFileSync(model, bytes);
+    for (const args of [["quantize", model, "--bits", "4", "--calib", "balanced", "--calib-size", "16", "--no-eval"], ["eval", model, "--rows", "10"]]) {
+      const r = runCli(args);
+      expect(r.status, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`${model}: onnxruntime failed running the model:`);
+      expect(lines[0]).toContain("Gather");
+    }
+    expect(listDir(dir)).toEqual(["model.onnx"]);
   });
 });
