@@ -11,6 +11,7 @@ import {
   writeFilesAtomic,
   type FileToWrite,
   type Model,
+  type NamedPath,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding } from "../passes/index.ts";
@@ -105,9 +106,20 @@ export function numClasses(model: Model, labels: number[]): number {
 }
 
 /** Where the calibration table goes (null: none is written), next to the model by default. */
-function tableOutput(opts: QuantizeOptions, out: string): string | null {
+export function tableOutput(opts: QuantizeOptions, out: string): string | null {
   if (opts.calibTable || opts.saveCalibTable === false) return null;
   return opts.saveCalibTable ?? (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json";
+}
+
+/** Every file quantize reads, for the check that no output overwrites one (the model's external data with `model`). */
+export function quantizeInputs(opts: QuantizeOptions, model?: Model): NamedPath[] {
+  return [
+    { path: opts.model, role: "input model" },
+    { path: opts.data, role: "--data file" },
+    { path: opts.tokenizer, role: "--tokenizer file" },
+    { path: opts.calibTable, role: "--calib-table file" },
+    ...(model ? externalDataFiles(model) : []).map((path) => ({ path, role: "model's external data file" })),
+  ];
 }
 
 /**
@@ -123,13 +135,7 @@ function checkQuantizeOutputs(
   const { out, size, seed, observer: observerSpec } = run;
   const tableOut = tableOutput(opts, out);
   checkOutputs({
-    inputs: [
-      { path: opts.model, role: "input model" },
-      { path: opts.data, role: "--data file" },
-      { path: opts.tokenizer, role: "--tokenizer file" },
-      { path: opts.calibTable, role: "--calib-table file" },
-      ...externalDataFiles(model).map((path) => ({ path, role: "model's external data file" })),
-    ],
+    inputs: quantizeInputs(opts, model),
     files: [
       { path: out, role: opts.out === undefined ? "output model" : "output model (-o)" },
       { path: tableOut, role: opts.saveCalibTable ? "calibration table (--save-calib-table)" : "calibration table" },

@@ -1,7 +1,7 @@
 import { rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CommandModule } from "yargs";
-import { defaultOutput, quantizeModel, type QuantizeOptions, type QuantizeResult } from "../../pipeline/quantize-file.ts";
+import { defaultOutput, quantizeInputs, quantizeModel, tableOutput, type QuantizeOptions, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { InputError, checkOutputs, externalDataFiles, loadValidModel, serializeModel, validateModel, writeFileAtomic } from "../../graph/index.ts";
 import { lowerModel, type LowerReport } from "../../lower/index.ts";
 import { formatBytes, printJson, table } from "../output.ts";
@@ -78,16 +78,12 @@ export async function quantizeToOrt(opts: QuantizeOptions): Promise<QuantizeResu
   const abits = opts.abits ?? opts.bits;
   const out = opts.out ?? defaultLoweredOutput(defaultOutput(opts.model, wbits, abits));
   checkOutputs({
-    inputs: [
-      { path: opts.model, role: "input model" },
-      { path: opts.data, role: "--data file" },
-      { path: opts.tokenizer, role: "--tokenizer file" },
-      { path: opts.calibTable, role: "--calib-table file" },
-    ],
+    inputs: quantizeInputs(opts),
     files: [{ path: out, role: "lowered model" }],
   });
   const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.qdq.onnx`);
-  const table = opts.saveCalibTable ?? (opts.calibTable ? false : (out.endsWith(".onnx") ? out.slice(0, -5) : out) + ".calib.json");
+  // Named after OUT, not the temporary Q/DQ file; false (none) with a reused table.
+  const table = tableOutput(opts, out) ?? false;
   try {
     const q = await quantizeModel({ ...opts, out: tmp, saveCalibTable: table });
     const { output: _written, bytes, ...lowered } = lowerFile(tmp, out);
