@@ -54,6 +54,20 @@ export function modelClasses(model: Model): number | undefined {
 export const MAX_UNBOUNDED_IDS = MAX_BATCH_TOKENS;
 
 /**
+ * Tokenizers built from model metadata, by the metadata's text: models of one data set carry
+ * the same tokenizer, and a study or build asks for it once per model and split (parsing and
+ * checking a 10k-word vocabulary each time). A Tokenizer holds no state between calls.
+ */
+const metadataTokenizers = new Map<string, Tokenizer>();
+
+/**
+ * Zoo splits as token ids, per tokenizer object and split: planning a study or build hashes
+ * every model's test and validation rows, and its tasks read them again; models that share a
+ * tokenizer (see metadataTokenizers) share the work. Callers must not modify the arrays.
+ */
+const tokenizedSplits = new WeakMap<Tokenizer, Map<string, { ids: number[][]; sha256: string }>>();
+
+/**
  * The tokenizer, first match wins (docs/contract.md section 2): the given file, the model's
  * `ptq-onnx.tokenizer` metadata, `MODEL.tokenizer.json` beside the model. Undefined if none.
  */
@@ -61,13 +75,17 @@ export function modelTokenizer(model: Model, file?: string): Tokenizer | undefin
   if (file) return readTokenizer(file);
   const meta = model.metadata.get("ptq-onnx.tokenizer");
   if (meta) {
+    const known = metadataTokenizers.get(meta);
+    if (known) return known;
     let spec: unknown;
     try {
       spec = JSON.parse(meta);
     } catch {
       throw new InputError("metadata ptq-onnx.tokenizer is not valid JSON", model.path);
     }
-    return new Tokenizer(spec, `${model.path}: metadata ptq-onnx.tokenizer`);
+    const tokenizer = new Tokenizer(spec, `${model.path}: metadata ptq-onnx.tokenizer`);
+    metadataTokenizers.set(meta, tokenizer);
+    return tokenizer;
   }
   const beside = model.path?.replace(/\.onnx$/, "") + ".tokenizer.json";
   if (model.path && existsSync(beside)) return readTokenizer(beside);
@@ -135,7 +153,9 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
   if (needsTokenizer && !tokenizer) {
     throw new InputError("rows have text but no tokenizer was found (give --tokenizer, or add ptq-onnx.tokenizer metadata)", opts.data ?? model.path);
   }
-  const ids = rows.map((r) => (r.ids ? (tokenizer ? tokenizer.truncate(r.ids) : r.ids) : tokenizer!.encode(r.text!)));
+  const zooKey = opts.data || !tokenizer ? undefined : source;
+  const memo = zooKey ? tokenizedSplits.get(tokenizer!)?.get(zooKey) : undefined;
+  const ids = memo?.ids ?? rows.map((r) => (r.ids ? (tokenizer ? tokenizer.truncate(r.ids) : r.ids) : tokenizer!.encode(r.text!)));
   const labels = rows.map((r) => r.label);
   if (classes !== undefined) {
     const bad = labels.findIndex((l) => l >= classes);
@@ -158,9 +178,17 @@ export function loadLabelledData(model: Model, opts: DataOptions): LabelledIds {
     const tooBig = ids.findIndex((r) => r.some((id) => id >= rowsLimit));
     if (tooBig >= 0) throw new InputError(`${rowPlace(lines, tooBig)}: token id outside the model's embedding (${rowsLimit} rows)`, opts.data ?? source);
   }
-  const hash = createHash("sha256");
-  for (let i = 0; i < ids.length; i++) hash.update(`${labels[i]}:${ids[i].join(",")}\n`);
-  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, lines, sha256: hash.digest("hex") };
+  let sha256 = memo?.sha256;
+  if (sha256 === undefined) {
+    const hash = createHash("sha256");
+    for (let i = 0; i < ids.length; i++) hash.update(`${labels[i]}:${ids[i].join(",")}\n`);
+    sha256 = hash.digest("hex");
+    if (zooKey) {
+      const bySplit = tokenizedSplits.get(tokenizer!) ?? new Map();
+      tokenizedSplits.set(tokenizer!, bySplit.set(zooKey, { ids, sha256 }));
+    }
+  }
+  return { ids, labels, texts: rows.map((r) => r.text), labelNames, source, lines, sha256 };
 }
 
 /** The fixed sequence length of the model's token-ids input, if it has one. */
