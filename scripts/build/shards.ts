@@ -2,20 +2,28 @@
  * Sharding figures (issue 17): a zoo study run as one process and as 4 shard processes (each
  * with JOB_COMPLETION_INDEX and PTQ_ONNX_SHARDS set, as a Kubernetes Indexed Job would set
  * them), merged; prints whether the merged results.json has the same bytes as the
- * one-process run, and each shard's overhead (process start-up, planning: loading the models
- * and hashing the data, writing the outputs) as a share of its wall time. Then a small zoo
- * build in one process, for the per-artifact cost (quantize, evaluate, time) the README's
- * estimate uses.
+ * one-process run, where a shard process's time goes, and its fixed cost as a share of its
+ * work. Then a small zoo build in one process, for the per-artifact cost (quantize, evaluate,
+ * time) the README's estimate uses.
  *
- *   npx tsx scripts/build/shards.ts [--rows N] [--out DIR] [--no-build]
+ *   npx tsx scripts/build/shards.ts [--rows N] [--out DIR] [--no-build] [--no-single] [--cli dist|src] [--before DIR]
+ *
+ * --cli dist (default) compiles src/ (`npm run build`) and runs `node dist/cli/main.js`, as the
+ * container image does; --cli src runs bin/ptq-onnx.js in this checkout, which compiles the
+ * sources through tsx at every start. --before DIR: another checkout of ptq-onnx (e.g. `git
+ * worktree add DIR COMMIT`, with node_modules), run the same way, each of its measurements
+ * right after this checkout's, so that both see the same load: prints both and their ratio.
  *
  * The shards run one after another (this machine has 2 shared cores; running them at once
- * would time contention, not overhead). On a shared machine wall times stretch with the
- * other load, so overhead is also given in CPU seconds (user + system of the process and its
- * children): the fixed cost is that of a shard process that computes no cell (`--max-cells 0`:
- * start-up, planning, writing the outputs), as a share of a real shard's CPU seconds. Defaults: the WordNet-8 disc and gen models, the
- * study's --quick grid (bits 8,4; balanced and classes:0; gauss:0.006, 1 seed; 256
- * calibration rows) on 200 test rows: 10 cells.
+ * would time contention, not overhead). On a shared machine wall times stretch with the other
+ * load, so the figures are CPU seconds (user + system of the process and its children, the
+ * median of 3 runs for the short ones): node alone (`node -e 0`); start-up (`study --help`:
+ * node, module loading, argument parsing); the fixed cost of a shard process (`--max-cells 0`:
+ * start-up, planning every model with its data, writing the outputs), as a share of each real
+ * shard's CPU seconds. The calibrations and quantizations each shard redoes (a shard makes those
+ * its own cells need) are counted against the one-process run's. Defaults: the WordNet-8 disc
+ * and gen models, the study's --quick grid (bits 8,4; balanced and classes:0; gauss:0.006, 1
+ * seed; 256 calibration rows) on 200 test rows: 10 cells.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -23,7 +31,6 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const CLI = join(ROOT, "bin", "ptq-onnx.js");
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
   const i = argv.indexOf(`--${name}`);
@@ -31,64 +38,117 @@ const opt = (name: string, dflt: string) => {
 };
 const rows = opt("rows", "200");
 const out = resolve(opt("out", join(ROOT, "out", "shards")));
+const mode = opt("cli", "dist");
+if (mode !== "dist" && mode !== "src") throw new Error(`--cli must be dist or src, got ${mode}`);
+const beforeRoot = argv.includes("--before") ? resolve(opt("before", "")) : undefined;
 const SHARDS = 4;
 const models = ["wordnet8-disc", "wordnet8-gen"].map((m) => join(ROOT, "models", `${m}.onnx`)).join(",");
 const grid = ["--models", models, "--quick", "--rows", rows, "--jobs", "1", "--threads", "1"];
 
-/** Runs the CLI; returns its wall seconds and CPU seconds (bash's `times`: user + system of its children). */
-function runTimed(args: string[], env: Record<string, string> = {}): { wall: number; cpu: number } {
+interface Tree {
+  name: string;
+  /** node's arguments before the CLI's own. */
+  entry: string[];
+}
+
+function tree(root: string, name: string): Tree {
+  if (mode === "src") return { name, entry: [join(root, "bin", "ptq-onnx.js")] };
+  const r = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`compiling ${root} failed: ${r.stdout}${r.stderr}`);
+  return { name, entry: [join(root, "dist", "cli", "main.js")] };
+}
+
+const trees = [tree(ROOT, "this checkout"), ...(beforeRoot ? [tree(beforeRoot, "before")] : [])];
+
+interface Timed {
+  wall: number;
+  cpu: number;
+}
+
+/** Runs node with `args`; returns its wall seconds and CPU seconds (bash's `times`: user + system of its children). */
+function runTimed(args: string[], env: Record<string, string> = {}): Timed {
   const t = performance.now();
-  const r = spawnSync("bash", ["-c", `"$0" "$@" >/dev/null || exit $?; times >&2`, process.execPath, CLI, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`ptq-onnx ${args.join(" ")} failed (${r.status}): ${r.stderr.trim().split("\n").pop()}`);
+  const r = spawnSync("bash", ["-c", `"$0" "$@" >/dev/null || exit $?; times >&2`, process.execPath, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${args.join(" ")} failed (${r.status}): ${r.stderr.trim().split("\n").pop()}`);
   const wall = (performance.now() - t) / 1000;
   const secs = (m: string) => Number(m.split("m")[0]) * 60 + Number(m.split("m")[1].replace("s", ""));
   const children = r.stderr.trim().split("\n").pop()!.trim().split(/\s+/);
   return { wall, cpu: secs(children[0]) + secs(children[1]) };
 }
-const run = (args: string[], env: Record<string, string> = {}) => runTimed(args, env).wall;
+const cli = (t: Tree, args: string[], env: Record<string, string> = {}) => runTimed([...t.entry, ...args], env);
 
-/** Seconds of the tasks a run logged (`... in X s` lines), i.e. its work. */
-function taskSeconds(dir: string): number {
-  let s = 0;
-  for (const line of readFileSync(join(dir, "study.log"), "utf8").split("\n")) {
-    const m = / in (\d+(?:\.\d+)?) s$/.exec(line);
-    if (m) s += Number(m[1]);
-  }
-  return s;
+/** The median CPU seconds of 3 runs, alternating between the trees. */
+function medianCpu(args: (t: Tree) => string[]): number[] {
+  const runs = trees.map(() => [] as number[]);
+  for (let r = 0; r < 3; r++) trees.forEach((t, i) => runs[i].push(runTimed(args(t)).cpu));
+  return runs.map((v) => v.sort((a, b) => a - b)[1]);
 }
+
+/** Seconds of the tasks a run logged (`... in X s` lines) by kind, and when planning ended (the first line). */
+function logPhases(dir: string): { plan: number; calibration: number; quantization: number; cell: number } {
+  const p = { plan: 0, calibration: 0, quantization: 0, cell: 0 };
+  for (const line of readFileSync(join(dir, "study.log"), "utf8").split("\n")) {
+    const stamp = /^\[\s*(\d+(?:\.\d+)?) s\] (\w+)/.exec(line);
+    if (stamp && stamp[2] === "study") p.plan = Number(stamp[1]);
+    const m = / in (\d+(?:\.\d+)?) s$/.exec(line);
+    if (m && stamp && (stamp[2] === "calibration" || stamp[2] === "quantization" || stamp[2] === "cell")) p[stamp[2]] += Number(m[1]);
+  }
+  return p;
+}
+
+const runJson = (dir: string) => JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { counters: { calibrations: number; quantizations: number; cells: number }; wall_seconds: number };
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const both = (v: number[], fmt: (x: number) => string = f2) => (v.length === 1 ? fmt(v[0]) : `${fmt(v[0])} (before ${fmt(v[1])}, ratio ${f2(v[0] / v[1])})`);
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-console.log(`zoo study, ${SHARDS} shards: ${models.split(",").length} models, --quick grid, ${rows} test rows, 1 job x 1 thread per process`);
-const single = join(out, "single");
-const singleWall = run(["study", ...grid, "--out", single]);
-const singleWork = taskSeconds(single);
-console.log(`one process: wall ${singleWall.toFixed(1)} s, tasks ${singleWork.toFixed(1)} s, overhead ${(100 * (1 - singleWork / singleWall)).toFixed(1)} %`);
+console.log(`zoo study, ${SHARDS} shards: ${models.split(",").length} models, --quick grid, ${rows} test rows, 1 job x 1 thread per process; CLI: ${mode === "dist" ? "compiled dist/ (as the image runs it)" : "bin/ptq-onnx.js through tsx"}`);
+const loadNow = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+console.log(`load average at start: ${loadNow()}`);
 
-const fixed = runTimed(["study", ...grid, "--max-cells", "0", "--out", join(out, "fixed")]);
-console.log(`fixed cost of a shard process (no cell computed): wall ${fixed.wall.toFixed(1)} s, CPU ${fixed.cpu.toFixed(1)} s`);
-const dirs: string[] = [];
-let worst = 0;
-let worstCpu = 0;
+const node = medianCpu(() => ["-e", "0"])[0];
+const startup = medianCpu((t) => [...t.entry, "study", "--help"]);
+const fixed = medianCpu((t) => [...t.entry, "study", ...grid, "--max-cells", "0", "--out", join(out, `fixed-${t.name.replace(/\s/g, "-")}`)]);
+console.log(`CPU s (median of 3): node alone ${f2(node)}; start-up (study --help) ${both(startup)}; fixed cost of a shard process (--max-cells 0) ${both(fixed)}, of which planning and outputs ${both(fixed.map((f, i) => f - startup[i]))}`);
+
+const dirs = trees.map(() => [] as string[]);
+const shardCpu = trees.map(() => [] as number[]);
+const redone = trees.map(() => ({ calibrations: 0, quantizations: 0 }));
 for (let i = 0; i < SHARDS; i++) {
-  const dir = join(out, `shard-${i}`);
-  dirs.push(dir);
-  const { wall, cpu } = runTimed(["study", ...grid, "--shard", "auto", "--out", dir], { JOB_COMPLETION_INDEX: String(i), PTQ_ONNX_SHARDS: String(SHARDS) });
-  const work = taskSeconds(dir);
-  const share = 1 - work / wall;
-  worst = Math.max(worst, share);
-  worstCpu = Math.max(worstCpu, fixed.cpu / cpu);
-  const cells = readdirSync(join(dir, "cells")).filter((f) => f.endsWith(".json")).length;
-  console.log(
-    `shard ${i + 1}/${SHARDS}: ${cells} cells, wall ${wall.toFixed(1)} s, tasks ${work.toFixed(1)} s, overhead ${(wall - work).toFixed(1)} s = ${(100 * share).toFixed(1)} % of its wall time; ` +
-      `CPU ${cpu.toFixed(1)} s, fixed cost ${(100 * fixed.cpu / cpu).toFixed(1)} % of it`,
-  );
+  trees.forEach((t, ti) => {
+    const dir = join(out, `${ti ? "before-" : ""}shard-${i}`);
+    dirs[ti].push(dir);
+    const { wall, cpu } = cli(t, ["study", ...grid, "--shard", "auto", "--out", dir], { JOB_COMPLETION_INDEX: String(i), PTQ_ONNX_SHARDS: String(SHARDS) });
+    shardCpu[ti].push(cpu);
+    const ph = logPhases(dir);
+    const r = runJson(dir);
+    redone[ti].calibrations += r.counters.calibrations;
+    redone[ti].quantizations += r.counters.quantizations;
+    console.log(
+      `${ti ? "  before: " : ""}shard ${i + 1}/${SHARDS}: ${r.counters.cells} cells, ${r.counters.calibrations} calibrations, ${r.counters.quantizations} quantizations; ` +
+        `CPU ${f1(cpu)} s, fixed cost ${pct(fixed[ti] / cpu)} of it; wall ${f1(wall)} s: planned after ${f1(ph.plan)} s, calibrations ${f1(ph.calibration)} s, quantizations ${f1(ph.quantization)} s, cells ${f1(ph.cell)} s`,
+    );
+  });
 }
-const merged = join(out, "merged");
-run(["study", "merge", ...dirs, "--out", merged]);
-const same = readFileSync(join(single, "results.json"), "utf8") === readFileSync(join(merged, "results.json"), "utf8");
-console.log(`merged results.json ${same ? "has the same bytes as" : "DIFFERS from"} the one-process run's`);
-console.log(`largest per-shard overhead: ${(100 * worstCpu).toFixed(1)} % of CPU seconds, ${(100 * worst).toFixed(1)} % of wall time on this shared machine (target under 10 %)`);
+const worst = trees.map((_, ti) => Math.max(...shardCpu[ti].map((c) => fixed[ti] / c)));
+const totalShards = shardCpu.map((v) => v.reduce((a, b) => a + b, 0));
+console.log(`largest fixed cost of a shard: ${both(worst, pct)} of its CPU seconds (target under 10 %)`);
+const work = (r: { calibrations: number; quantizations: number }) => `${r.calibrations} calibrations, ${r.quantizations} quantizations`;
+console.log(`all ${SHARDS} shards: CPU ${both(totalShards, f1)} s; ${work(redone[0])}${trees.length > 1 ? ` (before: ${work(redone[1])})` : ""}`);
+
+if (!argv.includes("--no-single")) {
+  const single = join(out, "single");
+  const s = cli(trees[0], ["study", ...grid, "--out", single]);
+  const r = runJson(single);
+  console.log(`one process: CPU ${f1(s.cpu)} s, wall ${f1(s.wall)} s, ${r.counters.calibrations} calibrations, ${r.counters.quantizations} quantizations; the ${SHARDS} shards took ${f2(totalShards[0] / s.cpu)}x its CPU seconds`);
+  const merged = join(out, "merged");
+  cli(trees[0], ["study", "merge", ...dirs[0], "--out", merged]);
+  const same = readFileSync(join(single, "results.json"), "utf8") === readFileSync(join(merged, "results.json"), "utf8");
+  console.log(`merged results.json ${same ? "has the same bytes as" : "DIFFERS from"} the one-process run's`);
+}
+console.log(`load average at end: ${loadNow()}`);
 
 if (!argv.includes("--no-build")) {
   const buildDir = join(out, "build");
@@ -106,11 +166,11 @@ if (!argv.includes("--no-build")) {
       bench: { batches: [1, 32], runs: 50, warmup: 5 },
     }),
   );
-  const wall = run(["build", file, "--out", join(buildDir, "out"), "--jobs", "1", "--threads", "1"]);
-  console.log(`zoo build (2 models x 2 recipes, ${rows} test rows, latency at batch 1 and 32): wall ${wall.toFixed(1)} s`);
+  const { wall } = cli(trees[0], ["build", file, "--out", join(buildDir, "out"), "--jobs", "1", "--threads", "1"]);
+  console.log(`zoo build (2 models x 2 recipes, ${rows} test rows, latency at batch 1 and 32): wall ${f1(wall)} s`);
   for (const f of readdirSync(join(buildDir, "out", "entries")).sort()) {
     const e = JSON.parse(readFileSync(join(buildDir, "out", "entries", f), "utf8"));
     const s = e.seconds;
-    console.log(`  ${e.entry.id}: quantize ${s.quantize.toFixed(1)} s, evaluate ${s.eval.toFixed(1)} s, time ${s.bench.toFixed(1)} s, total ${s.total.toFixed(1)} s; accuracy ${(100 * e.entry.accuracy).toFixed(2)} %, p50 ${e.entry.latency_ms["1"].toFixed(3)} / ${e.entry.latency_ms["32"].toFixed(3)} ms`);
+    console.log(`  ${e.entry.id}: quantize ${f1(s.quantize)} s, evaluate ${f1(s.eval)} s, time ${f1(s.bench)} s, total ${f1(s.total)} s; accuracy ${(100 * e.entry.accuracy).toFixed(2)} %, p50 ${e.entry.latency_ms["1"].toFixed(3)} / ${e.entry.latency_ms["32"].toFixed(3)} ms`);
   }
 }

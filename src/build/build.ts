@@ -107,7 +107,8 @@ export async function runBuild(opts: BuildRunOptions): Promise<BuildSummary> {
 
   mkdirSync(join(out, "entries"), { recursive: true });
   writeFileAtomic(join(out, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n");
-  const mine = shardCells(plan.artifacts, shard);
+  // Contiguous runs of the plan: a shard holds whole models' artifacts where it can (their float model is scored once per process).
+  const mine = shardCells(plan.artifacts, shard, (a) => plan.models[a.model].test.n);
   const cached = mine.filter((a) => readEntry(out, a.hash));
   const todo = mine.filter((a) => !cached.includes(a));
   const log = (line: string) => opts.onLog?.(`[${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s] ${line}`);

@@ -352,11 +352,41 @@ export function parseShard(text: string | undefined): { index: number; count: nu
 }
 
 /**
- * The cells of shard i of n: every n-th cell of the plan, starting at the i-th, in plan order
- * (models, then bit widths, calibration modes and seeds), so each shard gets a share of every
- * model's cells. The same plan always gives the same split.
+ * The cells of shard i of n: the i-th of n contiguous runs of the plan (models, then bit
+ * widths, calibration modes and seeds), cut so that each run holds about 1/n of the cells'
+ * estimated `cost` (by default every cell costs the same); a cell belongs to the run that
+ * holds the midpoint of its cost. Contiguous rather than every n-th cell, because a shard
+ * loads, calibrates and scores the float model of every model it holds a cell of: every n-th
+ * cell puts a cell of every model in every shard (a 100-model quick study on 50 shards: 10
+ * models and their calibrations for a shard's 10 cells, where contiguous runs give 2). The
+ * same plan always gives the same split.
  */
-export function shardCells<T>(cells: readonly T[], shard: { index: number; count: number } | null): T[] {
+export function shardCells<T>(cells: readonly T[], shard: { index: number; count: number } | null, cost: (cell: T) => number = () => 1): T[] {
   if (!shard) return [...cells];
-  return cells.filter((_, i) => i % shard.count === shard.index - 1);
+  let costs = cells.map((c) => Math.max(0, cost(c)));
+  let total = costs.reduce((a, b) => a + b, 0);
+  if (!(total > 0) || !Number.isFinite(total)) {
+    costs = cells.map(() => 1);
+    total = cells.length;
+  }
+  const out: T[] = [];
+  let before = 0;
+  cells.forEach((c, i) => {
+    const run = Math.min(shard.count - 1, Math.floor(((before + costs[i] / 2) * shard.count) / total));
+    before += costs[i];
+    if (run === shard.index - 1) out.push(c);
+  });
+  return out;
+}
+
+/**
+ * A cell's estimated cost, relative to the others: test rows x evaluations (clean and every
+ * noise level and seed), 10x for a generative model (it scores every class), 1.5x for a
+ * quantized cell (its model's quantization and the comparison with the reference). Orders the
+ * pool's tasks and balances the shards.
+ */
+export function cellCost(plan: Plan, cell: CellSpec): number {
+  const m = plan.models[cell.model];
+  const evals = 1 + plan.settings.noise.reduce((a, n) => a + n.levels.length, 0) * plan.settings.seeds.length;
+  return (m.kind === "generative" ? 10 : 1) * m.test.n * evals * (cell.type === "quant" ? 1.5 : 1);
 }

@@ -20,7 +20,7 @@ import { InputError, processAlive, writeFileAtomic } from "../graph/index.ts";
 import { aggregate, type StudyResults } from "./aggregate.ts";
 import { resultsCsv } from "./csv.ts";
 import { canonicalJson } from "./hash.ts";
-import { buildPlan, normalizeSettings, parseShard, shardCells, type Plan, type StudyOptions } from "./plan.ts";
+import { buildPlan, cellCost, normalizeSettings, parseShard, shardCells, type Plan, type StudyOptions } from "./plan.ts";
 import { runTasks, type PoolTask } from "./pool.ts";
 import { renderReport, type RunInfo } from "./report.ts";
 import { calibPath, cellPath, quantizedPath, readCell, zeroCounters, type CellFile, type TaskCounters } from "./tasks.ts";
@@ -138,7 +138,7 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
     opts.onLog?.(stamped);
   };
 
-  const mine = shardCells(plan.cells, shard);
+  const mine = shardCells(plan.cells, shard, (c) => cellCost(plan, c));
   const cached = mine.filter((c) => readCell(cellPath(out, c.hash), c.hash));
   let todo = mine.filter((c) => !cached.includes(c));
   if (maxCells !== undefined) todo = todo.slice(0, maxCells);
@@ -162,15 +162,13 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
     const cal = calibrations.get(q.calibration)!;
     tasks.push({ id: id++, ref: { kind: "quantization", hash, ...q }, deps: [q.calibration], cost: 0, label: `quantization ${models[cal.model].name} ${q.bits} bits ${cal.mode} seed ${cal.seed}` });
   }
-  const evals = 1 + settings.noise.reduce((a, n) => a + n.levels.length, 0) * settings.seeds.length;
   for (const c of todo) {
     const m = models[c.model];
-    const weight = m.kind === "generative" ? 10 : 1;
     tasks.push({
       id: id++,
       ref: { kind: "cell", hash: c.hash },
       deps: [c.calibration, c.reference].filter((h): h is string => h !== null).map((h) => `${h}.w${c.bits}`),
-      cost: weight * m.test.n * evals * (c.type === "quant" ? 1.5 : 1),
+      cost: cellCost(plan, c),
       label: c.type === "float" ? `${m.name} float` : `${m.name} ${c.bits} bits ${c.calib}${settings.calib_seeds.length > 1 ? ` seed ${c.calib_seed}` : ""}`,
     });
   }

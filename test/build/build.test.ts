@@ -83,7 +83,8 @@ describe("ptq-onnx build", () => {
 
   it("shards run as separate processes (JOB_COMPLETION_INDEX) merge to the unsharded run", () => {
     const owned = Array.from({ length: SHARDS }, (_, i) => readJson(join(shardDir(i), "manifest.json")).artifacts.map((a: { id: string }) => a.id));
-    expect(owned.map((o) => o.length)).toEqual([2, 1, 1]);
+    // Contiguous runs of the plan (models, then recipes) of about equal cost: a model's artifacts stay together where they can.
+    expect(owned.map((o) => o.length)).toEqual([1, 2, 1]);
     expect(owned.flat().sort()).toEqual(readJson(join(full, "manifest.json")).artifacts.map((a: { id: string }) => a.id).sort());
     expect(readJson(join(shardDir(0), "manifest.json")).complete).toBe(false);
     expect(untimed(join(merged, "manifest.json"))).toBe(untimed(join(full, "manifest.json")));

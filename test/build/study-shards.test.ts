@@ -15,11 +15,15 @@ describe("ptq-onnx study --shard auto", () => {
     expect(one.status, one.stderr).toBe(0);
     const SHARDS = 2;
     const dirs = Array.from({ length: SHARDS }, (_, i) => join(root, `shard-${i}`));
-    dirs.forEach((dir, i) => {
+    const owned = dirs.map((dir, i) => {
       const r = cli(["study", ...grid, "--shard", "auto", "--out", dir, "--json"], { JOB_COMPLETION_INDEX: String(i), PTQ_ONNX_SHARDS: String(SHARDS) });
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ shard: `${i + 1}/${SHARDS}`, shard_cells: 2, complete: false });
+      const summary = JSON.parse(r.stdout);
+      expect(summary).toMatchObject({ shard: `${i + 1}/${SHARDS}`, complete: false });
+      return summary.shard_cells as number;
     });
+    // 4 cells (float and 4-bit, two models) in contiguous runs balanced by cost: the generative model's quantized cell alone is the larger half.
+    expect(owned).toEqual([3, 1]);
     const merged = join(root, "merged");
     const m = cli(["study", "merge", ...dirs, "--out", merged]);
     expect(m.status, m.stderr).toBe(0);

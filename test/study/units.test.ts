@@ -31,7 +31,21 @@ describe("study pieces", () => {
     expect(shardCells(cells, parseShard("2/3")).map((c) => c.hash)).toEqual(parts[1]);
     expect(shardCells(cells, null)).toHaveLength(11);
     expect(() => parseShard("0/2")).toThrow(/i must be from 1 to n/);
+    // Contiguous runs of the plan, of about equal count without costs.
+    expect(parts).toEqual([["h0", "h1", "h2", "h3"], ["h4", "h5", "h6"], ["h7", "h8", "h9", "h10"]]);
     expect(() => parseShard("a/b")).toThrow(/i\/n/);
+  });
+
+  it("shards balance the cells' cost in contiguous runs, so a shard holds few models", () => {
+    // Two models of 5 cells each, the second 10 times as costly (a generative one).
+    const cells = Array.from({ length: 10 }, (_, i) => ({ hash: `h${i}`, cost: i < 5 ? 1 : 10 }));
+    const parts = [1, 2, 3, 4].map((i) => shardCells(cells, parseShard(`${i}/4`), (c) => c.cost).map((c) => c.hash));
+    expect(parts).toEqual([["h0", "h1", "h2", "h3", "h4", "h5"], ["h6"], ["h7", "h8"], ["h9"]]);
+    // More shards than costly cells: some runs are empty, none is lost.
+    const seven = Array.from({ length: 7 }, (_, i) => shardCells(cells, parseShard(`${i + 1}/7`), (c) => c.cost).length);
+    expect(seven.reduce((a, b) => a + b, 0)).toBe(10);
+    // Costs all zero: equal counts.
+    expect(shardCells(cells, parseShard("2/2"), () => 0).map((c) => c.hash)).toEqual(["h5", "h6", "h7", "h8", "h9"]);
   });
 
   it("encodes predictions compactly and back", () => {
