@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
@@ -35,5 +35,6 @@ describe("ptq-onnx study --shard auto", () => {
     const bad = cli(["study", ...grid, "--shard", "auto", "--out", out], { JOB_COMPLETION_INDEX: "2", PTQ_ONNX_SHARDS: "2" });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split("\n")).toEqual(["ptq-onnx: --shard auto: JOB_COMPLETION_INDEX=2 is out of range for 2 shards (0 to 1)"]);
+    expect(existsSync(out)).toBe(false);
   });
 });

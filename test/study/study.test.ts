@@ -162,6 +162,7 @@ describe("ptq-onnx study (command line)", () => {
     await runStudy({ ...grid, bits: [8], calib: ["balanced"], noise: [], out: other, jobs: 1 });
     const r = runCli(["study", "merge", full, other, "--out", join(root, "bad-merge")]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/not a shard of the same study/);
+    expect(r.stderr.trim().split("\n")).toEqual([`ptq-onnx: ${other}: is not a shard of the same study as ${full} (its grid or models differ)`]);
+    expect(existsSync(join(root, "bad-merge"))).toBe(false);
   });
 });

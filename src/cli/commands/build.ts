@@ -1,10 +1,10 @@
 import type { Argv, CommandModule } from "yargs";
 import { mergeBuilds, runBuild, type BuildMergeSummary, type BuildSummary } from "../../build/build.ts";
 import { InputError } from "../../graph/index.ts";
-import { resolveShard } from "../../study/shard.ts";
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
+import { mergeCommand, shardArg, shardOptions } from "./shards.ts";
 
 interface Args {
   file?: string;
@@ -18,24 +18,6 @@ interface Args {
   json: boolean;
 }
 
-interface MergeArgs {
-  dirs: string[];
-  out: string;
-  json: boolean;
-}
-
-/** `--shard`, `--shards` and `--shard-index`, as `study` and `build` both take them. */
-export const shardOptions = {
-  shard: { type: "string", describe: "i/n: run only this share (merge the outputs); auto: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or --shard-index" },
-  shards: integerArg("shards", 1, { describe: "with --shard auto: the shard count (else PTQ_ONNX_SHARDS)" }),
-  "shard-index": integerArg("shard-index", 0, { describe: "with --shard auto: this shard's 0-based index, e.g. a CI matrix index (else JOB_COMPLETION_INDEX)" }),
-} as const;
-
-/** `--shard` as `i/n`, resolving `auto` from the options and the environment. */
-export function shardArg(args: { shard?: string; shards?: number; "shard-index"?: number }): string | undefined {
-  return resolveShard(args.shard, { count: args.shards, index: args["shard-index"], env: process.env });
-}
-
 function printRun(r: BuildSummary): void {
   process.stdout.write(
     `build in ${r.out}: ${r.artifacts} artifacts${r.shard ? ` (shard ${r.shard}: ${r.shard_artifacts})` : ""}; ${r.built} built, ${r.cached} cached, ${r.missing} missing; ` +
@@ -47,20 +29,12 @@ function printMerge(r: BuildMergeSummary): void {
   process.stdout.write(`merged ${r.from.join(", ")} into ${r.out}: ${r.found} of ${r.artifacts} artifacts${r.complete ? "" : ` (${r.missing} missing)`}\nwrote ${r.files.manifest}, ${r.files.index}\n`);
 }
 
-const mergeCommand: CommandModule<object, MergeArgs> = {
-  command: "merge <dirs..>",
+const buildMerge = mergeCommand({
   describe: "Join the output folders of shards of one build into one manifest.json and index.html",
-  builder: (y) =>
-    y
-      .positional("dirs", { type: "string", array: true, demandOption: true, describe: "build output folders" })
-      .option("out", { type: "string", demandOption: true, describe: "merged output folder" })
-      .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<MergeArgs>,
-  handler: (args) => {
-    const r = mergeBuilds(args.dirs.map(String), args.out);
-    if (args.json) printJson(r);
-    else printMerge(r);
-  },
-};
+  folders: "build output folders",
+  merge: mergeBuilds,
+  print: printMerge,
+});
 
 export const buildCommand: CommandModule<object, Args> = {
   // [file], not <file>: yargs would otherwise demand it before it sees the merge subcommand.
@@ -68,14 +42,12 @@ export const buildCommand: CommandModule<object, Args> = {
   describe: "Build a model zoo from a build file: every model x recipe quantized, evaluated, timed and checksummed into a manifest (cached, parallel, shardable)",
   builder: (y) =>
     y
-      .command(mergeCommand)
+      .command(buildMerge)
       .positional("file", { type: "string", describe: "BUILD.json: models and recipes (see src/build/README.md)" })
       .option("out", { type: "string", default: "build-out", describe: "output folder (artifacts are cached there)" })
       .option("jobs", integerArg("jobs", 1, { describe: "worker processes (default: the cores available)" }))
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job for scoring (default: cores / jobs; latency is timed at 1)" }))
-      .option("shard", shardOptions.shard)
-      .option("shards", shardOptions.shards)
-      .option("shard-index", shardOptions["shard-index"])
+      .options(shardOptions)
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
   handler: async (args) => {

@@ -6,7 +6,7 @@ import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../.
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
-import { shardArg, shardOptions } from "./build.ts";
+import { mergeCommand, shardArg, shardOptions } from "./shards.ts";
 import { intListOption, intOption } from "./eval.ts";
 
 interface Args {
@@ -37,12 +37,6 @@ interface Args {
   "max-cells"?: number;
   "keep-models"?: boolean;
   progress?: string;
-  json: boolean;
-}
-
-interface MergeArgs {
-  dirs: string[];
-  out: string;
   json: boolean;
 }
 
@@ -94,28 +88,22 @@ function checkStudyOutputs(out: string, inputs: NamedPath[] = []): void {
   checkOutputs({ inputs, dirs: [{ path: out, role: "output folder (--out)" }], files: STUDY_FILES.map((f) => ({ path: join(out, f), role: `output file ${f}` })) });
 }
 
-const mergeCommand: CommandModule<object, MergeArgs> = {
-  command: "merge <dirs..>",
+const studyMerge = mergeCommand({
   describe: "Join the output folders of shards (--shard i/n) of one study into one, with its results and report",
-  builder: (y) =>
-    y
-      .positional("dirs", { type: "string", array: true, demandOption: true, describe: "study output folders" })
-      .option("out", { type: "string", demandOption: true, describe: "merged output folder" })
-      .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<MergeArgs>,
-  handler: (args) => {
-    checkStudyOutputs(args.out);
-    const r = mergeStudies(args.dirs.map(String), args.out);
-    if (args.json) printJson(r);
-    else printMerge(r);
+  folders: "study output folders",
+  merge: (dirs, out) => {
+    checkStudyOutputs(out);
+    return mergeStudies(dirs, out);
   },
-};
+  print: printMerge,
+});
 
 export const studyCommand: CommandModule<object, Args> = {
   command: "study",
   describe: "The calibration, bit-width and noise study over models: quantize, evaluate, test, report (cached, parallel, shardable)",
   builder: (y) =>
     y
-      .command(mergeCommand)
+      .command(studyMerge)
       .option("models", { type: "string", array: true, describe: "A.onnx,B.onnx (float models; repeatable)" })
       .option("bits", { type: "string", array: true, describe: "bit widths (default 3,4,5,6,8; quick 8,4)" })
       .option("calib", { type: "string", array: true, describe: "calibration modes (default balanced,natural,classes:0; quick balanced,classes:0)" })
@@ -137,9 +125,7 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("out", { type: "string", default: "study-out", describe: "output folder (cells are cached there)" })
       .option("jobs", integerArg("jobs", 1, { describe: "worker processes (default: the cores available)" }))
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job (default: cores / jobs)" }))
-      .option("shard", shardOptions.shard)
-      .option("shards", shardOptions.shards)
-      .option("shard-index", shardOptions["shard-index"])
+      .options(shardOptions)
       .option("max-cells", integerArg("max-cells", 0, { describe: "compute at most N cells this run (rerun to finish)" }))
       .option("keep-models", { type: "boolean", default: false, describe: "keep the quantized models in OUT/models" })
       .option("progress", progressOption)
