@@ -75,7 +75,7 @@ describe("deploy manifests and workflows", () => {
     }
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8").split("\n").filter((l) => !l.startsWith("#"));
     for (const line of dockerfile) for (const args of invocations(line)) seen.add(checkInvocation(args, "Dockerfile"));
-    expect([...seen].sort()).toEqual(["build", "build merge", "inspect", "study", "study merge"]);
+    expect([...seen].sort()).toEqual(["build", "build merge", "data export", "inspect", "study", "study merge"]);
   });
 
   it("the Indexed Jobs pass their completion count as PTQ_ONNX_SHARDS and shard with --shard auto", () => {
