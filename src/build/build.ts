@@ -19,7 +19,7 @@ import { parseShard, shardCells } from "../study/plan.ts";
 import { SOURCE_EXT, runTasks, type PoolTask } from "../study/pool.ts";
 import { zeroCounters, type TaskCounters } from "../study/tasks.ts";
 import { makeManifest, renderIndex, type Manifest } from "./manifest.ts";
-import { planBuild, type BuildPlan } from "./plan.ts";
+import { artifactCost, planBuild, type BuildPlan } from "./plan.ts";
 import { readBuildFile } from "./spec.ts";
 import { artifactFiles, entryPath, readEntry, type BuildContext, type ManifestEntry } from "./tasks.ts";
 
@@ -108,13 +108,13 @@ export async function runBuild(opts: BuildRunOptions): Promise<BuildSummary> {
   mkdirSync(join(out, "entries"), { recursive: true });
   writeFileAtomic(join(out, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n");
   // Contiguous runs of the plan: a shard holds whole models' artifacts where it can (their float model is scored once per process).
-  const mine = shardCells(plan.artifacts, shard, (a) => plan.models[a.model].test.n);
+  const mine = shardCells(plan.artifacts, shard, (a) => artifactCost(plan, a));
   const cached = mine.filter((a) => readEntry(out, a.hash));
   const todo = mine.filter((a) => !cached.includes(a));
   const log = (line: string) => opts.onLog?.(`[${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s] ${line}`);
   log(`build: ${plan.artifacts.length} artifacts${shard ? `, shard ${opts.shard} has ${mine.length}` : ""}; ${cached.length} cached, ${todo.length} to build; ${jobs} job(s) x ${threads} thread(s)`);
 
-  const tasks: PoolTask[] = todo.map((a, id) => ({ id, ref: { kind: "cell", hash: a.hash }, deps: [], cost: plan.models[a.model].test.n, label: a.id }));
+  const tasks: PoolTask[] = todo.map((a, id) => ({ id, ref: { kind: "cell", hash: a.hash }, deps: [], cost: artifactCost(plan, a), label: a.id }));
   const ctx: BuildContext = { plan, out, threads };
   let done = 0;
   const counters = tasks.length ? await runTasks(tasks, ctx, jobs, (task, _c, secs) => log(`artifact ${++done}/${todo.length} ${task.label} in ${secs.toFixed(1)} s`), TASKS) : zeroCounters();

@@ -21,6 +21,8 @@ export interface BuildModel extends ModelEntry {
   tokenizer_sha256: string | null;
   calib: { source: string; sha256: string };
   test: { source: string; sha256: string; n: number };
+  /** The model's `ptq-onnx.kind` metadata (a generative model's artifacts cost about 10x). */
+  kind: string | null;
 }
 
 export interface ArtifactSpec {
@@ -110,6 +112,7 @@ function planModel(spec: BuildSpec, e: ModelEntry, index: number, file: string):
       tokenizer_sha256: e.tokenizer ? fileSha256(e.tokenizer) : null,
       calib,
       test: { source: test.source, sha256: test.sha256, n: test.ids.length },
+      kind: model.metadata.get("ptq-onnx.kind") ?? null,
     };
   } catch (err) {
     return inEntry(err);
@@ -161,4 +164,14 @@ export function planBuild(spec: BuildSpec, buildFile: string): BuildPlan {
     recipes: spec.recipes,
     artifacts,
   };
+}
+
+/**
+ * An artifact's estimated cost, relative to the others: its model's test rows, 10x for a
+ * generative model (it scores every class; measured 8-10x on the zoo). Orders the pool's tasks
+ * and balances the shards.
+ */
+export function artifactCost(plan: BuildPlan, a: ArtifactSpec): number {
+  const m = plan.models[a.model];
+  return m.test.n * (m.kind === "generative" ? 10 : 1);
 }
