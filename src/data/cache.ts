@@ -8,13 +8,14 @@
  * source package's version, the code that builds it (the files of this folder that build data
  * sets, as this process runs them: the sources or dist/) and where that code lies (the data
  * set names its licence file by path). A change to any of them builds afresh. The folder is
- * `node_modules/.cache/ptq-onnx` of this package (the container image bakes it in), or
+ * `node_modules/.cache/ptq-onnx` of this checkout, or of the project that installed ptq-onnx
+ * (the container image bakes it in), or
  * PTQ_ONNX_CACHE_DIR; `PTQ_ONNX_CACHE_DIR=off` turns the cache off. A folder that cannot be
  * written is skipped, and a cache file that does not read back as a data set is rebuilt.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../graph/files.ts";
 import type { Dataset } from "./dataset.ts";
@@ -30,7 +31,10 @@ export function cacheDir(env: Record<string, string | undefined> = process.env):
   const given = env[CACHE_ENV];
   if (given === "off") return undefined;
   if (given) return given;
-  return fileURLToPath(new URL("../../node_modules/.cache/ptq-onnx", import.meta.url));
+  // The package's root (src/ or dist/ lie in it); installed, its node_modules folder is the project's.
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const modules = basename(dirname(root)) === "node_modules" ? dirname(root) : join(root, "node_modules");
+  return join(modules, ".cache", "ptq-onnx");
 }
 
 let codeHash: string | undefined;
