@@ -56,9 +56,12 @@ export const MAX_UNBOUNDED_IDS = MAX_BATCH_TOKENS;
 /**
  * Tokenizers built from model metadata, by the metadata's text: models of one data set carry
  * the same tokenizer, and a study or build asks for it once per model and split (parsing and
- * checking a 10k-word vocabulary each time). A Tokenizer holds no state between calls.
+ * checking a 10k-word vocabulary each time). A Tokenizer holds no state between calls. The
+ * last METADATA_TOKENIZERS used are kept (with their tokenized splits, about 3 MB each for
+ * WordNet-8), so a plan of many models with tokenizers of their own does not keep them all.
  */
 const metadataTokenizers = new Map<string, Tokenizer>();
+const METADATA_TOKENIZERS = 8;
 
 /**
  * Zoo splits as token ids, per tokenizer object and split: planning a study or build hashes
@@ -76,7 +79,12 @@ export function modelTokenizer(model: Model, file?: string): Tokenizer | undefin
   const meta = model.metadata.get("ptq-onnx.tokenizer");
   if (meta) {
     const known = metadataTokenizers.get(meta);
-    if (known) return known;
+    if (known) {
+      // Most recently used last: the first key is the one to drop.
+      metadataTokenizers.delete(meta);
+      metadataTokenizers.set(meta, known);
+      return known;
+    }
     let spec: unknown;
     try {
       spec = JSON.parse(meta);
@@ -85,6 +93,7 @@ export function modelTokenizer(model: Model, file?: string): Tokenizer | undefin
     }
     const tokenizer = new Tokenizer(spec, `${model.path}: metadata ptq-onnx.tokenizer`);
     metadataTokenizers.set(meta, tokenizer);
+    if (metadataTokenizers.size > METADATA_TOKENIZERS) metadataTokenizers.delete(metadataTokenizers.keys().next().value!);
     return tokenizer;
   }
   const beside = model.path?.replace(/\.onnx$/, "") + ".tokenizer.json";

@@ -31,6 +31,20 @@ describe("zoo splits are tokenized once per tokenizer", () => {
     expect(a.sha256).toBe(rowsSha(fresh, rows.map((r) => r.label)));
   });
 
+  it("keeps the last 8 metadata tokenizers, not every one", () => {
+    const spec = JSON.parse(disc.metadata.get("ptq-onnx.tokenizer")!);
+    const withLen = (n: number) => {
+      const m = loadModel(`${ROOT}/models/wordnet8-disc.onnx`);
+      m.setMetadata("ptq-onnx.tokenizer", JSON.stringify({ ...spec, max_len: 100 + n }));
+      return m;
+    };
+    const models = Array.from({ length: 9 }, (_, i) => withLen(i));
+    const first = models.map((m) => modelTokenizer(m));
+    // The 8 most recent are the same objects; the oldest was dropped and is built again.
+    models.slice(1).forEach((m, i) => expect(modelTokenizer(m)).toBe(first[i + 1]));
+    expect(modelTokenizer(models[0])).not.toBe(first[0]);
+  });
+
   it("another tokenizer tokenizes the split itself", () => {
     const spec = JSON.parse(disc.metadata.get("ptq-onnx.tokenizer")!);
     const short = loadModel(`${ROOT}/models/wordnet8-disc.onnx`);
