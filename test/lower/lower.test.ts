@@ -200,3 +200,43 @@ describe("LSTM inputs the kernel shares", () => {
     expect(partial.kept_activations.map((k) => k.reason)).toEqual(["read by LSTM, which stays as it was"]);
   }, 60_000);
 });
+
+describe("a MatMul's bias Add folded into the int8 GEMM", () => {
+  it("the kernel adds the bias and takes over the Add's output; a product read elsewhere or a [1, N] bias keeps its Add", async () => {
+    const dir = tempDir("ptq-onnx-lower-bias-");
+    const qdqFile = join(dir, "tiny-gen.q8.onnx");
+    await quantizeModel({ model: join(ZOO_FIXTURES, "tiny-gen.onnx"), out: qdqFile, bits: 8, calib: "balanced", data: TINY_TEST, calibSize: 30, saveCalibTable: false });
+    const addOf = (m: Model) => m.allNodes().find((n) => n.name === "/proj/Add");
+    const sumName = addOf(loadModel(qdqFile))!.outputs[0]!.name;
+
+    const model = loadModel(qdqFile);
+    const report = lowerModel(model);
+    expect(validateModel(model)).toEqual([]);
+    const kernel = model.allNodes().find((n) => n.opType === "MatMulIntegerToFloat")!;
+    expect(kernel.name).toBe("/proj/MatMul");
+    expect(kernel.inputs[6]?.name).toBe("proj.bias");
+    // The LogSoftmax reads the kernel's output, under the Add's output name; no Add is left there.
+    expect(kernel.outputs[0]!.name).toBe(sumName);
+    expect(kernel.outputs[0]!.consumers.map((n) => n.opType)).toEqual(["LogSoftmax"]);
+    expect(addOf(model)).toBeUndefined();
+    expect(report.lowered.find((l) => l.node === "/proj/MatMul")!.op).toBe("MatMul+Add");
+    // Scores: the same as with the Add kept, within float rounding of where the bias is added.
+    const unfused = loadModel(qdqFile);
+    const mm = unfused.allNodes().find((n) => n.name === "/proj/MatMul")!;
+    // A second reader of the product (unused, so lowering's cleanup drops it after the match).
+    unfused.graph.addNode({ opType: "Identity", inputs: [mm.outputs[0]!], outputs: ["product_copy"] });
+    lowerModel(unfused);
+    expect(addOf(unfused)?.opType, "a product read by another node keeps its Add").toBe("Add");
+    const rows = loadLabelledData(model, { data: TINY_TEST, split: "test" }).ids;
+    const r = compare(await predictScores(serializeModel(unfused), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
+    // Measured (x64, onnxruntime 1.30): identical scores; the tolerance allows another CPU to round differently.
+    expect(r.agreement).toBe(1);
+    expect(r.maxRel).toBeLessThan(1e-5);
+
+    const rowBias = loadModel(qdqFile);
+    const bias = rowBias.graph.lookup("proj.bias")!.initializer!;
+    bias.dims.unshift(1);
+    lowerModel(rowBias);
+    expect(addOf(rowBias)?.opType, "a [1, N] bias keeps its Add").toBe("Add");
+  }, 60_000);
+});
