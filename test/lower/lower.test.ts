@@ -240,3 +240,44 @@ describe("a MatMul's bias Add folded into the int8 GEMM", () => {
     expect(addOf(rowBias)?.opType, "a [1, N] bias keeps its Add").toBe("Add");
   }, 60_000);
 });
+
+describe("a generative scorer's masked positions", () => {
+  it("only the positions the mask keeps are projected: scores as before the rewrite, the reason when it does not apply", async () => {
+    const dir = tempDir("ptq-onnx-lower-rows-");
+    for (const bits of [8, 4]) {
+      const qdqFile = join(dir, `tiny-gen.q${bits}.onnx`);
+      await quantizeModel({ model: join(ZOO_FIXTURES, "tiny-gen.onnx"), out: qdqFile, bits, calib: "balanced", data: TINY_TEST, calibSize: 30, saveCalibTable: false });
+      const model = loadModel(qdqFile);
+      const report = lowerModel(model);
+      expect(validateModel(model)).toEqual([]);
+      expect(report.rewrites).toEqual([{ rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: true }]);
+      expect(model.allNodes().filter((n) => ["NonZero", "GatherND", "ScatterND"].includes(n.opType)).length).toBe(4);
+      const whole = loadModel(qdqFile);
+      expect(lowerModel(whole, { scoredRows: false }).rewrites).toEqual([]);
+      // Batches of 16 rows of 1 to 12 tokens: most positions of a batch are padding.
+      const rows = loadLabelledData(model, { data: TINY_TEST, split: "test" }).ids;
+      const before = await predictScores(serializeModel(whole), rows, { batch: 16, intraOpThreads: 1 });
+      const after = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
+      const r = compare(before, after);
+      if (bits === 8) {
+        // MatMulIntegerToFloat works row by row on calibrated codes: the same numbers.
+        expect(r.maxRel).toBe(0);
+      } else {
+        // DynamicQuantizeMatMul's per-run activation range now spans the scored rows only.
+        // Measured: top-1 agreement 1.000, largest relative score difference 0.0002.
+        expect(r.agreement).toBeGreaterThanOrEqual(0.95);
+        expect(r.maxRel).toBeLessThan(0.005);
+        const qdq = await predictScores(qdqFile, rows, { batch: 16, intraOpThreads: 1 });
+        expect(compare(qdq, after).agreement).toBeGreaterThanOrEqual(compare(qdq, before).agreement - 0.05);
+      }
+    }
+
+    // The log-probabilities also read elsewhere: they must be computed everywhere, so no rewrite.
+    const shared = loadModel(join(dir, "tiny-gen.q8.onnx"));
+    const ls = shared.allNodes().find((n) => n.opType === "LogSoftmax")!;
+    shared.graph.addNode({ opType: "Identity", inputs: [ls.outputs[0]!], outputs: ["log_probs_copy"] });
+    expect(lowerModel(shared).rewrites).toEqual([
+      { rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: false, reason: "its output is not read by one GatherElements (the pick of the observed tokens) only" },
+    ]);
+  }, 90_000);
+});
