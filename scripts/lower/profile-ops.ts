@@ -1,7 +1,7 @@
 // Where a model's time goes, per op: runs each model in onnxruntime-node with profiling on
 // (1 thread, graph optimisation "all", as `ptq-onnx bench`), on batches of zoo test rows
 // (the same seeded batches as bench), and prints the mean ms per run of each op type and of
-// the five slowest nodes.
+// the five slowest nodes, with the wall and CPU time per run.
 //
 //   npx tsx scripts/lower/profile-ops.ts MODEL... [--batch 32] [--runs 5]
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
@@ -36,9 +36,14 @@ try {
       enableProfiling: true, profileFilePrefix: join(dir, "p"), logSeverityLevel: 4,
     });
     await session.run(feeds); // warm-up, not counted below
+    // CPU time as well as wall time: on a shared machine the wall clock also counts the time
+    // other processes held the cores, CPU time (all of this process's threads) does not.
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < runs; i++) await session.run(feeds);
+    const c1 = process.cpuUsage(c0);
     const wall = (performance.now() - t0) / runs;
+    const cpu = (c1.user + c1.system) / 1000 / runs;
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).map((f) => join(dir, f)).find((f) => f.endsWith(".json"));
@@ -56,7 +61,7 @@ try {
     }
     const total = [...byOp.values()].reduce((a, x) => a + x, 0);
     rmSync(file!);
-    console.log(`${path}: batch ${b.b} x ${b.t} tokens, ${wall.toFixed(2)} ms per run (wall), ${total.toFixed(2)} ms in kernels`);
+    console.log(`${path}: batch ${b.b} x ${b.t} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels`);
     for (const [op, ms] of [...byOp].sort((x, y) => y[1] - x[1]).slice(0, 10)) console.log(`  ${op.padEnd(28)} ${ms.toFixed(3).padStart(10)} ms  ${((100 * ms) / total).toFixed(1)} %`);
     console.log("  slowest nodes:");
     for (const [n, ms] of [...byNode].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`    ${n.padEnd(60)} ${ms.toFixed(3).padStart(10)} ms`);
