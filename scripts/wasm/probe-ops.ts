@@ -285,6 +285,31 @@ function dequantizeMatMul(type: "int4-axis" | "int4-block" | "uint4-axis" | "int
   return { name: `DequantizeLinear (opset 21), ${what}, then MatMul`, note: type === "int8-axis" ? "the Q/DQ form (baseline)" : "packed 4-bit weights", model: m, feeds };
 }
 
+/**
+ * The standard ops of lowering's scored-rows rewrite (src/lower/scored-rows.ts): the kept
+ * positions of a mask (NonZero), their rows gathered (GatherND), a value per row scattered
+ * back into zeros shaped as the mask (ScatterND).
+ */
+function scoredRows(): Probe {
+  const { model: m, g } = model();
+  const feeds: Record<string, Feed> = {};
+  const [B, T] = [2, 3];
+  const x = floatInput(g, "X", [B, T, K], feeds);
+  feeds.mask = { type: "float32", dims: [B, T, 1], data: [1, 1, 0, 1, 0, 0] };
+  const mask = g.addInput("mask", DataType.FLOAT, [B, T, 1]);
+  const i64 = (name: string, v: number) => init(g, name, DataType.INT64, [1], BigInt64Array.from([BigInt(v)]));
+  const nz = g.addNode({ opType: "NonZero", inputs: [mask], outputs: ["nz"] }).outputs[0]!;
+  const coords = g.addNode({ opType: "Transpose", inputs: [nz], outputs: ["coords"], attributes: { perm: [1, 0] } }).outputs[0]!;
+  const lead = g.addNode({ opType: "Slice", inputs: [coords, i64("zero", 0), i64("minus_one", -1), i64("one", 1)], outputs: ["lead"] }).outputs[0]!;
+  const rows = g.addNode({ opType: "GatherND", inputs: [x, lead], outputs: ["rows"] }).outputs[0]!;
+  const sums = g.addNode({ opType: "ReduceSum", inputs: [rows, i64("last", -1)], outputs: ["sums"], attributes: { keepdims: 0 } }).outputs[0]!;
+  const shape = g.addNode({ opType: "Shape", inputs: [mask], outputs: ["shape"] }).outputs[0]!;
+  const zeros = g.addNode({ opType: "ConstantOfShape", inputs: [shape], outputs: ["zeros"], attributes: { value: Tensor.float32("zero_value", [1], [0]) } }).outputs[0]!;
+  const node = g.addNode({ opType: "ScatterND", inputs: [zeros, coords, sums], outputs: ["Y"] });
+  g.addOutput(node.outputs[0]!, DataType.FLOAT);
+  return { name: "NonZero, GatherND, ScatterND (standard ops)", note: "projecting only a scorer's unmasked positions", model: m, feeds };
+}
+
 export function probes(): Probe[] {
   return [
     dynamicQuantizeLstm(false),
@@ -309,6 +334,7 @@ export function probes(): Probe[] {
     dequantizeMatMul("int4-axis"),
     dequantizeMatMul("int4-block"),
     dequantizeMatMul("uint4-axis"),
+    scoredRows(),
   ];
 }
 

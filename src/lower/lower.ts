@@ -5,6 +5,7 @@ import { readQdq, type QuantizedActivation } from "../quant/qdq.ts";
 import { MS_DOMAIN, type LowerContext } from "./common.ts";
 import { gatherRule } from "./gather.ts";
 import { lstmRule } from "./lstm.ts";
+import { scoredRowsRule } from "./scored-rows.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -12,6 +13,8 @@ export interface LowerOptions {
   matmul?: "integer" | "nbits";
   /** MatMulNBits' accuracy_level (default 4: int8 activations per block). */
   accuracyLevel?: 0 | 4;
+  /** Score only the positions a language-model scorer's mask keeps (default true; src/lower/scored-rows.ts). */
+  scoredRows?: boolean;
 }
 
 export interface LowerReport {
@@ -25,6 +28,11 @@ export interface LowerReport {
   static_activations: string[];
   /** Activation Q/DQ pairs kept, because an op that stays Q/DQ (or float) reads them. */
   kept_activations: { name: string; reason: string }[];
+  /**
+   * Rewrites of the float ops around the kernels, each with the node tried and, when it did not
+   * apply, why: `score-masked-positions-only` on every LogSoftmax (see src/lower/scored-rows.ts).
+   */
+  rewrites: { rule: string; node: string; applied: boolean; reason?: string }[];
 }
 
 /** The `ptq-onnx.format` value of a lowered model. */
@@ -84,6 +92,10 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
     a.output.replaceAllUsesWith(a.value);
     dropped.push(a.value.name);
   }
+  // After the activation pairs are settled: the rows it gathers are the kernel's own input.
+  // Only around a kernel written here (a model with none was refused above).
+  const rewrites: RuleOutcome[] = [];
+  if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx), rewrites).run(model);
   model.setOpset(MS_DOMAIN, 1);
   model.setMetadata("ptq-onnx.format", ORT_FORMAT);
   cleanupPass.run(model);
@@ -93,6 +105,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
     dropped_activations: dropped,
     static_activations: [...ctx.staticActivations],
     kept_activations: kept,
+    rewrites,
   };
 }
 

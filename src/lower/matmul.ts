@@ -1,4 +1,4 @@
-import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
+import { Builder, DataType, Tensor, type Attributes, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { activationOf, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
 import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
@@ -11,6 +11,8 @@ interface MatMulMatch {
   /** The axis of the weight that holds the N output channels (the other holds K). */
   nAxis: 0 | 1;
   bias: Value | null;
+  /** An Add of a bias vector that reads only this product, folded into the kernel (its output becomes the kernel's). */
+  add: Node | null;
 }
 
 /**
@@ -33,11 +35,21 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const scales = Float32Array.from({ length: N * blocks }, (_, i) => channelScale(w, nAxis, Math.floor(i / blocks)));
   const b = builder.initializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
   const s = builder.initializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
-  const lowered = builder.replace(node, "MatMulNBits", [a, b, s, null, null, bias], {
-    domain: MS_DOMAIN,
-    attributes: { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel },
-  });
+  const lowered = replaceProduct(builder, m, "MatMulNBits", [a, b, s, null, null, bias], { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel });
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
+}
+
+/**
+ * The kernel node in place of the product: of the MatMul/Gemm, or, with a folded bias Add, of
+ * the Add (its output, read by the same nodes or a graph output), under the MatMul's name.
+ */
+function replaceProduct(builder: Builder, m: MatMulMatch, opType: string, inputs: (Value | null)[], attributes?: Attributes): Node {
+  if (!m.add) return builder.replace(m.node, opType, inputs, { domain: MS_DOMAIN, attributes });
+  const name = m.node.name;
+  builder.graph.removeNode(m.node);
+  const kernel = builder.replace(m.add, opType, inputs, { domain: MS_DOMAIN, attributes });
+  kernel.name = name;
+  return kernel;
 }
 
 /** The bias as the vector of N values the kernels take (a Gemm's C of shape [1, N] holds the same values). */
@@ -70,16 +82,38 @@ function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   const calibrated = activationOf(ctx.qdq, a);
   const act = calibrated && calibrated.bits === 8 && !calibrated.clip ? calibrated : undefined;
   const lowered = act
-    ? builder.replace(node, "MatMulIntegerToFloat", [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias], { domain: MS_DOMAIN })
-    : builder.replace(node, "DynamicQuantizeMatMul", [a, b, bScale, bZero, bias], { domain: MS_DOMAIN });
+    ? replaceProduct(builder, m, "MatMulIntegerToFloat", [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias])
+    : replaceProduct(builder, m, "DynamicQuantizeMatMul", [a, b, bScale, bZero, bias]);
   ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
   if (act) ctx.staticActivations.add(act.value.name);
 }
 
 /** The kernel for A x W: MatMulNBits when asked, else the int8 GEMM, measured faster here (see lowerModel). */
 function lowerMatMul(ctx: LowerContext, m: MatMulMatch): void {
+  // With a folded bias Add, the kernel takes the Add's place (its output, read by the same
+  // nodes or a graph output) under the MatMul's name.
   if (ctx.matmul === "nbits") matMulNBits(ctx, m);
   else matMulInteger(ctx, m);
+  ctx.lowered.get([...ctx.lowered.keys()].at(-1)!)!.from = m.add ? `${m.node.opType}+Add` : m.node.opType;
+}
+
+/**
+ * The Add that adds a bias vector to a MatMul's product and is its only reader, or null: the
+ * kernels add a bias of N values in their output loop, where a separate Add reads and writes
+ * the whole product once more (for a generative model's [rows, vocabulary] logits, a quarter
+ * of the run).
+ */
+function biasAdd(node: Node, N: number): { add: Node; bias: Value } | null {
+  const y = node.outputs[0];
+  if (!y || y.isGraphOutput || y.consumers.length !== 1) return null;
+  const add = y.consumers[0];
+  if (add.opType !== "Add" || add.domain || add.graph !== node.graph) return null;
+  const bias = add.inputs[0] === y ? add.inputs[1] : add.inputs[0];
+  if (!bias || bias === y) return null;
+  const t = bias.initializer;
+  // A vector of N only: a [1, N] bias would also broadcast a 1-D product to [1, N], which the kernel would not.
+  if (!t || t.dataType !== DataType.FLOAT || t.dims.length !== 1 || t.dims[0] !== N) return null;
+  return { add, bias };
 }
 
 /** Why a weight cannot feed MatMulNBits with its output channels along `nAxis`, or null. */
@@ -109,7 +143,7 @@ export function gemmRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
       if (c && !(c.initializer && c.initializer.dataType === DataType.FLOAT && c.initializer.size === N && c.initializer.dims.at(-1) === N)) {
         return "the bias C is not a float initializer of N values";
       }
-      return { node, a: node.inputs[0]!, w, nAxis, bias: c };
+      return { node, a: node.inputs[0]!, w, nAxis, bias: c, add: null };
     },
     apply: (m) => lowerMatMul(ctx, m),
   };
@@ -125,7 +159,8 @@ export function matMulRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
       if (!w) return weightOf(ctx.qdq, node.inputs[0] ?? null) ? "the quantized weight is MatMul's left operand" : "B is not a quantized weight";
       const why = unsupported(w, 1);
       if (why) return why;
-      return { node, a: node.inputs[0]!, w, nAxis: 1, bias: null };
+      const folded = biasAdd(node, w.dims[1]);
+      return { node, a: node.inputs[0]!, w, nAxis: 1, bias: folded?.bias ?? null, add: folded?.add ?? null };
     },
     apply: (m) => lowerMatMul(ctx, m),
   };

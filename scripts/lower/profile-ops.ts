@@ -1,0 +1,71 @@
+// Where a model's time goes, per op: runs each model in onnxruntime-node with profiling on
+// (1 thread, graph optimisation "all", as `ptq-onnx bench`), on batches of zoo test rows
+// (the same seeded batches as bench), and prints the mean ms per run of each op type and of
+// the five slowest nodes, with the wall and CPU time per run.
+//
+//   npx tsx scripts/lower/profile-ops.ts MODEL... [--batch 32] [--runs 5]
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { loadModel } from "../../src/graph/index.ts";
+import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(name);
+  if (i < 0) return dflt;
+  const v = Number(args[i + 1]);
+  args.splice(i, 2);
+  return v;
+};
+const batch = opt("--batch", 32);
+const runs = opt("--runs", 5);
+const dir = mkdtempSync(join(tmpdir(), "ptq-profile-"));
+try {
+  for (const path of args) {
+    const model = loadModel(path);
+    const inputs = benchInputs(model, {});
+    const [b] = makeBatches(inputs.rows, batch, 1, inputs.padId, 0);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
+      lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
+    };
+    const session = await ort.InferenceSession.create(path, {
+      executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all",
+      enableProfiling: true, profileFilePrefix: join(dir, "p"), logSeverityLevel: 4,
+    });
+    await session.run(feeds); // warm-up, not counted below
+    // CPU time as well as wall time: on a shared machine the wall clock also counts the time
+    // other processes held the cores, CPU time (all of this process's threads) does not.
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < runs; i++) await session.run(feeds);
+    const c1 = process.cpuUsage(c0);
+    const wall = (performance.now() - t0) / runs;
+    const cpu = (c1.user + c1.system) / 1000 / runs;
+    session.endProfiling();
+    await session.release();
+    const file = readdirSync(dir).map((f) => join(dir, f)).find((f) => f.endsWith(".json"));
+    const events = JSON.parse(readFileSync(file!, "utf8")) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+    const nodes = events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time"));
+    // The first run was the warm-up: keep the last `runs` runs' events.
+    const perRun = nodes.length / (runs + 1);
+    const counted = nodes.slice(nodes.length - perRun * runs);
+    const byOp = new Map<string, number>();
+    const byNode = new Map<string, number>();
+    for (const e of counted) {
+      const op = e.args?.op_name ?? "?";
+      byOp.set(op, (byOp.get(op) ?? 0) + e.dur / 1000 / runs);
+      byNode.set(`${op} ${e.name.replace(/_kernel_time$/, "")}`, (byNode.get(`${op} ${e.name.replace(/_kernel_time$/, "")}`) ?? 0) + e.dur / 1000 / runs);
+    }
+    const total = [...byOp.values()].reduce((a, x) => a + x, 0);
+    rmSync(file!);
+    console.log(`${path}: batch ${b.b} x ${b.t} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels`);
+    for (const [op, ms] of [...byOp].sort((x, y) => y[1] - x[1]).slice(0, 10)) console.log(`  ${op.padEnd(28)} ${ms.toFixed(3).padStart(10)} ms  ${((100 * ms) / total).toFixed(1)} %`);
+    console.log("  slowest nodes:");
+    for (const [n, ms] of [...byNode].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`    ${n.padEnd(60)} ${ms.toFixed(3).padStart(10)} ms`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
