@@ -53,7 +53,7 @@ for (const model of models) {
     if (r.chosen) {
       const c = r.chosen;
       console.log(`tuned: ${c.label}: ${c.bytes} bytes, validation drop ${c.drop_points.toFixed(2)}, test ${pct(c.test_accuracy)} % (drop ${c.test_drop_points?.toFixed(2)}; validation/test gap ${(c.test_drop_points! - c.drop_points).toFixed(2)} points)`);
-      console.log(`tuned vs uniform: ${((r.size_vs_uniform ?? 0) * 100).toFixed(1)} % size (target: <= -25 %, or no mixed setting does better)`);
+      console.log(`tuned vs uniform: ${((r.vs_uniform ?? 0) * 100).toFixed(1)} % size (target: <= -25 %, or no mixed setting does better)`);
       console.log(`recipe: ${readFileSync(r.files!.recipe, "utf8").replace(/\s+/g, " ")}`);
     } else console.log(`no setting meets the budget; best found ${r.best_found?.label} (drop ${r.best_found?.drop_points.toFixed(2)})`);
     console.log(`explored: ${r.explored.map((p) => `${p.kind} ${p.label} ${p.bytes} B ${pct(p.accuracy)} %${p.accepted === undefined ? "" : p.accepted ? " kept" : " undone"}`).join("; ")}`);

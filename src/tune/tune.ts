@@ -75,13 +75,13 @@ export interface TuneResult {
   sample: { rows: number; source: string };
   float: { bytes: number; val_accuracy: number; test_accuracy: number | null };
   layers: { name: string; op: string; weights: number }[];
-  /** The smallest uniform width within the budget on validation (null if none). */
+  /** The cheapest uniform width (bytes, or latency) within the budget on validation (null if none). */
   uniform_baseline: (ExploredPoint & { test_accuracy: number | null }) | null;
   chosen: (ExploredPoint & { test_accuracy: number | null; test_drop_points: number | null }) | null;
   /** The best found when nothing meets the budget: the most accurate explored setting. */
   best_found: ExploredPoint | null;
-  /** Chosen size / uniform baseline size - 1 (negative: smaller). */
-  size_vs_uniform: number | null;
+  /** Chosen cost / uniform baseline cost - 1 (bytes, or latency for objective latency; negative: better). */
+  vs_uniform: number | null;
   explored: ExploredPoint[];
   test: { rows: number; source: string } | null;
   files: { model: string; recipe: string; chart: string } | null;
@@ -257,7 +257,7 @@ export async function runTune(opts: TuneOptions): Promise<TuneResult> {
   const candidates = explored.filter((p) => p.kind !== "alone" && within(p));
   const byCost = (a: ExploredPoint, b: ExploredPoint) => cost(a) - cost(b) || b.accuracy - a.accuracy;
   const chosenPoint = [...candidates].sort(byCost)[0] ?? null;
-  const uniformPoint = [...candidates.filter((p) => p.kind === "uniform")].sort((a, b) => a.bytes - b.bytes || b.accuracy - a.accuracy)[0] ?? null;
+  const uniformPoint = [...candidates.filter((p) => p.kind === "uniform")].sort(byCost)[0] ?? null;
   const bestFound = chosenPoint ? null : [...explored.filter((p) => p.kind !== "alone")].sort((a, b) => b.accuracy - a.accuracy || a.bytes - b.bytes)[0];
 
   const chartPoints: ParetoPoint[] = explored.filter((p) => p.kind !== "alone").map((p) => ({ x: objective === "latency" ? p.latency_ms! : p.bytes / 1e6, accuracy: p.accuracy, label: p.label, uniform: p.kind === "uniform" }));
@@ -274,7 +274,7 @@ export async function runTune(opts: TuneOptions): Promise<TuneResult> {
     uniform_baseline: uniformPoint && { ...uniformPoint, test_accuracy: null },
     chosen: null,
     best_found: bestFound ?? null,
-    size_vs_uniform: chosenPoint && uniformPoint ? chosenPoint.bytes / uniformPoint.bytes - 1 : null,
+    vs_uniform: chosenPoint && uniformPoint ? cost(chosenPoint) / cost(uniformPoint) - 1 : null,
     explored,
     test: test && { rows: test.ids.length, source: test.source },
     files: null,

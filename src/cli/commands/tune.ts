@@ -45,7 +45,8 @@ function printText(r: TuneResult): void {
     const c = r.chosen!;
     const u = r.uniform_baseline;
     lines.push(`chosen: ${c.label}: ${c.bytes} bytes, validation drop ${c.drop_points.toFixed(2)} points${c.test_drop_points !== null ? `, test drop ${c.test_drop_points.toFixed(2)} points (test accuracy ${pct(c.test_accuracy)} %, float ${pct(r.float.test_accuracy)} %; validation/test gap ${(c.test_drop_points - c.drop_points).toFixed(2)} points)` : ""}`);
-    if (u) lines.push(`smallest uniform width within the budget: ${u.label}, ${u.bytes} bytes (test accuracy ${pct(u.test_accuracy)} %); chosen is ${((r.size_vs_uniform ?? 0) * 100).toFixed(1)} % in size against it`);
+    const what = r.objective === "latency" ? "latency" : "size";
+    if (u) lines.push(`cheapest uniform width within the budget: ${u.label}, ${u.bytes} bytes${u.latency_ms !== null ? `, ${u.latency_ms.toFixed(2)} ms` : ""} (test accuracy ${pct(u.test_accuracy)} %); the chosen setting's ${what} is ${((r.vs_uniform ?? 0) * 100).toFixed(1)} % against it`);
     if (u && c.label === u.label) lines.push("no mixed setting explored does better than that uniform width (see the explored points)");
     lines.push(`wrote ${r.files!.model}, ${r.files!.recipe} (rerun: ptq-onnx quantize ${r.model} --recipe ${r.files!.recipe}), ${r.files!.chart}`);
   }
