@@ -6,11 +6,10 @@
  * view of onnxruntime's qdq_loss_debug: each quantized activation of a Q/DQ model against the
  * same tensor of its float model, and each weight against its float values.
  */
-import { InputError, loadModel, serializeModel, validateModel, type Model, type Value } from "../graph/index.ts";
+import { InputError, findRoles, loadModel, serializeModel, validateModel, type Model, type Value } from "../graph/index.ts";
 import { exposeScanInternals } from "../calibrate/expose.ts";
 import { runCalibration, type ExposeFn } from "../calibrate/runner.ts";
 import { rangesFor } from "../calibrate/table.ts";
-import { findRoles } from "../graph/index.ts";
 import { activationFormat, type QuantPolicy } from "../passes/index.ts";
 import { fakeQuantize, paramsFromRange } from "../quant/math.ts";
 import { dequantize, readQdq } from "../quant/qdq.ts";

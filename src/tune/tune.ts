@@ -18,12 +18,11 @@
  * explored setting lowered to onnxruntime's integer kernels (src/lower) and timed in this
  * process at batch 1; a move stays when it is within the budget and not slower.
  */
-import { InputError, checkOutputs, loadModel, writeFilesAtomic, type FileToWrite } from "../graph/index.ts";
+import { InputError, checkOutputs, loadModel, serializeModel, writeFilesAtomic, type FileToWrite, type Model } from "../graph/index.ts";
 import { lowerModel } from "../lower/index.ts";
 import { loadEvalData, metricsFor } from "../eval/evaluate.ts";
 import { predictScores } from "../eval/predict.ts";
 import { createSession } from "../graph/session.ts";
-import { serializeModel, type Model } from "../graph/index.ts";
 import { recipeFileText, quantizedNodes } from "../pipeline/recipe.ts";
 import type { RecipeSettings } from "../pipeline/presets.ts";
 import type { Override } from "../passes/policy.ts";

@@ -1,6 +1,5 @@
 import type { CommandModule } from "yargs";
-import { writeFileAtomic } from "../../graph/index.ts";
-import { checkOutputs } from "../../graph/index.ts";
+import { checkOutputs, writeFileAtomic } from "../../graph/index.ts";
 import { runSensitivity, type SensitivityResult } from "../../tune/sensitivity.ts";
 import { sensitivitySvg } from "../../tune/svg.ts";
 import { DEFAULT_CALIB_SIZE } from "../../pipeline/quantize-file.ts";
