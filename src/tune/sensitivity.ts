@@ -9,10 +9,10 @@
 import { InputError, findRoles, loadModel, serializeModel, validateModel, type Model, type Value } from "../graph/index.ts";
 import { exposeScanInternals } from "../calibrate/expose.ts";
 import { runCalibration, type ExposeFn } from "../calibrate/runner.ts";
-import { rangesFor } from "../calibrate/table.ts";
+import { rangesFor, sha256File } from "../calibrate/table.ts";
 import { activationFormat, type QuantPolicy } from "../passes/index.ts";
 import { fakeQuantize, paramsFromRange } from "../quant/math.ts";
-import { dequantize, readQdq } from "../quant/qdq.ts";
+import { dequantize, quantizationMeta, readQdq } from "../quant/qdq.ts";
 import type { QuantPlan } from "../pipeline/index.ts";
 import { checkBitsList, DEFAULT_SENSITIVITY_BITS, planWith, prepareContext, realizeBytes, scoreBytes, sqnrDb, type Context, type ContextOptions } from "./context.ts";
 
@@ -140,6 +140,8 @@ export async function compareLayers(ctx: Context, path: string): Promise<Against
   const problems = validateModel(q);
   if (problems.length) throw new InputError(problems[0], path);
   const qdq = readQdq(q);
+  const made = qdq.meta?.float_sha256;
+  if (made !== undefined && made !== ctx.sha256) throw new InputError(`was quantized from another float model (float_sha256 ${made.slice(0, 12)}..., ${ctx.file} is ${ctx.sha256.slice(0, 12)}...)`, path);
   if (qdq.weights.length === 0 && qdq.activations.length === 0) throw new InputError("has no QuantizeLinear/DequantizeLinear pairs (not a Q/DQ model)", path);
   const floatInits = new Map<string, ArrayLike<number>>();
   for (const g of ctx.source.graphs()) for (const v of g.initializers) if (v.initializer) floatInits.set(v.name, v.initializer.data as ArrayLike<number>);
@@ -188,8 +190,10 @@ export async function runSensitivity(opts: SensitivityOptions): Promise<Sensitiv
   const started = performance.now();
   const bits = checkBitsList(opts.bits ?? DEFAULT_SENSITIVITY_BITS);
   if (opts.against !== undefined) {
-    const meta = loadModel(opts.against).metadata.get("ptq-onnx.quantization");
-    if (meta === undefined) throw new InputError("is not a ptq-onnx quantized model (no ptq-onnx.quantization metadata)", opts.against);
+    // Checked before the long work (compareLayers checks the hash again).
+    const meta = quantizationMeta(loadModel(opts.against));
+    if (!meta) throw new InputError("is not a ptq-onnx quantized model (no ptq-onnx.quantization metadata)", opts.against);
+    if (meta.float_sha256 !== undefined && meta.float_sha256 !== sha256File(opts.model)) throw new InputError(`was quantized from another float model than ${opts.model}`, opts.against);
   }
   const ctx = await prepareContext(opts);
   const t = performance.now();

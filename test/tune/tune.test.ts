@@ -66,6 +66,10 @@ describe("sensitivity", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toContain("--bits");
+    // --against takes a ptq-onnx output of this float model, refused before any work.
+    const notQuantized = runCli(["sensitivity", TINY, "--data", DATA, "--against", TINY]);
+    expect(notQuantized.status).toBe(2);
+    expect(notQuantized.stderr.trim()).toBe(`ptq-onnx: ${TINY}: is not a ptq-onnx quantized model (no ptq-onnx.quantization metadata)`);
   });
 });
 
