@@ -13,6 +13,8 @@
  *   study       runStudy, mergeStudies              (src/study)
  *   lower       lowerModel                          (src/lower)
  *   data export exportDataset                       (src/data)
+ *   sensitivity runSensitivity                      (src/tune)
+ *   tune        runTune                             (src/tune)
  *
  * Every one throws `InputError` (a one-line message naming the file) for bad input.
  */
@@ -33,5 +35,9 @@ export { exportDataset, type ExportMeta } from "./data/export.ts";
 export { mergeBuilds, runBuild, type BuildMergeSummary, type BuildRunOptions, type BuildSummary } from "./build/build.ts";
 export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
 export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";
+export { runSensitivity, compareLayers, type SensitivityOptions, type SensitivityResult, type SensitivityEntry, type SensitivityPoint, type AgainstResult, type AgainstEntry } from "./tune/sensitivity.ts";
+export { runTune, OBJECTIVES, type Objective, type TuneOptions, type TuneResult, type ExploredPoint } from "./tune/tune.ts";
+export { applyRecipe, loadRecipe, parseOverrideSpec, recipeFileText, resolveOverrides, validateRecipe, RECIPE_VERSION, type LayerOverrides, type Recipe } from "./pipeline/recipe.ts";
+export type { RecipeSettings } from "./pipeline/presets.ts";
 /** The staged pipeline: `pipeline.plan`, `pipeline.calibrate`, `pipeline.realize` (in memory). */
 export * as pipeline from "./pipeline/index.ts";

@@ -57,6 +57,8 @@ describe("the library API", () => {
       "data export": "exportDataset",
       build: "runBuild",
       "build merge": "mergeBuilds",
+      sensitivity: "runSensitivity",
+      tune: "runTune",
     };
     const cli = readFileSync(join(ROOT, "src", "cli", "commands", "index.ts"), "utf8");
     for (const [command, fn] of Object.entries(commands)) {

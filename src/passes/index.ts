@@ -24,7 +24,7 @@ export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";
 /** The default-domain opset a policy needs: per-channel DequantizeLinear 13, INT4 and blocked scales 21. */
 export function requiredOpset(model: Model, policy: QuantPolicy): number {
   const current = model.opset("") ?? 13;
-  const packs = policy.packInt4 && Math.min(policy.wbits, ...Object.values(policy.byOpType).map((o) => o.wbits ?? 8)) <= 4;
+  const packs = policy.packInt4 && Math.min(policy.wbits, ...[...Object.values(policy.byOpType), ...Object.values(policy.byNode)].map((o) => o.wbits ?? 8)) <= 4;
   return Math.max(current, 13, packs || policy.groupSize !== undefined ? 21 : 0);
 }
 

@@ -22,6 +22,7 @@ import { plan } from "./plan.ts";
 import { realize } from "./realize.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
 import { quantizationStamp } from "./stamp.ts";
+import { checkExactOverrides, overridesStamp, quantizedNodes, resolveOverrides, type LayerOverrides } from "./recipe.ts";
 
 export interface QuantizeOptions {
   model: string;
@@ -56,6 +57,10 @@ export interface QuantizeOptions {
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
   byNode?: QuantPolicy["byNode"];
+  /** Per-layer bits keyed as the user wrote them (node name, op type or name segment; see recipe.ts). */
+  overrides?: LayerOverrides;
+  /** The recipe the settings came from (preset name or file), recorded in the metadata. */
+  recipe?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -157,11 +162,34 @@ function checkQuantizeOutputs(
         observer: parseObserver(opts.observer ?? t.observer).spec,
         rounding: roundingSpec(policy),
         ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
+        ...(opts.recipe !== undefined ? { recipe: opts.recipe } : {}),
+        ...(overridesStamp(policy) ? { overrides: overridesStamp(policy) } : {}),
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false },
   );
   return { tableOut, replaced };
+}
+
+/**
+ * The run's policy with its per-layer overrides: exact `byNode` / `byOpType` are checked and
+ * user keys (`overrides`) resolved against the layers of the model as planned without them
+ * (with --lstm-internals, the decomposed LSTM's nodes).
+ */
+export function layerPolicy(source: Model, opts: QuantizeOptions, scores: string): QuantPolicy {
+  const base = makePolicy({ ...opts, byNode: {}, byOpType: {}, exclude: [scores] });
+  const hasExact = Object.keys(opts.byNode ?? {}).length + Object.keys(opts.byOpType ?? {}).length > 0;
+  if (!hasExact && Object.keys(opts.overrides ?? {}).length === 0) return makePolicy({ ...opts, exclude: [scores] });
+  const planned = plan(source, base);
+  const layers = quantizedNodes(planned);
+  checkExactOverrides(layers, opts, opts.recipe);
+  const resolved = resolveOverrides(planned.model, layers, opts.overrides ?? {}, "--override");
+  return makePolicy({
+    ...opts,
+    byOpType: { ...opts.byOpType, ...resolved.byOpType },
+    byNode: { ...opts.byNode, ...resolved.byNode },
+    exclude: [scores],
+  });
 }
 
 /**
@@ -177,7 +205,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   if (weights.errors.length) throw new InputError(weights.errors[0], opts.model);
   for (const w of weights.warnings) process.stderr.write(`${opts.model}: warning: ${w}\n`);
   const roles = findRoles(source);
-  const policy = makePolicy({ ...opts, exclude: [roles.scores.name] });
+  const policy = layerPolicy(source, opts, roles.scores.name);
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
   const out = opts.out ?? defaultOutput(opts.model, policy.wbits, policy.abits);
   const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
@@ -221,7 +249,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
 
   const realized = realize(quantPlan, table, { observer: opts.calibTable ? opts.observer : observerSpec });
   const { model, report } = realized;
-  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer));
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer, opts.recipe));
   const bytes = serializeModel(model);
   // The model and its table are installed as a pair: never one without the other.
   const files: FileToWrite[] = [{ path: out, data: bytes }];

@@ -9,7 +9,7 @@ import type { QuantizationMeta } from "./stamp.ts";
  */
 export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number };
 
-const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size"];
+const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "recipe", "overrides"];
 
 /** Settings that outputs of earlier versions do not record, with the value those versions used. */
 const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest" };
@@ -51,7 +51,9 @@ export function settingsDiff(old: Record<string, unknown>, now: QuantSettings): 
     const was = old[key] ?? RECORDED_LATER[key];
     const a = key === "calib" ? canonicalCalib(was) : was;
     const b = key === "calib" ? canonicalCalib(now[key]) : now[key];
-    if (a !== b) diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(now[key])})`);
+    // Per-layer overrides are objects, written with sorted keys (stamp.ts): compare their JSON.
+    if (a === b || (typeof a === "object" && a !== null && JSON.stringify(a) === JSON.stringify(b))) continue;
+    diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(now[key])})`);
   }
   return diff;
 }

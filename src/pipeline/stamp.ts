@@ -4,7 +4,8 @@
  * readers share one definition.
  */
 import { serializeCalibrationTable, sha256Bytes, type CalibrationTable } from "../calibrate/table.ts";
-import { roundingSpec, type QuantPolicy } from "../passes/index.ts";
+import { roundingSpec, type Override, type QuantPolicy } from "../passes/index.ts";
+import { overridesStamp } from "./recipe.ts";
 
 /** The `ptq-onnx.quantization` metadata quantize writes. */
 export interface QuantizationMeta {
@@ -19,10 +20,15 @@ export interface QuantizationMeta {
   seed: number;
   observer: string;
   calib_sha256: string;
+  /** The recipe (preset name or file) the settings came from, when one was given. */
+  recipe?: string;
+  /** Per-layer bits (policy byOpType / byNode), when any. */
+  overrides?: { by_op_type: Record<string, Override>; by_node: Record<string, Override> };
 }
 
 /** The `ptq-onnx.quantization` metadata: how the model was made, and from which float model and table. */
-export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, floatSha256: string, observer: string): string {
+export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, floatSha256: string, observer: string, recipe?: string): string {
+  const overrides = overridesStamp(policy);
   return JSON.stringify({
     float_sha256: floatSha256,
     wbits: policy.wbits,
@@ -36,6 +42,8 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     observer,
     rounding: roundingSpec(policy),
     ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
+    ...(recipe !== undefined ? { recipe } : {}),
+    ...(overrides ? { overrides } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
   });
 }

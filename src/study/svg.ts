@@ -42,6 +42,8 @@ export interface Series {
   dashed?: boolean;
   /** Draw lo..hi as a shaded band (else as error bars). */
   band?: boolean;
+  /** Points only, no line through them (e.g. a cloud of explored settings). */
+  markersOnly?: boolean;
   points: Point[];
 }
 
@@ -148,7 +150,7 @@ export function linePlot(o: LinePlotOptions): string {
         out.push(`<path class="errorbar" d="M${f(x)},${f(Y(p.lo!))}V${f(Y(p.hi!))}M${f(x - 3)},${f(Y(p.lo!))}h6M${f(x - 3)},${f(Y(p.hi!))}h6" fill="none" stroke-width="1"/>`);
       }
     }
-    if (pts.length > 1) {
+    if (pts.length > 1 && !s.markersOnly) {
       out.push(`<path class="line" d="${pts.map((p, k) => `${k ? "L" : "M"}${f(X(p.x))},${f(Y(p.y))}`).join("")}" fill="none" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
     }
     for (const p of pts) {

@@ -9,27 +9,30 @@ import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
 import type { LowerReport } from "../../lower/index.ts";
 import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
+import { applyRecipe, loadRecipe, parseOverrideSpec } from "../../pipeline/recipe.ts";
 
 interface Args {
   model: string;
   bits?: number;
   wbits?: number;
   abits?: number;
-  calib: string;
+  calib?: string;
+  recipe?: string;
+  override?: string | string[];
   o?: string;
   data?: string;
   tokenizer?: string;
   "skip-bad-labels": boolean;
-  "calib-size": number;
+  "calib-size"?: number;
   observer?: string;
-  granularity: string;
-  "lstm-internals": boolean;
-  "pack-int4": boolean;
+  granularity?: string;
+  "lstm-internals"?: boolean;
+  "pack-int4"?: boolean;
   "calib-table"?: string;
   "save-calib-table"?: string;
   seed: number;
-  rounding: string;
-  "act-order": boolean;
+  rounding?: string;
+  "act-order"?: boolean;
   dampening?: number;
   "group-size"?: number;
   format: string;
@@ -74,20 +77,22 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("bits", integerArg("bits", BITS, { describe: "bit width (2 to 8) of weights and activations (needed unless --wbits and --abits are both given)" }))
       .option("wbits", integerArg("wbits", BITS, { describe: "weight bit width (overrides --bits)" }))
       .option("abits", integerArg("abits", BITS, { describe: "activation bit width (overrides --bits)" }))
-      .option("calib", { type: "string", demandOption: true, describe: "balanced | natural | dist:p1,...,pC | classes:i,j" })
+      .option("calib", { type: "string", describe: "balanced | natural | dist:p1,...,pC | classes:i,j (needed unless the recipe sets it)" })
+      .option("recipe", { type: "string", describe: "a named recipe or a recipe JSON file (options given here win over it)" })
+      .option("override", { type: "string", describe: "per-layer bits: LAYER:w4a8,LAYER:w8,LAYER:skip (LAYER: node name, op type or node-name segment)" })
       .option("o", { type: "string", alias: "out", describe: "output model (default MODEL.q{w}a{a}.onnx)" })
       .option("data", { type: "string", describe: "labelled JSONL calibration pool (default: the zoo model's validation split)" })
       .option("tokenizer", { type: "string", describe: "tokenizer JSON (default: the model's metadata)" })
       .option("skip-bad-labels", { type: "boolean", default: false, describe: "leave out rows whose label is not a class of the model (with a warning) instead of failing" })
-      .option("calib-size", integerArg("calib-size", 1, { default: DEFAULT_CALIB_SIZE, describe: "calibration rows" }))
+      .option("calib-size", integerArg("calib-size", 1, { describe: `calibration rows (default ${DEFAULT_CALIB_SIZE})` }))
       .option("observer", { type: "string", describe: `minmax | percentile:P | mse | entropy | batch-percentile:P (default ${DEFAULT_OBSERVER}; ${DEFAULT_INTERNALS_OBSERVER} with --lstm-internals; a table's own with --calib-table)` })
-      .option("granularity", { type: "string", default: "per-channel", choices: ["per-channel", "per-tensor"], describe: "weight scales" })
-      .option("lstm-internals", { type: "boolean", default: false, describe: "decompose LSTMs and quantize gates, cell and hidden state" })
-      .option("pack-int4", { type: "boolean", default: false, describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })
+      .option("granularity", { type: "string", choices: ["per-channel", "per-tensor"], describe: "weight scales (default per-channel)" })
+      .option("lstm-internals", { type: "boolean", describe: "decompose LSTMs and quantize gates, cell and hidden state" })
+      .option("pack-int4", { type: "boolean", describe: "store weights of 4 bits or fewer as packed INT4 (opset 21)" })
       .option("calib-table", { type: "string", describe: "reuse a calibration table instead of calibrating" })
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
-      .option("rounding", { type: "string", default: "nearest", choices: [...ROUNDINGS], describe: "weight rounding: to nearest, or GPTQ / GPFQ error compensation from calibration inputs" })
-      .option("act-order", { type: "boolean", default: false, describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
+      .option("rounding", { type: "string", choices: [...ROUNDINGS], describe: "weight rounding (default nearest): to nearest, or GPTQ / GPFQ error compensation from calibration inputs" })
+      .option("act-order", { type: "boolean", describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
       .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
       .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
@@ -99,13 +104,38 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
-    const bits = args.bits ?? (args.wbits !== undefined && args.abits !== undefined ? args.wbits : undefined);
-    if (bits === undefined) throw new InputError("--bits is required unless both --wbits and --abits are given");
+    // Options a recipe may set have no yargs defaults, so undefined here means "not given": those given win.
+    const recipe = args.recipe !== undefined ? loadRecipe(args.recipe) : undefined;
+    const s = applyRecipe(
+      {
+        bits: args.bits,
+        wbits: args.wbits,
+        abits: args.abits,
+        calib: args.calib,
+        calibSize: args["calib-size"],
+        observer: args.observer,
+        granularity: args.granularity as "per-channel" | "per-tensor" | undefined,
+        lstmInternals: args["lstm-internals"],
+        packInt4: args["pack-int4"],
+        rounding: args.rounding as Rounding | undefined,
+        actOrder: args["act-order"],
+        dampening: args.dampening,
+        groupSize: args["group-size"],
+      },
+      recipe,
+    );
+    const overrides = { ...recipe?.overrides, ...(args.override !== undefined ? parseOverrideSpec(args.override) : {}) };
+    const bits = s.bits ?? (s.wbits !== undefined && s.abits !== undefined ? s.wbits : undefined);
+    const unset = recipe ? ` (the recipe ${recipe.source} does not set it)` : "";
+    if (bits === undefined) throw new InputError(`--bits is required unless both --wbits and --abits are given${unset}`);
+    // yargs' own wording, as when --calib was a required option.
+    if (s.calib === undefined) throw new InputError(`Missing required argument: calib${unset}`);
     const progress = progressMode(args.progress);
     const extras = prepareExtras({
       model: args.model,
-      wbits: args.wbits ?? bits,
-      packInt4: args["pack-int4"],
+      // The narrowest weight width anywhere (overrides included) decides whether INT4 packing applies.
+      wbits: Math.min(s.wbits ?? bits, ...[...Object.values(overrides), ...Object.values(s.byNode ?? {}), ...Object.values(s.byOpType ?? {})].map((o) => o.wbits ?? 8)),
+      packInt4: s.packInt4 ?? false,
       eval: args.eval,
       evalData: args["eval-data"],
       evalRows: args["eval-rows"],
@@ -116,25 +146,17 @@ export const quantizeCommand: CommandModule<object, Args> = {
     const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
       model: args.model,
       out: args.o,
+      ...s,
       bits,
-      wbits: args.wbits,
-      abits: args.abits,
-      calib: args.calib,
-      calibSize: args["calib-size"],
+      calib: s.calib,
       data: args.data,
       tokenizer: args.tokenizer,
       skipBadLabels: args["skip-bad-labels"],
-      observer: args.observer,
-      granularity: args.granularity as "per-channel" | "per-tensor",
-      lstmInternals: args["lstm-internals"],
-      packInt4: args["pack-int4"],
       calibTable: args["calib-table"],
       saveCalibTable: args["save-calib-table"],
       seed: args.seed,
-      rounding: args.rounding as Rounding,
-      actOrder: args["act-order"],
-      dampening: args.dampening,
-      groupSize: args["group-size"],
+      overrides,
+      recipe: recipe?.source,
       force: args.force,
       onProgress: bar?.update,
     });
