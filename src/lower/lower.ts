@@ -5,6 +5,7 @@ import { readQdq, type QuantizedActivation } from "../quant/qdq.ts";
 import { MS_DOMAIN, type LowerContext } from "./common.ts";
 import { gatherRule } from "./gather.ts";
 import { lstmRule } from "./lstm.ts";
+import { dropUnreadOutputs, lastStepRule } from "./last-step.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -12,6 +13,8 @@ export interface LowerOptions {
   matmul?: "integer" | "nbits";
   /** MatMulNBits' accuracy_level (default 4: int8 activations per block). */
   accuracyLevel?: 0 | 4;
+  /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
+  foldLastStep?: boolean;
 }
 
 export interface LowerReport {
@@ -25,6 +28,8 @@ export interface LowerReport {
   static_activations: string[];
   /** Activation Q/DQ pairs kept, because an op that stays Q/DQ (or float) reads them. */
   kept_activations: { name: string; reason: string }[];
+  /** Exporter glue replaced by what the kernels compute anyway (a last-step selection by Y_h), and selections left as they were with the reason. */
+  folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
 
 /** The `ptq-onnx.format` value of a lowered model. */
@@ -53,7 +58,12 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
 
   const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
-  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) pass.run(model);
+  // Cleanup after each rule: what a rule frees (the LSTM's zero-state chain reading the
+  // embedding's shape) must be gone before the next looks at its readers.
+  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) {
+    pass.run(model);
+    cleanupPass.run(model);
+  }
 
   // Only ops that read a quantized weight are worth a reason; other Gathers and MatMuls are not candidates.
   const readers = new Map<string, Node>();
@@ -84,15 +94,22 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
     a.output.replaceAllUsesWith(a.value);
     dropped.push(a.value.name);
   }
+  const folded: RuleOutcome[] = [];
+  if (opts.foldLastStep ?? true) {
+    rulePass(lastStepRule(model), folded).run(model);
+    cleanupPass.run(model);
+    dropUnreadOutputs(model);
+  }
   model.setOpset(MS_DOMAIN, 1);
   model.setMetadata("ptq-onnx.format", ORT_FORMAT);
   cleanupPass.run(model);
   return {
-    lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: n.opType, weights: ctx.lowered.get(n)!.weights })),
+    lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: ctx.lowered.get(n)!.kernel ?? n.opType, weights: ctx.lowered.get(n)!.weights })),
     left,
     dropped_activations: dropped,
     static_activations: [...ctx.staticActivations],
     kept_activations: kept,
+    folded: folded.map((o) => ({ node: o.node, rule: o.rule, applied: o.applied, ...(o.reason ? { reason: o.reason } : {}) })),
   };
 }
 

@@ -401,3 +401,29 @@ function readActivation(q: Node): QuantizedActivation | null {
     readers: consumersThroughIdentity(output),
   };
 }
+
+/**
+ * The table of a com.microsoft.GatherBlockQuantized lookup (the form `ptq-onnx lower` writes
+ * for 2- and 4-bit embeddings) as codes: uint8 data packed low bits first along the rows, the
+ * implicit zero point 2^(bits-1), one scale per block of a row. Null for the forms it does not
+ * write (int4/uint4 data, explicit zero points, gathering or quantizing along other axes).
+ */
+export function blockQuantizedTable(node: Node): QuantizedCodes | null {
+  if (node.opType !== "GatherBlockQuantized" || node.domain !== "com.microsoft") return null;
+  const data = node.inputs[0]?.initializer;
+  const scales = node.inputs[2]?.initializer;
+  const bits = node.getInt("bits", 4);
+  const block = node.getInt("block_size", 128);
+  if (!data || !scales || node.inputs[3] || data.dataType !== DataType.UINT8 || data.dims.length !== 2) return null;
+  if (node.getInt("gather_axis", 0) !== 0 || node.getInt("quantize_axis", 1) !== 1 || ![2, 4, 8].includes(bits)) return null;
+  const [rows, bytes] = data.dims;
+  const per = 8 / bits;
+  const width = bytes * per;
+  const raw = data.toNumbers();
+  const half = 2 ** (bits - 1);
+  const codes = new Int32Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < width; k++) codes[r * width + k] = ((raw[r * bytes + Math.floor(k / per)] >> ((k % per) * bits)) & ((1 << bits) - 1)) - half;
+  const s = Float32Array.from(scales.toNumbers());
+  if (s.length !== rows * Math.ceil(width / block)) return null;
+  return { dims: [rows, width], codes, scales: s, zeroPoints: new Int32Array(s.length), axis: 1, blockSize: block };
+}

@@ -46,6 +46,7 @@ export function printLowerSummary(r: LowerReport & Partial<Pick<LowerResult, "ou
   if (r.left.length) lines.push("", table([["left as Q/DQ", "op", "because"], ...r.left.map((l) => [l.node, l.op, l.reason])]));
   lines.push("", `activations: ${r.dropped_activations.length} Q/DQ pairs dropped (quantized to 8 bits per run by the kernels), ${r.static_activations.length} read as calibrated codes by MatMulIntegerToFloat, ${r.kept_activations.length} kept`);
   for (const k of r.kept_activations) lines.push(`  kept ${k.name}: ${k.reason}`);
+  for (const f of r.folded) lines.push(f.applied ? `folded ${f.node}: each row's last step read from the LSTM's Y_h (sequence_lens = lengths)` : `not folded ${f.node}: ${f.reason}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
