@@ -6,7 +6,8 @@
 #
 #   scripts/bench/lowered.sh [--out DIR] [--only NAME[,NAME]] [--gen-rows N] [--runs N] [--stages quantize,eval,bench]
 #
-# Models: the zoo (models/*.onnx) and, from outside it, test/fixtures/models/disc-tiny.onnx
+# Models: the zoo (models/*.onnx: wordnet8-disc, wordnet26-disc, wordnet8-bilstm, wordnet8-gen,
+# spam-disc, spam-gen) and, from outside it, test/fixtures/models/disc-tiny.onnx
 # (calibrated and evaluated on a seeded pool of random ids: its accuracy means nothing, its
 # agreement with the float model does; timed on the same rows).
 # --gen-rows N: evaluate generative models on a fixed sample of N test rows (default 0: all).
@@ -25,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --gen-rows) GEN_ROWS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --stages) STAGES=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "lowered.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +45,7 @@ POOL=$OUT/disc-tiny.pool.jsonl
   for (let i = 0; i < 600; i++) lines.push(JSON.stringify({ ids: Array.from({ length: 4 + Math.floor(r() * 17) }, () => 2 + Math.floor(r() * 48)), label: i % 3 }));
   process.stdout.write(lines.join("\n") + "\n");' >"$POOL"
 
-MODELS=(models/wordnet8-disc.onnx models/wordnet8-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
+MODELS=(models/wordnet8-disc.onnx models/wordnet26-disc.onnx models/wordnet8-bilstm.onnx models/wordnet8-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
 for FLOAT in "${MODELS[@]}"; do
   NAME=$(basename "$FLOAT" .onnx)
   [[ -z $ONLY || ",$ONLY," == *",$NAME,"* ]] || continue
