@@ -29,8 +29,9 @@ function timeMajorTranspose(rows: Value, indices: Value): Node | null {
  * An embedding lookup over quantized rows. Codes of 5 to 8 bits: a Gather of the int8 rows and
  * of their per-row scales, Cast, Unsqueeze and Mul (standard ops, the Q/DQ model's own
  * gathered-rows form; measured 1.5x faster than GatherBlockQuantized at batch 1 and 2.6x at
- * batch 32 on a 10,000 x 128 table, 1 thread). Codes of
- * 2 to 4 bits: com.microsoft.GatherBlockQuantized over the table packed as unsigned 2- or 4-bit
+ * batch 32 on a 10,000 x 128 table, 1 thread). Codes of 3 or 4 bits (rows of even width): the
+ * split-nibble form below, standard ops over the packed table. Codes of 2 bits (or odd rows):
+ * com.microsoft.GatherBlockQuantized over the table packed as unsigned 2- or 4-bit
  * codes (zero point 2^(bits-1)), every block of a row with that row's scale, so the table
  * stays at its packed size. Matches both forms the Q/DQ model has: Gather(DequantizeLinear(table))
  * and the rows gathered before dequantizing (src/passes/gather-quantized.ts). A lookup read
@@ -79,6 +80,33 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
         const node = at.replace(target, "Mul", [asFloat, column]);
         if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
         ctx.lowered.set(node, { from: "Gather", kernel: "Gather (int8 rows)", weights: [{ name: w.name, bits: w.bits, storage: "int8 rows, Mul by the row's scale" }] });
+        return;
+      }
+      if (bits === 4 && width % 2 === 0) {
+        // Split nibbles: byte j of a row holds code j in its low and code j + width/2 in its high
+        // nibble, unsigned (+8). Mod and BitShift take the halves, Concat puts them in order and
+        // DequantizeLinear(scale 1, zero point 8) gives the signed codes as floats; then the
+        // row's scale. Same size and values (to the last bit) as GatherBlockQuantized, and
+        // faster: on a 10,000 x 128 table, 1 thread, side by side, a lookup alone took 17 vs
+        // 23 us per run at batch 1 (12 of them the session's own) and 0.21 vs 0.47 ms at batch 32.
+        const half = width / 2;
+        const nibbles = new Uint8Array(rows * half);
+        for (let r = 0; r < rows; r++) for (let j = 0; j < half; j++) nibbles[r * half + j] = (w.codes[r * width + j] + 8) | ((w.codes[r * width + half + j] + 8) << 4);
+        const data = b.initializer(Tensor.fromData(`${w.name}_nibbles`, DataType.UINT8, [rows, half], nibbles));
+        const scales = b.initializer(Tensor.fromData(`${w.name}_nibbles_scale`, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+        const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
+        const u8 = (name: string, v: number) => b.initializer(Tensor.fromData(`${w.name}_rows/${name}`, DataType.UINT8, [], Uint8Array.of(v)));
+        const gathered = at.op("Gather", [data, ids], "nibbles", { axis: 0 });
+        const low = at.op("Mod", [gathered, u8("sixteen", 16)], "low");
+        const high = at.op("BitShift", [gathered, u8("four", 4)], "high", { direction: "RIGHT" });
+        const both = at.op("Concat", [low, high], "unsigned", { axis: -1 });
+        const one = b.initializer(Tensor.float32(`${w.name}_rows/one`, [], [1]));
+        const signed = at.op("DequantizeLinear", [both, one, u8("eight", 8)], "codes");
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
+        const node = at.replace(target, "Mul", [signed, column]);
+        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
+        ctx.lowered.set(node, { from: "Gather", kernel: "Gather (split 4-bit rows)", weights: [{ name: w.name, bits: w.bits, storage: "uint4 packed (split nibbles)" }] });
         return;
       }
       const packed = packRows(rows, width, width, bits, (r, k) => w.codes[r * width + k]);

@@ -116,12 +116,15 @@ describe("gauss noise on lowered models", () => {
   for (const bits of [8, 4]) {
     it(`finds the ${bits}-bit lowered embedding, with the Q/DQ model's values, and adds noise there`, async () => {
       const { file, rows } = await quantized(CASES[0], bits);
-      const qdqTable = dequantize(readQdq(loadModel(file)).weights.find((w) => w.gathers.length > 0 || w.readers.some((r) => r.opType === "Gather"))!);
+      const weight = readQdq(loadModel(file)).weights.find((w) => w.gathers.length > 0 || w.readers.some((r) => r.opType === "Gather"))!;
+      const qdqTable = dequantize(weight);
       const lowered = loadModel(file);
       lowerModel(lowered);
       const sites = findEmbeddings(lowered);
       expect(sites.length).toBe(1);
-      expect(sites[0].gather.opType).toBe(bits === 4 ? "GatherBlockQuantized" : "Gather");
+      expect(sites[0].gather.opType).toBe("Gather");
+      // 4 bits: two codes a byte (split nibbles); 8 bits: int8 rows.
+      expect(sites[0].gather.inputs[0]!.initializer!.dims).toEqual(bits === 4 ? [weight.dims[0], weight.dims[1] / 2] : weight.dims);
       expect(Array.from(sites[0].table)).toEqual(Array.from(qdqTable));
       const clean = await predictScores(serializeModel(lowered), rows, { batch: 16, intraOpThreads: 1 });
       const inserted = addGaussianNoise(lowered, { level: 1, index: 0 }, 3);
