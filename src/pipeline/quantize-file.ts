@@ -164,10 +164,6 @@ function checkQuantizeOutputs(
   return { tableOut, replaced };
 }
 
-/**
- * A quantized model in memory, with everything its files need: what `quantizeModel` writes,
- * and what `quantizeToOrt` (src/lower) lowers before writing.
- */
 /** The form of a quantize output: its `ptq-onnx.format` (for the replace check) and default name. */
 export interface OutputForm {
   format: "qdq" | "ort";
@@ -175,6 +171,10 @@ export interface OutputForm {
   defaultName?: (qdqName: string) => string;
 }
 
+/**
+ * A quantized model in memory, with everything its files need: what `quantizeModel` writes,
+ * and what `quantizeToOrt` (src/lower) lowers before writing.
+ */
 export interface QuantizedInMemory {
   model: Model;
   /** Where the model goes (checked before any work, as is `tableOut`). */
