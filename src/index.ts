@@ -11,7 +11,8 @@
  *   stats test  testFromFiles, or the tests themselves on arrays (src/stats)
  *   stats compare  compareModels                    (src/compare)
  *   study       runStudy, mergeStudies              (src/study)
- *   lower       lowerModel                          (src/lower)
+ *   lower       lowerFile, lowerModel               (src/lower)
+ *   quantize --format ort  quantizeToOrt            (src/lower)
  *   data export exportDataset                       (src/data)
  *   sensitivity runSensitivity                      (src/tune)
  *   tune        runTune                             (src/tune)
@@ -33,7 +34,18 @@ export { compareModels, type CompareOptions, type CompareReport } from "./compar
 export { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "./study/study.ts";
 export { exportDataset, type ExportMeta } from "./data/export.ts";
 export { mergeBuilds, runBuild, type BuildMergeSummary, type BuildRunOptions, type BuildSummary } from "./build/build.ts";
-export { lowerModel, ORT_FORMAT, type LowerOptions, type LowerReport } from "./lower/index.ts";
+export {
+  defaultLoweredOutput,
+  lowerFile,
+  lowerModel,
+  quantizeToOrt,
+  ORT_FORMAT,
+  type LowerFileOptions,
+  type LowerOptions,
+  type LowerReport,
+  type LowerResult,
+  type OrtQuantizeResult,
+} from "./lower/index.ts";
 export { readQdq, dequantize, weightOf, activationOf, quantizationMeta, type QdqModel, type QuantizedWeight, type QuantizedActivation, type QuantizedCodes } from "./quant/qdq.ts";
 export { runSensitivity, compareLayers, type SensitivityOptions, type SensitivityResult, type SensitivityEntry, type SensitivityPoint, type AgainstResult, type AgainstEntry } from "./tune/sensitivity.ts";
 export { runTune, OBJECTIVES, type Objective, type TuneOptions, type TuneResult, type ExploredPoint } from "./tune/tune.ts";

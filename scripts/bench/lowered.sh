@@ -4,12 +4,15 @@
 # runs one `ptq-onnx bench float q8 q8-ort q4 q4-ort --batch 1,32 --threads 1` and `eval` on
 # the test split, and prints the table (scripts/bench/lowered-table.mjs OUT).
 #
-#   scripts/bench/lowered.sh [--out DIR] [--only NAME[,NAME]] [--gen-rows N] [--runs N] [--stages quantize,eval,bench]
+#   scripts/bench/lowered.sh [--out DIR] [--only NAME[,NAME]] [--gen-rows N] [--runs N] [--rounds N] [--stages quantize,eval,bench]
 #
-# Models: the zoo (models/*.onnx) and, from outside it, test/fixtures/models/disc-tiny.onnx
+# Models: the zoo (models/*.onnx: wordnet8-disc, wordnet26-disc, wordnet8-bilstm, wordnet8-gen,
+# spam-disc, spam-gen) and, from outside it, test/fixtures/models/disc-tiny.onnx
 # (calibrated and evaluated on a seeded pool of random ids: its accuracy means nothing, its
 # agreement with the float model does; timed on the same rows).
 # --gen-rows N: evaluate generative models on a fixed sample of N test rows (default 0: all).
+# --rounds N: run each model's bench N times (default 1); the table takes the median of each
+#   latency and ratio over the rounds, which steadies them on a loaded machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +20,7 @@ OUT=out/lowered
 ONLY=""
 GEN_ROWS=0
 RUNS=100
+ROUNDS=1
 STAGES=quantize,eval,bench
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -24,8 +28,9 @@ while [[ $# -gt 0 ]]; do
     --only) ONLY=$2; shift 2 ;;
     --gen-rows) GEN_ROWS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --stages) STAGES=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "lowered.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +49,7 @@ POOL=$OUT/disc-tiny.pool.jsonl
   for (let i = 0; i < 600; i++) lines.push(JSON.stringify({ ids: Array.from({ length: 4 + Math.floor(r() * 17) }, () => 2 + Math.floor(r() * 48)), label: i % 3 }));
   process.stdout.write(lines.join("\n") + "\n");' >"$POOL"
 
-MODELS=(models/wordnet8-disc.onnx models/wordnet8-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
+MODELS=(models/wordnet8-disc.onnx models/wordnet26-disc.onnx models/wordnet8-bilstm.onnx models/wordnet8-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
 for FLOAT in "${MODELS[@]}"; do
   NAME=$(basename "$FLOAT" .onnx)
   [[ -z $ONLY || ",$ONLY," == *",$NAME,"* ]] || continue
@@ -73,8 +78,11 @@ for FLOAT in "${MODELS[@]}"; do
     fi
   done
   if has bench; then
-    log "$NAME: bench"
-    to "$OUT/$NAME.bench.json" $CLI bench "${VERSIONS[@]}" "${BENCH_DATA[@]}" --batch 1,32 --threads 1 --runs "$RUNS" --warmup 10 --json
+    rm -f "$OUT/$NAME".bench*.json
+    for ((R = 1; R <= ROUNDS; R++)); do
+      log "$NAME: bench (round $R of $ROUNDS, load $(cut -d' ' -f1-3 /proc/loadavg))"
+      to "$OUT/$NAME.bench.$R.json" $CLI bench "${VERSIONS[@]}" "${BENCH_DATA[@]}" --batch 1,32 --threads 1 --runs "$RUNS" --warmup 10 --json
+    done
   fi
 done
 node scripts/bench/lowered-table.mjs "$OUT"

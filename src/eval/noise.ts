@@ -33,7 +33,7 @@
  */
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { Builder, DataType, InputError, isFloatType, tokenLookups, type Model, type Node, type Value } from "../graph/index.ts";
-import { dequantize, readQdq, weightOf, type QdqModel } from "../quant/qdq.ts";
+import { blockQuantizedTable, dequantize, readQdq, splitNibbleLookup, weightOf, type QdqModel } from "../quant/qdq.ts";
 import { mixSeed, seededRng, type Mulberry32 } from "../data/random.ts";
 
 export const NOISE_KINDS = ["sub", "sub-unigram", "del", "ins", "swap", "typo", "gauss"] as const;
@@ -361,13 +361,26 @@ export function findEmbeddings(model: Model): EmbeddingSite[] {
   const file = model.path;
   const sites: EmbeddingSite[] = [];
   let qdq: QdqModel | undefined;
-  for (const { gather: n, indices: v, table, quantized } of tokenLookups(model)) {
+  for (const { gather: n, indices: v, table, quantized, blockQuantized } of tokenLookups(model)) {
     const init = table.initializer!;
     const out = n.outputs[0];
     if (!out) continue;
+    if (blockQuantized) {
+      // A lowered model's packed lookup: its output is the dequantized rows.
+      const codes = blockQuantizedTable(n);
+      if (!codes) throw new InputError(`gauss noise: the GatherBlockQuantized embedding ${n.name} is not in the form ptq-onnx lower writes (uint8 data, no zero points)`, file);
+      sites.push({ gather: n, output: out, table: Float64Array.from(dequantize(codes)), dims: [codes.dims[0], codes.dims[1]] });
+      continue;
+    }
     const dims: [number, number] = [init.dims[0], init.dims[1]];
     if (isFloatType(init.dataType) && !quantized) {
       sites.push({ gather: n, output: out, table: init.toNumbers(), dims });
+      continue;
+    }
+    // A lowered model's 3- or 4-bit lookup: packed nibbles, unpacked and scaled after the Gather.
+    const split = quantized ? null : splitNibbleLookup(n);
+    if (split) {
+      sites.push({ gather: n, output: split.output, table: Float64Array.from(dequantize(split.codes)), dims: [split.codes.dims[0], split.codes.dims[1]] });
       continue;
     }
     // A quantized table, dequantized before the Gather or gathered as codes: the Q/DQ reader knows both.

@@ -69,15 +69,18 @@ export interface TokenLookup {
   gather: Node;
   /** The value holding the ids it gathers (the token-ids input or something computed from it). */
   indices: Value;
-  /** The table's initializer value, behind DequantizeLinear when `quantized`. */
+  /** The table's initializer value, behind DequantizeLinear when `quantized`; packed codes when `blockQuantized`. */
   table: Value;
   quantized: boolean;
+  /** A com.microsoft.GatherBlockQuantized lookup (a lowered model's 2- or 4-bit embedding): `table` is its [rows, packed bytes] data. */
+  blockQuantized: boolean;
 }
 
 /**
  * The embedding lookups of a classifier: every Gather whose indices come from the token-ids
  * input (through ops such as Cast, Slice and Concat, but not through Shape or Size) and whose
- * data is a 2-D initializer, read directly or through DequantizeLinear. The walk does not go
+ * data is a 2-D initializer, read directly or through DequantizeLinear, and every
+ * com.microsoft.GatherBlockQuantized over a 2-D table (a lowered model's). The walk does not go
  * past a lookup.
  */
 export function tokenLookups(model: Model, maxDepth = 12): TokenLookup[] {
@@ -93,9 +96,13 @@ export function tokenLookups(model: Model, maxDepth = 12): TokenLookup[] {
         if (n.opType === "Gather" && !n.domain && n.inputs[1] === v && n.inputs[0]) {
           const src = weightSource(n.inputs[0]);
           if (src?.value.initializer?.dims.length === 2) {
-            found.push({ gather: n, indices: v, table: src.value, quantized: src.quantized });
+            found.push({ gather: n, indices: v, table: src.value, quantized: src.quantized, blockQuantized: false });
             continue;
           }
+        }
+        if (n.opType === "GatherBlockQuantized" && n.domain === "com.microsoft" && n.inputs[1] === v && n.inputs[0]?.initializer?.dims.length === 2) {
+          found.push({ gather: n, indices: v, table: n.inputs[0], quantized: true, blockQuantized: true });
+          continue;
         }
         for (const o of n.outputs) if (o && !seen.has(o)) (seen.add(o), next.push(o));
       }

@@ -14,7 +14,7 @@ export interface LowerContext {
   /** Activations whose calibrated codes an integer kernel reads (their QuantizeLinear stays). */
   staticActivations: Set<string>;
   /** Each lowered node (the new kernel) with the weights it now stores. */
-  lowered: Map<Node, { from: string; weights: { name: string; bits: number; storage: string }[] }>;
+  lowered: Map<Node, { from: string; kernel?: string; weights: { name: string; bits: number; storage: string }[] }>;
 }
 
 /**

@@ -13,11 +13,30 @@ interface GatherMatch {
 }
 
 /**
- * An embedding lookup over quantized rows -> com.microsoft.GatherBlockQuantized: the table
- * is stored as packed unsigned 2-, 4- or 8-bit codes (zero point 2^(bits-1)), every block of
- * a row with that row's scale, and only the gathered rows are dequantized. Matches both forms the
- * Q/DQ model has: Gather(DequantizeLinear(table)) and the rows gathered before dequantizing
- * (src/passes/gather-quantized.ts).
+ * The Transpose(perm [1, 0, 2]) that alone reads a lookup's rows, or null: the batch-major
+ * [B, T, D] rows an exporter turns into the LSTM's time-major [T, B, D] input. Gathering with
+ * the ids transposed ([T, B]) gives that layout directly and moves B*T ids instead of B*T*D
+ * values; the rows are the same, so the result is exact.
+ */
+function timeMajorTranspose(rows: Value, indices: Value): Node | null {
+  const t = rows.consumers.length === 1 && !rows.isGraphOutput ? rows.consumers[0] : null;
+  const perm = t?.opType === "Transpose" && !t.domain ? t.getInts("perm") : undefined;
+  const idsRank = indices.shape?.length;
+  return perm && perm.join(",") === "1,0,2" && idsRank === 2 ? t : null;
+}
+
+/**
+ * An embedding lookup over quantized rows. Codes of 5 to 8 bits: a Gather of the int8 rows and
+ * of their per-row scales, Cast, Unsqueeze and Mul (standard ops, the Q/DQ model's own
+ * gathered-rows form; measured 1.5x faster than GatherBlockQuantized at batch 1 and 2.6x at
+ * batch 32 on a 10,000 x 128 table, 1 thread). Codes of 3 or 4 bits (rows of even width): the
+ * split-nibble form below, standard ops over the packed table. Codes of 2 bits (or odd rows):
+ * com.microsoft.GatherBlockQuantized over the table packed as unsigned 2- or 4-bit
+ * codes (zero point 2^(bits-1)), every block of a row with that row's scale, so the table
+ * stays at its packed size. Matches both forms the Q/DQ model has: Gather(DequantizeLinear(table))
+ * and the rows gathered before dequantizing (src/passes/gather-quantized.ts). A lookup read
+ * only by a batch-to-time-major Transpose gathers with transposed ids instead (see
+ * timeMajorTranspose).
  */
 export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
   return {
@@ -44,16 +63,63 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
       const b = new Builder(gather.graph);
       const [rows, width] = w.dims;
       const bits = kernelBits(w.bits);
+      const transpose = timeMajorTranspose(last.outputs[0]!, indices);
+      const ids = transpose ? b.op("Transpose", [indices], `${indices.name}_time_major`, { perm: [1, 0] }) : indices;
+      // With the Transpose, the new lookup takes its place (and output); the old one is left unread.
+      const target = transpose ?? last;
+      if (bits === 8) {
+        // The Q/DQ model's own gathered-rows form (src/passes/gather-quantized.ts), so the Q/DQ
+        // reader, `inspect` and `eval --noise gauss` read it as they read the Q/DQ model.
+        const codes = b.initializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [rows, width], Int8Array.from(w.codes)));
+        const scales = b.initializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+        const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
+        const gathered = at.op("Gather", [codes, ids], "codes", { axis: 0 });
+        const asFloat = at.op("Cast", [gathered], "float", { to: DataType.FLOAT });
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
+        const node = at.replace(target, "Mul", [asFloat, column]);
+        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
+        ctx.lowered.set(node, { from: "Gather", kernel: "Gather (int8 rows)", weights: [{ name: w.name, bits: w.bits, storage: "int8 rows, Mul by the row's scale" }] });
+        return;
+      }
+      if (bits === 4 && width % 2 === 0) {
+        // Split nibbles: byte j of a row holds code j in its low and code j + width/2 in its high
+        // nibble, unsigned (+8). Mod and BitShift take the halves, Concat puts them in order and
+        // DequantizeLinear(scale 1, zero point 8) gives the signed codes as floats; then the
+        // row's scale. Same size and values (to the last bit) as GatherBlockQuantized, and
+        // faster: on a 10,000 x 128 table, 1 thread, side by side, a lookup alone took 17 vs
+        // 23 us per run at batch 1 (12 of them the session's own) and 0.21 vs 0.47 ms at batch 32.
+        const half = width / 2;
+        const nibbles = new Uint8Array(rows * half);
+        for (let r = 0; r < rows; r++) for (let j = 0; j < half; j++) nibbles[r * half + j] = (w.codes[r * width + j] + 8) | ((w.codes[r * width + half + j] + 8) << 4);
+        const data = b.initializer(Tensor.fromData(`${w.name}_nibbles`, DataType.UINT8, [rows, half], nibbles));
+        const scales = b.initializer(Tensor.fromData(`${w.name}_nibbles_scale`, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+        const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
+        const u8 = (name: string, v: number) => b.initializer(Tensor.fromData(`${w.name}_rows/${name}`, DataType.UINT8, [], Uint8Array.of(v)));
+        const gathered = at.op("Gather", [data, ids], "nibbles", { axis: 0 });
+        const low = at.op("Mod", [gathered, u8("sixteen", 16)], "low");
+        const high = at.op("BitShift", [gathered, u8("four", 4)], "high", { direction: "RIGHT" });
+        const both = at.op("Concat", [low, high], "unsigned", { axis: -1 });
+        const one = b.initializer(Tensor.float32(`${w.name}_rows/one`, [], [1]));
+        const signed = at.op("DequantizeLinear", [both, one, u8("eight", 8)], "codes");
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
+        const node = at.replace(target, "Mul", [signed, column]);
+        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
+        ctx.lowered.set(node, { from: "Gather", kernel: "Gather (split 4-bit rows)", weights: [{ name: w.name, bits: w.bits, storage: "uint4 packed (split nibbles)" }] });
+        return;
+      }
       const packed = packRows(rows, width, width, bits, (r, k) => w.codes[r * width + k]);
       const data = b.initializer(Tensor.fromData(`${w.name}_blockq`, DataType.UINT8, [rows, packed.length / rows], packed));
       const block = rowBlock(width);
       const blocks = Math.ceil(width / block);
       const rowScales = Float32Array.from({ length: rows * blocks }, (_, i) => channelScale(w, 0, Math.floor(i / blocks)));
       const scales = b.initializer(Tensor.fromData(`${w.name}_blockq_scale`, DataType.FLOAT, [rows, blocks], rowScales));
-      const node = b.replace(last, "GatherBlockQuantized", [data, indices, scales], {
+      const node = b.replace(target, "GatherBlockQuantized", [data, ids, scales], {
         domain: MS_DOMAIN,
         attributes: { gather_axis: 0, quantize_axis: 1, block_size: block, bits },
       });
+      if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
       ctx.lowered.set(node, { from: "Gather", weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
     },
   };

@@ -6,6 +6,7 @@ import { MS_DOMAIN, type LowerContext } from "./common.ts";
 import { gatherRule } from "./gather.ts";
 import { lstmRule } from "./lstm.ts";
 import { scoredRowsRule } from "./scored-rows.ts";
+import { dropUnreadOutputs, lastStepRule } from "./last-step.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -15,6 +16,8 @@ export interface LowerOptions {
   accuracyLevel?: 0 | 4;
   /** Score only the positions a language-model scorer's mask keeps (default true; src/lower/scored-rows.ts). */
   scoredRows?: boolean;
+  /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
+  foldLastStep?: boolean;
 }
 
 export interface LowerReport {
@@ -33,6 +36,8 @@ export interface LowerReport {
    * apply, why: `score-masked-positions-only` on every LogSoftmax (see src/lower/scored-rows.ts).
    */
   rewrites: { rule: string; node: string; applied: boolean; reason?: string }[];
+  /** Exporter glue replaced by what the kernels compute anyway (a last-step selection by Y_h), and selections left as they were with the reason. */
+  folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
 
 /** The `ptq-onnx.format` value of a lowered model. */
@@ -42,8 +47,9 @@ export const ORT_FORMAT = "ort";
  * Turns a ptq-onnx Q/DQ model into onnxruntime's integer-kernel form, in place: LSTMs to
  * DynamicQuantizeLSTM, Gemm/MatMul to the int8 GEMM (MatMulIntegerToFloat, measured faster
  * here than MatMulNBits, which `matmul: "nbits"` selects), embedding lookups to
- * GatherBlockQuantized, each weight bit-for-bit the Q/DQ model's; the activation Q/DQ pairs
- * of kernels that quantize their own inputs are dropped. What cannot be lowered stays Q/DQ and is reported with the reason. Throws
+ * GatherBlockQuantized (2-4 bits) or int8 rows (5-8 bits), each weight bit-for-bit the Q/DQ
+ * model's; the activation Q/DQ pairs of kernels that quantize their own inputs are dropped,
+ * and the exporter's last-step selection is read from the LSTM's Y_h (lastStepRule). What cannot be lowered stays Q/DQ and is reported with the reason. Throws
  * InputError for a model that is not a ptq-onnx Q/DQ model, and when nothing could be lowered.
  */
 export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
@@ -61,7 +67,12 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
 
   const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
-  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) pass.run(model);
+  // Cleanup after each rule: what a rule frees (the LSTM's zero-state chain reading the
+  // embedding's shape) must be gone before the next looks at its readers.
+  for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) {
+    pass.run(model);
+    cleanupPass.run(model);
+  }
 
   // Only ops that read a quantized weight are worth a reason; other Gathers and MatMuls are not candidates.
   const readers = new Map<string, Node>();
@@ -96,16 +107,23 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   // Only around a kernel written here (a model with none was refused above).
   const rewrites: RuleOutcome[] = [];
   if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx), rewrites).run(model);
+  const folded: RuleOutcome[] = [];
+  if (opts.foldLastStep ?? true) {
+    rulePass(lastStepRule(model), folded).run(model);
+    cleanupPass.run(model);
+    dropUnreadOutputs(model);
+  }
   model.setOpset(MS_DOMAIN, 1);
   model.setMetadata("ptq-onnx.format", ORT_FORMAT);
   cleanupPass.run(model);
   return {
-    lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: n.opType, weights: ctx.lowered.get(n)!.weights })),
+    lowered: lowered.map((n) => ({ node: n.name, op: ctx.lowered.get(n)!.from, kernel: ctx.lowered.get(n)!.kernel ?? n.opType, weights: ctx.lowered.get(n)!.weights })),
     left,
     dropped_activations: dropped,
     static_activations: [...ctx.staticActivations],
     kept_activations: kept,
     rewrites,
+    folded: folded.map((o) => ({ node: o.node, rule: o.rule, applied: o.applied, ...(o.reason ? { reason: o.reason } : {}) })),
   };
 }
 

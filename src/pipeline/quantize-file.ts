@@ -135,7 +135,7 @@ function checkQuantizeOutputs(
   opts: QuantizeOptions,
   model: Model,
   policy: QuantPolicy,
-  run: { out: string; size: number; seed: number; observer: string },
+  run: { out: string; size: number; seed: number; observer: string; format: OutputForm["format"] },
 ): { tableOut: string | null; replaced: Replaced } {
   const { out, size, seed, observer: observerSpec } = run;
   const tableOut = tableOutput(opts, out);
@@ -166,9 +166,30 @@ function checkQuantizeOutputs(
         ...(overridesStamp(policy) ? { overrides: overridesStamp(policy) } : {}),
       };
     },
-    { defaultName: opts.out === undefined, force: opts.force ?? false },
+    { defaultName: opts.out === undefined, force: opts.force ?? false, format: run.format },
   );
   return { tableOut, replaced };
+}
+
+/** The form of a quantize output: its `ptq-onnx.format` (for the replace check) and default name. */
+export interface OutputForm {
+  format: "qdq" | "ort";
+  /** The default output name from the Q/DQ one (MODEL.q{w}a{a}.onnx); default: that name. */
+  defaultName?: (qdqName: string) => string;
+}
+
+/**
+ * A quantized model in memory, with everything its files need: what `quantizeModel` writes,
+ * and what `quantizeToOrt` (src/lower) lowers before writing.
+ */
+export interface QuantizedInMemory {
+  model: Model;
+  /** Where the model goes (checked before any work, as is `tableOut`). */
+  out: string;
+  /** The calibration table file to write beside it, with its text, or null for none. */
+  table: { path: string; text: string } | null;
+  /** The summary, less the written model's size (`bytes.output` is 0 until it is serialized). */
+  result: QuantizeResult;
 }
 
 /**
@@ -198,6 +219,21 @@ export function layerPolicy(source: Model, opts: QuantizeOptions, scores: string
  * Throws InputError for bad input; writes nothing unless it succeeds.
  */
 export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResult> {
+  const q = await quantizeInMemory(opts);
+  const bytes = serializeModel(q.model);
+  // The model and its table are installed as a pair: never one without the other.
+  const files: FileToWrite[] = [{ path: q.out, data: bytes }];
+  if (q.table) files.push({ path: q.table.path, data: q.table.text });
+  writeFilesAtomic(files);
+  return { ...q.result, bytes: { ...q.result.bytes, output: bytes.length } };
+}
+
+/**
+ * Every step of `quantizeModel` but the write: checks the outputs (`out` as given, default
+ * `defaultOutput`; the replace check with `format` as the output's `ptq-onnx.format`), calibrates
+ * and realizes. Nothing is written.
+ */
+export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm = { format: "qdq" }): Promise<QuantizedInMemory> {
   const source = loadModel(opts.model);
   const problems = validateModel(source);
   if (problems.length) throw new InputError(problems[0], opts.model);
@@ -207,11 +243,12 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const roles = findRoles(source);
   const policy = layerPolicy(source, opts, roles.scores.name);
   const observerSpec = parseObserver(opts.observer ?? (opts.lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
-  const out = opts.out ?? defaultOutput(opts.model, policy.wbits, policy.abits);
+  const qdqName = defaultOutput(opts.model, policy.wbits, policy.abits);
+  const out = opts.out ?? (output.defaultName ? output.defaultName(qdqName) : qdqName);
   const size = opts.calibSize ?? DEFAULT_CALIB_SIZE;
   if (!Number.isInteger(size) || size < 1) throw new InputError(`--calib-size must be a positive integer, got ${size}`);
   const seed = opts.seed ?? 0;
-  const { tableOut, replaced } = checkQuantizeOutputs(opts, source, policy, { out, size, seed, observer: observerSpec });
+  const { tableOut, replaced } = checkQuantizeOutputs(opts, source, policy, { out, size, seed, observer: observerSpec, format: output.format });
 
   const quantPlan = plan(source, policy);
   const floatSha256 = sha256File(opts.model);
@@ -250,15 +287,8 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const realized = realize(quantPlan, table, { observer: opts.calibTable ? opts.observer : observerSpec });
   const { model, report } = realized;
   model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer, opts.recipe));
-  const bytes = serializeModel(model);
-  // The model and its table are installed as a pair: never one without the other.
-  const files: FileToWrite[] = [{ path: out, data: bytes }];
-  if (tableOut) {
-    tablePath = tableOut;
-    files.push({ path: tableOut, data: checkedCalibrationTableText(tableOut, table) });
-  }
-  writeFilesAtomic(files);
-  return {
+  if (tableOut) tablePath = tableOut;
+  const result: QuantizeResult = {
     output: out,
     wbits: policy.wbits,
     abits: policy.abits,
@@ -274,9 +304,10 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     quantized: report.quantized.map((q) => q.name),
     details: report.quantized,
     left_float: report.leftFloat,
-    bytes: { input: statSync(opts.model).size, output: bytes.length },
+    bytes: { input: statSync(opts.model).size, output: 0 },
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,
     warnings: weights.warnings,
   };
+  return { model, out, table: tableOut ? { path: tableOut, text: checkedCalibrationTableText(tableOut, table) } : null, result };
 }

@@ -23,12 +23,22 @@ export interface Replaced {
 
 /** The `ptq-onnx.quantization` metadata of a file, or null when it is not a ptq-onnx output. */
 export function quantizationMetadata(path: string): Record<string, unknown> | null {
+  return outputMetadata(path).made;
+}
+
+/**
+ * A file's `ptq-onnx.quantization` metadata (null when it is not a ptq-onnx output) and its
+ * `ptq-onnx.format` (`qdq` when absent: Q/DQ outputs do not record it; `ort` for lowered ones).
+ */
+function outputMetadata(path: string): { made: Record<string, unknown> | null; format: string } {
   try {
-    const text = loadModel(path).metadata.get("ptq-onnx.quantization");
+    const meta = loadModel(path).metadata;
+    const text = meta.get("ptq-onnx.quantization");
     const json: unknown = text === undefined ? null : JSON.parse(text);
-    return json !== null && typeof json === "object" && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
+    const made = json !== null && typeof json === "object" && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
+    return { made, format: meta.get("ptq-onnx.format") ?? "qdq" };
   } catch {
-    return null;
+    return { made: null, format: "qdq" };
   }
 }
 
@@ -62,15 +72,18 @@ export function settingsDiff(old: Record<string, unknown>, now: QuantSettings): 
  * Decides, before any work, whether quantize may write `out`. The default output name is
  * shared by every run at one bit width, so an existing file there is replaced only when it
  * is a ptq-onnx output made with the same settings (a rerun), or with `force`. A path the
- * user named with -o is theirs to overwrite. `planned` gives the new run's settings.
+ * user named with -o is theirs to overwrite. `planned` gives the new run's settings; `format`,
+ * the output's form (a Q/DQ model and its lowered form are different files even when made
+ * with the same settings).
  */
-export function checkReplace(out: string, planned: () => QuantSettings, opts: { defaultName: boolean; force: boolean }): Replaced {
+export function checkReplace(out: string, planned: () => QuantSettings, opts: { defaultName: boolean; force: boolean; format?: "qdq" | "ort" }): Replaced {
   if (!existsSync(out)) return { replaced: false, made_with: null };
-  const made = quantizationMetadata(out);
+  const { made, format } = outputMetadata(out);
   if (opts.defaultName && !opts.force) {
     const hint = "pass --force to replace it or -o to write elsewhere";
     if (!made) throw new InputError(`already exists and is not a ptq-onnx output; ${hint}`, out);
     const diff = settingsDiff(made, planned());
+    if (opts.format && format !== opts.format) diff.push(`format (was ${JSON.stringify(format)}, now ${JSON.stringify(opts.format)})`);
     if (diff.length) throw new InputError(`already exists, made with other settings: ${diff.join(", ")}; ${hint}`, out);
   }
   return { replaced: true, made_with: made };

@@ -401,3 +401,68 @@ function readActivation(q: Node): QuantizedActivation | null {
     readers: consumersThroughIdentity(output),
   };
 }
+
+/**
+ * The table of a com.microsoft.GatherBlockQuantized lookup (the form `ptq-onnx lower` writes
+ * for 2- and 4-bit embeddings) as codes: uint8 data packed low bits first along the rows, the
+ * implicit zero point 2^(bits-1), one scale per block of a row. Null for the forms it does not
+ * write (int4/uint4 data, explicit zero points, gathering or quantizing along other axes).
+ */
+export function blockQuantizedTable(node: Node): QuantizedCodes | null {
+  if (node.opType !== "GatherBlockQuantized" || node.domain !== "com.microsoft") return null;
+  const data = node.inputs[0]?.initializer;
+  const scales = node.inputs[2]?.initializer;
+  const bits = node.getInt("bits", 4);
+  const block = node.getInt("block_size", 128);
+  if (!data || !scales || node.inputs[3] || data.dataType !== DataType.UINT8 || data.dims.length !== 2) return null;
+  if (node.getInt("gather_axis", 0) !== 0 || node.getInt("quantize_axis", 1) !== 1 || ![2, 4, 8].includes(bits)) return null;
+  const [rows, bytes] = data.dims;
+  const per = 8 / bits;
+  const width = bytes * per;
+  const raw = data.toNumbers();
+  const half = 2 ** (bits - 1);
+  const codes = new Int32Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < width; k++) codes[r * width + k] = ((raw[r * bytes + Math.floor(k / per)] >> ((k % per) * bits)) & ((1 << bits) - 1)) - half;
+  const s = Float32Array.from(scales.toNumbers());
+  if (s.length !== rows * Math.ceil(width / block)) return null;
+  return { dims: [rows, width], codes, scales: s, zeroPoints: new Int32Array(s.length), axis: 1, blockSize: block };
+}
+
+/** The constant scalar of an initializer, or undefined. */
+function scalarOf(v: Value | null | undefined): number | undefined {
+  const t = v?.initializer;
+  return t && t.size === 1 ? t.toNumbers()[0] : undefined;
+}
+
+/**
+ * The split-nibble lookup `ptq-onnx lower` writes for 3- and 4-bit embeddings, from its row
+ * Gather: Gather(uint8 [rows, width/2]) -> Mod 16 and BitShift 4 right -> Concat -> 
+ * DequantizeLinear(scale 1, zero point 8) -> Mul by Unsqueeze(Gather(per-row scales)). Returns
+ * the table as codes (per-row scales) and the value the rows end in, or null for any other form.
+ */
+export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output: Value } | null {
+  const data = gather.inputs[0]?.initializer;
+  const rows = gather.outputs[0];
+  if (gather.opType !== "Gather" || !data || data.dataType !== DataType.UINT8 || data.dims.length !== 2 || !rows) return null;
+  const low = rows.consumers.find((n) => n.opType === "Mod" && scalarOf(n.inputs[1]) === 16);
+  const high = rows.consumers.find((n) => n.opType === "BitShift" && scalarOf(n.inputs[1]) === 4 && n.getString("direction") === "RIGHT");
+  const concat = low?.outputs[0]?.consumers[0];
+  if (!high || concat?.opType !== "Concat" || concat.inputs[0] !== low!.outputs[0] || concat.inputs[1] !== high.outputs[0]) return null;
+  const dq = concat.outputs[0]?.consumers[0];
+  if (dq?.opType !== "DequantizeLinear" || scalarOf(dq.inputs[1]) !== 1 || scalarOf(dq.inputs[2]) !== 8) return null;
+  const mul = dq.outputs[0]?.consumers[0];
+  const scales = mul?.opType === "Mul" ? mul.inputs[1]?.producer?.inputs[0]?.producer?.inputs[0]?.initializer : undefined;
+  if (!mul || !scales || scales.dims.length !== 1 || scales.dims[0] !== data.dims[0]) return null;
+  const [n, half] = data.dims;
+  const raw = data.toNumbers();
+  const codes = new Int32Array(n * half * 2);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < half; j++) {
+      const byte = raw[r * half + j];
+      codes[r * 2 * half + j] = (byte & 15) - 8;
+      codes[r * 2 * half + half + j] = (byte >> 4) - 8;
+    }
+  }
+  const s = Float32Array.from(scales.toNumbers());
+  return { codes: { dims: [n, 2 * half], codes, scales: s, zeroPoints: new Int32Array(n), axis: 0, blockSize: null }, output: mul.outputs[0]! };
+}

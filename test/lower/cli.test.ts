@@ -28,7 +28,7 @@ describe("ptq-onnx lower", () => {
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.output).toBe(out);
-    expect(j.lowered.map((l: { kernel: string }) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "GatherBlockQuantized"]);
+    expect(j.lowered.map((l: { kernel: string }) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "Gather (split 4-bit rows)"]);
     for (const l of j.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
     // The generative model's label embedding is read by Expand, which has no integer kernel.
     expect(j.left).toHaveLength(1);
@@ -37,7 +37,8 @@ describe("ptq-onnx lower", () => {
     expect(j.bytes.output).toBeLessThan(j.bytes.input);
     const inspect = JSON.parse(runCli(["inspect", out, "--json"]).stdout);
     expect(inspect.opsets["com.microsoft"]).toBe(1);
-    expect(inspect.integer_kernels.map((k: { op: string }) => k.op).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "GatherBlockQuantized"]);
+    // The 4-bit embedding is standard ops over packed nibbles, not a contrib kernel.
+    expect(inspect.integer_kernels.map((k: { op: string }) => k.op).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul"]);
     for (const k of inspect.integer_kernels) for (const w of k.weights) expect(w.bits).toBe(4);
     expect(inspect.lstm[0].quantized_weights).toBe(true);
     // Lowering the lowered model again is refused.
@@ -80,12 +81,66 @@ describe("ptq-onnx lower", () => {
   }, 60_000);
 });
 
+describe("replacing lowered outputs (as quantize replaces Q/DQ ones)", () => {
+  it("lower: the default output is replaced only when made with the same settings, or with --force", async () => {
+    const sub = tempDir("ptq-onnx-lower-replace-");
+    const a = join(sub, "m.q4a4.onnx");
+    const b = join(sub, "other.onnx");
+    await quantizeModel({ model: float, out: a, bits: 4, calib: "balanced", data: DATA, calibSize: 20, saveCalibTable: false });
+    await quantizeModel({ model: float, out: b, bits: 4, calib: "natural", data: DATA, calibSize: 20, saveCalibTable: false });
+    const first = runCli(["lower", a, "--json"]);
+    expect(first.status).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ output: join(sub, "m.q4a4.ort.onnx"), replaced: false });
+    // A rerun replaces its own output.
+    const rerun = JSON.parse(runCli(["lower", a, "--json"]).stdout);
+    expect(rerun).toMatchObject({ replaced: true, replaced_made_with: expect.objectContaining({ calib: "balanced" }) });
+    // Another model's lowered form at that name: refused, naming the setting, nothing written.
+    const made = join(sub, "m.q4a4.ort.onnx");
+    const otherOrt = join(sub, "other.ort.onnx");
+    expect(runCli(["lower", b, "--json"]).status).toBe(0);
+    copyFileSync(otherOrt, made);
+    const before = readdirSync(sub).sort();
+    const refused = runCli(["lower", a]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(refused.stderr).toContain(made);
+    expect(refused.stderr).toMatch(/made with other settings: calib \(was "natural", now "balanced"\).*--force/);
+    expect(readdirSync(sub).sort()).toEqual(before);
+    // A Q/DQ model at the lowered name is another format.
+    copyFileSync(a, made);
+    expect(runCli(["lower", a]).stderr).toMatch(/format \(was "qdq", now "ort"\)/);
+    const forced = runCli(["lower", a, "--force", "--json"]);
+    expect(forced.status).toBe(0);
+    expect(JSON.parse(forced.stdout).replaced).toBe(true);
+    expect(loadModel(made).metadata.get("ptq-onnx.format")).toBe("ort");
+  }, 60_000);
+
+  it("quantize --format ort: in memory (no Q/DQ file, not even a temporary one), the same refusal and --force", () => {
+    const sub = tempDir("ptq-onnx-format-replace-");
+    const model = join(sub, "d.onnx");
+    copyFileSync(join(ROOT, "test", "zoo", "fixtures", "tiny-disc.onnx"), model);
+    const args = ["quantize", model, "--bits", "4", "--data", DATA, "--calib-size", "20", "--format", "ort", "--no-eval", "--json"];
+    const first = runCli([...args, "--calib", "balanced"]);
+    expect(first.stderr).toBe("");
+    expect(JSON.parse(first.stdout)).toMatchObject({ replaced: false, format: "ort" });
+    expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q4a4.ort.calib.json", "d.q4a4.ort.onnx"]);
+    expect(JSON.parse(runCli([...args, "--calib", "balanced"]).stdout).replaced).toBe(true);
+    const refused = runCli([...args, "--calib", "natural"]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/d\.q4a4\.ort\.onnx: already exists, made with other settings: calib \(was "balanced", now "natural"\)/);
+    const forced = runCli([...args, "--calib", "natural", "--force"]);
+    expect(forced.status).toBe(0);
+    expect(JSON.parse(forced.stdout).replaced_made_with).toMatchObject({ calib: "balanced" });
+    expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q4a4.ort.calib.json", "d.q4a4.ort.onnx"]);
+  }, 120_000);
+});
+
 describe("lowerModel", () => {
   it("lowers a --pack-int4 model (INT4 codes, the embedding dequantized whole before its Gather)", async () => {
     const out = join(dir, "packed.onnx");
     await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, packInt4: true, saveCalibTable: false });
     const report = lowerModel(loadModel(out));
-    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "GatherBlockQuantized"]);
+    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "Gather (split 4-bit rows)"]);
     for (const l of report.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
   }, 60_000);
 });
