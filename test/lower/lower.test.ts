@@ -236,8 +236,9 @@ describe("a MatMul's bias Add folded into the int8 GEMM", () => {
     // Scores: the same as with the Add kept, within float rounding of where the bias is added.
     const unfused = loadModel(qdqFile);
     const mm = unfused.allNodes().find((n) => n.name === "/proj/MatMul")!;
-    // A second reader of the product (unused, so lowering's cleanup drops it after the match).
-    unfused.graph.addNode({ opType: "Identity", inputs: [mm.outputs[0]!], outputs: ["product_copy"] });
+    // A second reader of the product, kept alive as a graph output (lowering cleans up dead nodes between rules).
+    const copyNode = unfused.graph.addNode({ opType: "Identity", inputs: [mm.outputs[0]!], outputs: ["product_copy"] });
+    unfused.graph.addOutput(copyNode.outputs[0]!, 1);
     lowerModel(unfused);
     expect(addOf(unfused)?.opType, "a product read by another node keeps its Add").toBe("Add");
     const rows = loadLabelledData(model, { data: TINY_TEST, split: "test" }).ids;
@@ -288,7 +289,8 @@ describe("a generative scorer's masked positions", () => {
     // The log-probabilities also read elsewhere: they must be computed everywhere, so no rewrite.
     const shared = loadModel(join(dir, "tiny-gen.q8.onnx"));
     const ls = shared.allNodes().find((n) => n.opType === "LogSoftmax")!;
-    shared.graph.addNode({ opType: "Identity", inputs: [ls.outputs[0]!], outputs: ["log_probs_copy"] });
+    const copyNode = shared.graph.addNode({ opType: "Identity", inputs: [ls.outputs[0]!], outputs: ["log_probs_copy"] });
+    shared.graph.addOutput(copyNode.outputs[0]!, 1);
     expect(lowerModel(shared).rewrites).toEqual([
       { rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: false, reason: "its output is not read by one GatherElements (the pick of the observed tokens) only" },
     ]);
