@@ -14,7 +14,7 @@ import {
   type NamedPath,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding } from "../passes/index.ts";
+import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
 import { calibrate } from "./calibrate.ts";
@@ -52,6 +52,10 @@ export interface QuantizeOptions {
   dampening?: number;
   /** Group-wise weight scales along the inputs (32, 64 or 128). */
   groupSize?: number;
+  /** Weight scales from each channel's min/max (`max`, default) or its MSE-optimal clipping (`mse`). */
+  weightClip?: WeightClip;
+  /** Fold each layer's mean output error (W - Q(W)) E[x] into its bias (calibration records E[x]). */
+  biasCorrection?: boolean;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -75,6 +79,8 @@ export interface QuantizeResult {
   quantized: string[];
   details: QuantReport["quantized"];
   left_float: QuantReport["leftFloat"];
+  /** With bias correction: per weight, the bias corrected (null when there was none to correct, with the reason). */
+  bias_correction: QuantReport["biasCorrection"];
   bytes: { input: number; output: number };
   /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
   replaced: boolean;
@@ -157,6 +163,8 @@ function checkQuantizeOutputs(
         observer: parseObserver(opts.observer ?? t.observer).spec,
         rounding: roundingSpec(policy),
         ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
+        weight_clip: policy.weightClip,
+        bias_correction: policy.biasCorrection,
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false },
@@ -198,6 +206,9 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     if (missing) throw new InputError(`has no entry for tensor '${missing.value.name}' of this model`, opts.calibTable);
     if (policy.rounding !== "nearest" && !table.hessians) {
       throw new InputError(`has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`, opts.calibTable);
+    }
+    if (policy.biasCorrection && !table.means) {
+      throw new InputError("has no layer-input means for bias correction (calibrate with --bias-correction)", opts.calibTable);
     }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;
@@ -246,6 +257,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
     quantized: report.quantized.map((q) => q.name),
     details: report.quantized,
     left_float: report.leftFloat,
+    bias_correction: report.biasCorrection,
     bytes: { input: statSync(opts.model).size, output: bytes.length },
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,

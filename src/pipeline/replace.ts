@@ -7,12 +7,12 @@ import type { QuantizationMeta } from "./stamp.ts";
  * The settings in a quantized model's `ptq-onnx.quantization` metadata that decide what it is
  * (the hashes of the float model and the table are left out: they follow from the files).
  */
-export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number };
+export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number; weight_clip?: string; bias_correction?: boolean };
 
-const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size"];
+const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "weight_clip", "bias_correction"];
 
 /** Settings that outputs of earlier versions do not record, with the value those versions used. */
-const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest" };
+const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest", weight_clip: "max", bias_correction: false };
 
 export interface Replaced {
   /** Whether a file is already at the output path (the write replaces it). */
@@ -49,9 +49,10 @@ export function settingsDiff(old: Record<string, unknown>, now: QuantSettings): 
   const diff: string[] = [];
   for (const key of SETTING_KEYS) {
     const was = old[key] ?? RECORDED_LATER[key];
+    const is = now[key] ?? RECORDED_LATER[key];
     const a = key === "calib" ? canonicalCalib(was) : was;
-    const b = key === "calib" ? canonicalCalib(now[key]) : now[key];
-    if (a !== b) diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(now[key])})`);
+    const b = key === "calib" ? canonicalCalib(is) : is;
+    if (a !== b) diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(is ?? null)})`);
   }
   return diff;
 }

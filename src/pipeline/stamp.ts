@@ -36,6 +36,9 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     observer,
     rounding: roundingSpec(policy),
     ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
+    // Defaults add nothing, so files made before these options keep their bytes.
+    ...(policy.weightClip !== "max" ? { weight_clip: policy.weightClip } : {}),
+    ...(policy.biasCorrection ? { bias_correction: true } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
   });
 }
