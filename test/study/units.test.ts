@@ -58,8 +58,8 @@ describe("study pieces", () => {
 
   it("--recipe fills in the options not given; unknown names and settings the study cannot take are refused", () => {
     const study = normalizeSettings({ models: ["m"], recipe: "study" });
-    expect(study).toMatchObject({ granularity: "per-tensor", lstm_internals: true, rounding: "gpfq", observer: "mse", recipe: "study" });
-    expect(study.weight_clip).toBeUndefined();
+    expect(study).toMatchObject({ granularity: "per-tensor", lstm_internals: true, rounding: "gpfq", weight_clip: "mse", observer: "entropy", recipe: "study" });
+    expect(study.bias_correction).toBeUndefined();
     // An option given wins over the recipe.
     expect(normalizeSettings({ models: ["m"], recipe: "study", rounding: "gptq" }).rounding).toBe("gptq");
     expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse" });
