@@ -23,6 +23,7 @@ export interface RecipeSettings {
   dampening?: number;
   groupSize?: number;
   weightClip?: WeightClip;
+  weightSymmetric?: boolean;
   biasCorrection?: boolean;
   /** Per op type (`LSTM`, `Gemm`, ...) and per node name. */
   byOpType?: Record<string, Override>;

@@ -52,6 +52,8 @@ export interface QuantizeOptions {
   dampening?: number;
   /** Group-wise weight scales along the inputs (32, 64 or 128). */
   groupSize?: number;
+  /** Weights: symmetric signed codes, zero point 0 (default), or asymmetric (min/max mapped onto every code: 4 levels at 2 bits, not 3). */
+  weightSymmetric?: boolean;
   /** Weight scales from each channel's min/max (`max`, default) or its MSE-optimal clipping (`mse`). */
   weightClip?: WeightClip;
   /** Fold each layer's mean output error (W - Q(W)) E[x] into its bias (calibration records E[x]). */
@@ -165,6 +167,7 @@ function checkQuantizeOutputs(
         ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
         weight_clip: policy.weightClip,
         bias_correction: policy.biasCorrection,
+        weight_symmetric: policy.weightSymmetric,
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false },

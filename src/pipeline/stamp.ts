@@ -39,6 +39,7 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     // Defaults add nothing, so files made before these options keep their bytes.
     ...(policy.weightClip !== "max" ? { weight_clip: policy.weightClip } : {}),
     ...(policy.biasCorrection ? { bias_correction: true } : {}),
+    ...(!policy.weightSymmetric ? { weight_symmetric: false } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),
   });
 }

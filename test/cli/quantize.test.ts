@@ -249,6 +249,18 @@ describe("ptq-onnx quantize", () => {
     expect(existsSync(join(dir, "c-bad.onnx"))).toBe(false);
   });
 
+  it("--no-weight-symmetric uses every code of the width (4 at 2 bits, not 3) and is recorded", async () => {
+    const out = join(dir, "asym.onnx");
+    const r = runCli(["quantize", model, "--wbits", "2", "--abits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--no-weight-symmetric", "-o", out, "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const q = loadModel(out);
+    expect(JSON.parse(q.metadata.get("ptq-onnx.quantization")!)).toMatchObject({ weight_symmetric: false });
+    const codes = q.graph.lookup("head.weight_quantized")!.initializer!.toNumbers();
+    expect(new Set(codes).size).toBe(4);
+    const scores = (await runOrt(readFileSync(out), idsFeed([[5, 17, 30, 41], [9, 3]]))).logits.data as Float32Array;
+    expect(scores.every(Number.isFinite)).toBe(true);
+  });
+
   describe("bad input: one line, exit 2, nothing written", () => {
     const bad = tempDir();
     const empty = join(bad, "empty.jsonl");

@@ -34,6 +34,7 @@ interface Args {
   "group-size"?: number;
   "weight-clip": string;
   "bias-correction": boolean;
+  "weight-symmetric": boolean;
   format: string;
   force: boolean;
   eval: boolean;
@@ -97,6 +98,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
       .option("weight-clip", { type: "string", default: "max", choices: [...WEIGHT_CLIPS], describe: "weight scales: each channel's (group's) max, or the clipping of it with the least squared rounding error (mse)" })
       .option("bias-correction", { type: "boolean", default: false, describe: "fold each layer's mean output error (W - Q(W)) E[x] into its bias (LSTM B, Gemm C, MatMul's Add), E[x] from calibration" })
+      .option("weight-symmetric", { type: "boolean", default: true, describe: "symmetric weight codes (zero point 0); --no-weight-symmetric maps each channel's min/max onto every code (4 levels at 2 bits, not 3; lower leaves such weights Q/DQ)" })
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
@@ -144,6 +146,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       groupSize: args["group-size"],
       weightClip: args["weight-clip"] as WeightClip,
       biasCorrection: args["bias-correction"],
+      weightSymmetric: args["weight-symmetric"],
       force: args.force,
       onProgress: bar?.update,
     });
