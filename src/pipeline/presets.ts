@@ -39,8 +39,8 @@ export const RECIPE_PRESETS: Record<string, RecipePreset> = {
   default: { describe: "ptq-onnx's defaults: per-channel weights, rounding to nearest, LSTM as one op", settings: {} },
   study: {
     describe:
-      "the study's setting (arXiv 2507.09687, Brevitas): per-tensor symmetric weights, LSTM internals (gates, cell, hidden state) re-quantized every step, GPFQ rounding, weights and activations at the same width (--bits); its free choices set to what measures best here: weight scales clipped for the least squared error, activation ranges from the entropy observer (the study's 99.99th percentile collapses the decomposed LSTM at 4 bits)",
-    settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse", observer: "entropy" },
+      "the study's setting (arXiv 2507.09687, Brevitas): per-tensor symmetric weights, LSTM internals (gates, cell, hidden state) re-quantized every step, GPFQ rounding, weights and activations at the same width (--bits); weight scales clipped for the least squared error, activation ranges from the internals' default observer (mse): the study's 99.99th percentile collapses the decomposed LSTM at 4 bits, and entropy collapses the generative one",
+    settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse" },
   },
   best: {
     describe: "what measures best here (scripts/quant/lowbit.ts): per-channel weights clipped for the least squared error (--weight-clip mse), GPTQ rounding on that grid; LSTM as one op",
