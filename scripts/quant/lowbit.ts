@@ -67,6 +67,7 @@ for (const path of models) {
   // One table for every method: GPTQ's moments and bias correction's means, histogram observer state.
   await quantizeModel({ model: path, out: join(dir, `${name}.seed.onnx`), bits: 8, calib: "balanced", calibSize: Number(values["calib-size"]), observer: values.observer, rounding: "gptq", biasCorrection: true, saveCalibTable: calib });
   const float = accuracy(set.labels, await predictions(path, set));
+  console.error(`${name} float: ${f1(float)}`);
   for (const [wbits, abits] of widths) {
     const row: (string | number)[] = [name, f1(float), `W${wbits}A${abits}`];
     for (const m of methods) {
