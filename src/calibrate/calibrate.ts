@@ -1,7 +1,8 @@
 import { findRoles, type Model, type Value } from "../graph/index.ts";
 import type { GptqTarget } from "../passes/index.ts";
 import { exposeScanInternals } from "./expose.ts";
-import { HessianAccumulator, addLstmPreviousStates } from "./hessian.ts";
+import { HessianAccumulator, addLstmPreviousStates, type RowAccumulator } from "./hessian.ts";
+import { MeanAccumulator } from "./moments.ts";
 import { parseObserver, type Observer } from "./observers.ts";
 import { runCalibration, type ExposeFn } from "./runner.ts";
 import { parseCalibMode, selectCalibrationRows, type CalibrationSelection } from "./select.ts";
@@ -29,6 +30,8 @@ export interface CalibrateOptions {
   batch?: number;
   /** Weights whose layer-input second moments to record, for GPTQ rounding. */
   gptq?: GptqTarget[];
+  /** Weights whose layer-input means to record, for bias correction. */
+  means?: GptqTarget[];
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -55,7 +58,11 @@ export async function calibrate(model: Model, targets: Value[], data: Calibratio
   const hessians = new Map<GptqTarget, HessianAccumulator[]>();
   const byInput = new Map<string, GptqTarget[]>();
   for (const t of opts.gptq ?? []) (byInput.get(t.input.name) ?? byInput.set(t.input.name, []).get(t.input.name)!).push(t);
-  const fetched = [...new Set([...names, ...byInput.keys()])];
+  // Means: n numbers per weight (per direction for R), whatever the number of rows.
+  const means = new Map<GptqTarget, MeanAccumulator[]>();
+  const meanByInput = new Map<string, GptqTarget[]>();
+  for (const t of opts.means ?? []) (meanByInput.get(t.input.name) ?? meanByInput.set(t.input.name, []).get(t.input.name)!).push(t);
+  const fetched = [...new Set([...names, ...byInput.keys(), ...meanByInput.keys()])];
   await runCalibration(
     model,
     fetched,
@@ -65,7 +72,8 @@ export async function calibrate(model: Model, targets: Value[], data: Calibratio
       tensor(name, values, label, dims) {
         observers.get(name)?.observe(values);
         stats.get(name)?.observe(values, label);
-        for (const t of byInput.get(name) ?? []) addHessian(hessians, t, values, dims);
+        for (const t of byInput.get(name) ?? []) addRows(hessians, t, values, dims, (n) => new HessianAccumulator(n));
+        for (const t of meanByInput.get(name) ?? []) addRows(means, t, values, dims, (n) => new MeanAccumulator(n));
       },
       endBatch() {
         for (const o of observers.values()) o.endBatch?.();
@@ -89,20 +97,26 @@ export async function calibrate(model: Model, targets: Value[], data: Calibratio
       table.hessians[t.weight.name] = accs.map((a) => ({ input: t.input.name, n: a.n, count: a.count, data: Array.from(a.matrix()) }));
     }
   }
+  if (means.size) {
+    table.means = {};
+    for (const [t, accs] of means) {
+      table.means[t.weight.name] = accs.map((a) => ({ input: t.input.name, n: a.n, count: a.count, mean: Array.from(a.mean()) }));
+    }
+  }
   return { table, selection };
 }
 
-/** Adds one batch of a weight's input to its accumulators (one per LSTM direction for R). */
-function addHessian(hessians: Map<GptqTarget, HessianAccumulator[]>, t: GptqTarget, values: Float32Array, dims: readonly number[]): void {
+/** Adds one batch of a weight's input to its accumulators (one per LSTM direction for R: the previous states). */
+function addRows<A extends RowAccumulator>(into: Map<GptqTarget, A[]>, t: GptqTarget, values: Float32Array, dims: readonly number[], make: (n: number) => A): void {
   const n = dims[dims.length - 1];
   if (t.kind === "lstm-r") {
-    const accs = hessians.get(t) ?? Array.from({ length: dims[1] }, () => new HessianAccumulator(n));
-    hessians.set(t, accs);
+    const accs = into.get(t) ?? Array.from({ length: dims[1] }, () => make(n));
+    into.set(t, accs);
     addLstmPreviousStates(accs, values, dims);
     return;
   }
-  const accs = hessians.get(t) ?? [new HessianAccumulator(n)];
-  hessians.set(t, accs);
+  const accs = into.get(t) ?? [make(n)];
+  into.set(t, accs);
   accs[0].addRows(values);
 }
 

@@ -47,12 +47,18 @@ export class HessianAccumulator {
   }
 }
 
+/** What addLstmPreviousStates feeds: second moments (HessianAccumulator) or sums (MeanAccumulator). */
+export interface RowAccumulator {
+  addRows(values: ArrayLike<number>, offset?: number, rows?: number, stride?: number): void;
+  addZeros(rows: number): void;
+}
+
 /**
  * Adds an LSTM's previous hidden states to one accumulator per direction, from its Y output
  * [T, dirs, B, H] of one unpadded batch: forward steps read Y[t-1] (zeros at t = 0), reverse
  * steps Y[t+1] (zeros at t = T-1).
  */
-export function addLstmPreviousStates(acc: HessianAccumulator[], y: Float32Array, dims: readonly number[]): void {
+export function addLstmPreviousStates(acc: readonly RowAccumulator[], y: Float32Array, dims: readonly number[]): void {
   const [T, dirs, B, H] = dims;
   for (let d = 0; d < dirs; d++) {
     for (let t = 0; t < T; t++) {

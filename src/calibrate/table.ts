@@ -59,6 +59,21 @@ export interface CalibrationTable {
    * for error-compensating (GPTQ) rounding.
    */
   hessians?: Record<string, HessianEntry[]>;
+  /**
+   * Optional: per weight, the mean of its layer's inputs (one per LSTM direction for R: the
+   * previous hidden state), for bias correction.
+   */
+  means?: Record<string, MeanEntry[]>;
+}
+
+export interface MeanEntry {
+  /** The activation the mean was taken from. */
+  input: string;
+  n: number;
+  /** Input vectors averaged (an LSTM's zero initial states included). */
+  count: number;
+  /** E[x], n values. */
+  mean: number[];
 }
 
 export interface HessianEntry {
@@ -274,6 +289,21 @@ export function validateCalibrationTable(json: unknown, file?: string): Calibrat
         int(h.count, `${where}[${i}].count`, 0);
         if (!Array.isArray(h.data) || h.data.length !== n * n || !h.data.every((x) => typeof x === "number" && Number.isFinite(x))) {
           fail(`${where}[${i}].data must hold ${n} x ${n} finite numbers`);
+        }
+      });
+    }
+  }
+  if (top.means !== undefined) {
+    for (const [name, list] of Object.entries(obj(top.means, "means"))) {
+      const where = `means[${JSON.stringify(name)}]`;
+      if (!Array.isArray(list) || list.length === 0) fail(`${where} must be a non-empty array`);
+      (list as unknown[]).forEach((e, i) => {
+        const m = obj(e, `${where}[${i}]`);
+        str(m.input, `${where}[${i}].input`);
+        const n = int(m.n, `${where}[${i}].n`, 1);
+        int(m.count, `${where}[${i}].count`, 0);
+        if (!Array.isArray(m.mean) || m.mean.length !== n || !m.mean.every((x) => typeof x === "number" && Number.isFinite(x))) {
+          fail(`${where}[${i}].mean must hold ${n} finite numbers`);
         }
       });
     }

@@ -17,6 +17,7 @@ export { activationTargets, activationTargetsPass, quantizeActivationsPass, type
 export { planWeights, quantizeWeightsPass, weightTargetsPass, type Hessians, type WeightPlan, type WeightTarget } from "./quantize-weights.ts";
 export { OPS, PASS_THROUGH, activationSlots, ruleFor, type GptqRule, type GptqLayout, type OpRule } from "./ops.ts";
 export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";
+export { biasCorrectionPass, type InputMeans } from "./bias-correct.ts";
 export * from "./policy.ts";
 export { gatherQuantizedRule } from "./gather-quantized.ts";
 export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";

@@ -25,6 +25,16 @@ export interface QuantPolicy {
    * blocked DequantizeLinear, opset 21), for the weights of MatMul, Gemm and LSTM. None by default.
    */
   groupSize?: number;
+  /**
+   * Weight scales: `max` maps each channel's (group's) largest magnitude to the top code;
+   * `mse` searches a clipping of it per channel (group) for the least squared rounding error.
+   */
+  weightClip: WeightClip;
+  /**
+   * After weight quantization, fold each layer's mean output error (W - Q(W)) E[x] back into
+   * its bias (the LSTM's B, a Gemm's C, a MatMul's following Add), E[x] from calibration.
+   */
+  biasCorrection: boolean;
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -41,6 +51,8 @@ export interface Override {
 export const ROUNDINGS = ["nearest", "gptq", "gpfq"] as const;
 export type Rounding = (typeof ROUNDINGS)[number];
 export const DEFAULT_DAMPENING = 0.01;
+export const WEIGHT_CLIPS = ["max", "mse"] as const;
+export type WeightClip = (typeof WEIGHT_CLIPS)[number];
 
 export type PolicyOptions = Partial<Omit<QuantPolicy, "exclude">> & { bits?: number; exclude?: Iterable<string> };
 
@@ -79,6 +91,9 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     if (!GROUP_SIZES.includes(opts.groupSize)) throw new InputError(`--group-size must be ${GROUP_SIZES.join(", ")}, got ${opts.groupSize}`);
     if (opts.granularity === "per-tensor") throw new InputError("--group-size needs per-channel weight scales, not --granularity per-tensor");
   }
+  if (opts.weightClip !== undefined && !(WEIGHT_CLIPS as readonly string[]).includes(opts.weightClip)) {
+    throw new InputError(`--weight-clip must be max or mse, got ${String(opts.weightClip)}`);
+  }
   if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
@@ -92,6 +107,8 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     actOrder: opts.actOrder ?? false,
     dampening,
     groupSize: opts.groupSize,
+    weightClip: opts.weightClip ?? "max",
+    biasCorrection: opts.biasCorrection ?? false,
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),
@@ -125,10 +142,12 @@ export function activationFormat(policy: QuantPolicy, bits: number): IntFormat {
 export interface QuantReport {
   quantized: { name: string; kind: "weight" | "activation"; bits: number; granularity: string; op: string; rounding?: Rounding }[];
   leftFloat: { name: string; reason: string }[];
+  /** With bias correction: per weight, the bias that took its mean output error, or why none did. */
+  biasCorrection: { weight: string; bias: string | null; reason?: string }[];
 }
 
 export function emptyReport(): QuantReport {
-  return { quantized: [], leftFloat: [] };
+  return { quantized: [], leftFloat: [], biasCorrection: [] };
 }
 
 /**

@@ -125,8 +125,8 @@ function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, re
   const t = value.initializer!;
   const format = weightFormat(policy, bits);
   const q = target.block
-    ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric)
-    : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric);
+    ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric, policy.weightClip)
+    : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric, policy.weightClip);
   const h = hessians?.get(value.name);
   const method: RoundingMethod | null =
     policy.rounding === "gptq" ? { kind: "gptq", actOrder: policy.actOrder, dampening: policy.dampening } : policy.rounding === "gpfq" ? { kind: "gpfq", actOrder: policy.actOrder } : null;

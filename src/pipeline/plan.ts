@@ -33,6 +33,8 @@ export interface QuantPlan {
   internals: Value[];
   /** Weights rounded with GPTQ or GPFQ and the inputs whose moments calibration records (not for nearest). */
   gptq: GptqTarget[];
+  /** With bias correction: the weights whose layer-input means calibration records. */
+  means: GptqTarget[];
   /** Weights left float, and why. */
   leftFloat: QuantReport["leftFloat"];
 }
@@ -53,6 +55,7 @@ export function plan(model: Model, policy: QuantPolicy): QuantPlan {
     activations: activationTargets(prepared, policy, internals),
     internals,
     gptq: policy.rounding !== "nearest" ? gptqTargets(weights.targets) : [],
+    means: policy.biasCorrection ? gptqTargets(weights.targets) : [],
     leftFloat: weights.leftFloat,
   };
 }

@@ -4,7 +4,8 @@
  * Every field is optional; a field a recipe leaves out keeps the command's default, and an
  * option given on the command line wins over the recipe.
  */
-import type { Override, Rounding } from "../passes/policy.ts";
+import { InputError } from "../graph/errors.ts";
+import type { Override, Rounding, WeightClip } from "../passes/policy.ts";
 
 export interface RecipeSettings {
   /** Weight and activation bits; `wbits`/`abits` override one side. */
@@ -21,6 +22,8 @@ export interface RecipeSettings {
   actOrder?: boolean;
   dampening?: number;
   groupSize?: number;
+  weightClip?: WeightClip;
+  weightSymmetric?: boolean;
   biasCorrection?: boolean;
   /** Per op type (`LSTM`, `Gemm`, ...) and per node name. */
   byOpType?: Record<string, Override>;
@@ -34,8 +37,24 @@ export interface RecipePreset {
 
 export const RECIPE_PRESETS: Record<string, RecipePreset> = {
   default: { describe: "ptq-onnx's defaults: per-channel weights, rounding to nearest, LSTM as one op", settings: {} },
+  study: {
+    describe:
+      "the study's setting (arXiv 2507.09687, Brevitas): per-tensor symmetric weights, LSTM internals (gates, cell, hidden state) re-quantized every step, GPFQ rounding, weights and activations at the same width (--bits); weight scales clipped for the least squared error, activation ranges from the internals' default observer (mse): the study's 99.99th percentile collapses the decomposed LSTM at 4 bits, and entropy collapses the generative one",
+    settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse" },
+  },
+  best: {
+    describe: "what measures best on WordNet-8 at W3A3, W4A4 and W2A8 (scripts/quant/lowbit.ts, README: Low-bit accuracy): per-channel weights clipped for the least squared error (--weight-clip mse), GPTQ rounding on that grid, activation ranges from the 99.9th percentile; LSTM as one op",
+    settings: { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9" },
+  },
 };
 
 export function presetNames(): string[] {
   return Object.keys(RECIPE_PRESETS);
+}
+
+/** The preset of that name; an unknown name is bad input, listing the names there are. */
+export function presetByName(name: string): RecipePreset {
+  const preset = Object.hasOwn(RECIPE_PRESETS, name) ? RECIPE_PRESETS[name] : undefined;
+  if (!preset) throw new InputError(`--recipe: unknown recipe '${name}' (known: ${presetNames().join(", ")})`);
+  return preset;
 }

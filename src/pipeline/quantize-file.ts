@@ -14,7 +14,7 @@ import {
   type NamedPath,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding } from "../passes/index.ts";
+import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
 import { calibrate } from "./calibrate.ts";
@@ -53,6 +53,12 @@ export interface QuantizeOptions {
   dampening?: number;
   /** Group-wise weight scales along the inputs (32, 64 or 128). */
   groupSize?: number;
+  /** Weights: symmetric signed codes, zero point 0 (default), or asymmetric (min/max mapped onto every code: 4 levels at 2 bits, not 3). */
+  weightSymmetric?: boolean;
+  /** Weight scales from each channel's min/max (`max`, default) or its MSE-optimal clipping (`mse`). */
+  weightClip?: WeightClip;
+  /** Fold each layer's mean output error (W - Q(W)) E[x] into its bias (calibration records E[x]). */
+  biasCorrection?: boolean;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -80,6 +86,8 @@ export interface QuantizeResult {
   quantized: string[];
   details: QuantReport["quantized"];
   left_float: QuantReport["leftFloat"];
+  /** With bias correction: per weight, the bias corrected (null when there was none to correct, with the reason). */
+  bias_correction: QuantReport["biasCorrection"];
   bytes: { input: number; output: number };
   /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
   replaced: boolean;
@@ -164,6 +172,9 @@ function checkQuantizeOutputs(
         ...(policy.groupSize !== undefined ? { group_size: policy.groupSize } : {}),
         ...(opts.recipe !== undefined ? { recipe: opts.recipe } : {}),
         ...(overridesStamp(policy) ? { overrides: overridesStamp(policy) } : {}),
+        weight_clip: policy.weightClip,
+        bias_correction: policy.biasCorrection,
+        weight_symmetric: policy.weightSymmetric,
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false, format: run.format },
@@ -264,6 +275,9 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     if (policy.rounding !== "nearest" && !table.hessians) {
       throw new InputError(`has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`, opts.calibTable);
     }
+    if (policy.biasCorrection && !table.means) {
+      throw new InputError("has no layer-input means for bias correction (calibrate with --bias-correction)", opts.calibTable);
+    }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;
     tablePath = opts.calibTable;
@@ -305,6 +319,7 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     details: report.quantized,
     left_float: report.leftFloat,
     bytes: { input: statSync(opts.model).size, output: 0 },
+    bias_correction: report.biasCorrection,
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,
     warnings: weights.warnings,

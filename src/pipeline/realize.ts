@@ -10,6 +10,7 @@ import {
   PassManager,
   activationFormat,
   activationTargetsPass,
+  biasCorrectionPass,
   cleanupPass,
   emptyReport,
   gatherQuantizedRule,
@@ -47,6 +48,12 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
     throw new InputError(`the calibration table has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`);
   }
   const hessians = policy.rounding !== "nearest" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
+  if (policy.biasCorrection && !table.means) {
+    throw new InputError("the calibration table has no layer-input means for bias correction (calibrate with --bias-correction)");
+  }
+  const means = policy.biasCorrection ? new Map(Object.entries(table.means ?? {}).map(([name, list]) => [name, list.map((m) => m.mean)])) : undefined;
+  // The float weights, read before the weight pass replaces them (the plan's model is never changed).
+  const floats = new Map(plan.weights.map((w) => [w.value.name, w.value.initializer!.data as Float32Array]));
 
   const copy = copyModel(plan.model);
   const weights: WeightTarget[] = plan.weights.map((w) => ({
@@ -63,6 +70,7 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
   report.leftFloat.push(...plan.leftFloat);
   new PassManager([
     weightTargetsPass(weights, policy, report, hessians),
+    ...(means ? [biasCorrectionPass(weights, floats, means, report)] : []),
     rulePass(gatherQuantizedRule),
     activationTargetsPass(activations, policy, ranges, report),
     cleanupPass,

@@ -19,7 +19,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { InputError, type Model, type Node } from "../graph/index.ts";
-import type { Override, QuantPolicy } from "../passes/policy.ts";
+import { WEIGHT_CLIPS, type Override, type QuantPolicy } from "../passes/policy.ts";
 import { RECIPE_PRESETS, type RecipeSettings } from "./presets.ts";
 import type { QuantPlan } from "./plan.ts";
 
@@ -136,6 +136,10 @@ const SETTING_FIELDS: Record<keyof RecipeSettings, FieldCheck> = {
   actOrder: typed("boolean"),
   dampening: typed("number"),
   groupSize: typed("number"),
+  weightClip: typed("string", (v: string, key, file) => {
+    if (!(WEIGHT_CLIPS as readonly string[]).includes(v)) throw new InputError(`recipe field '${key}' must be ${WEIGHT_CLIPS.join(" or ")}, got ${JSON.stringify(v)}`, file);
+  }),
+  weightSymmetric: typed("boolean"),
   biasCorrection: typed("boolean"),
   byOpType: overrideMap,
   byNode: overrideMap,

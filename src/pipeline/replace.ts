@@ -7,12 +7,12 @@ import type { QuantizationMeta } from "./stamp.ts";
  * The settings in a quantized model's `ptq-onnx.quantization` metadata that decide what it is
  * (the hashes of the float model and the table are left out: they follow from the files).
  */
-export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number };
+export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number; weight_clip?: string; bias_correction?: boolean; weight_symmetric?: boolean };
 
-const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "recipe", "overrides"];
+const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "weight_clip", "bias_correction", "weight_symmetric", "recipe", "overrides"];
 
 /** Settings that outputs of earlier versions do not record, with the value those versions used. */
-const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest" };
+const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest", weight_clip: "max", bias_correction: false, weight_symmetric: true };
 
 export interface Replaced {
   /** Whether a file is already at the output path (the write replaces it). */
@@ -59,11 +59,12 @@ export function settingsDiff(old: Record<string, unknown>, now: QuantSettings): 
   const diff: string[] = [];
   for (const key of SETTING_KEYS) {
     const was = old[key] ?? RECORDED_LATER[key];
+    const is = now[key] ?? RECORDED_LATER[key];
     const a = key === "calib" ? canonicalCalib(was) : was;
-    const b = key === "calib" ? canonicalCalib(now[key]) : now[key];
+    const b = key === "calib" ? canonicalCalib(is) : is;
     // Per-layer overrides are objects, written with sorted keys (stamp.ts): compare their JSON.
     if (a === b || (typeof a === "object" && a !== null && JSON.stringify(a) === JSON.stringify(b))) continue;
-    diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(now[key])})`);
+    diff.push(`${key} (was ${JSON.stringify(was ?? null)}, now ${JSON.stringify(is ?? null)})`);
   }
   return diff;
 }

@@ -122,30 +122,93 @@ export function channelRanges(data: ArrayLike<number>, dims: readonly number[], 
   return { min, max };
 }
 
-/** Round-to-nearest quantization of a weight tensor from its own min/max. */
+/**
+ * How a weight's scale is chosen: `max` maps the channel's (block's) own min/max onto the
+ * codes; `mse` shrinks that range by the factor (from 1 down to 0.2 in steps of 0.01) with the
+ * least squared rounding error over the channel's values. Clipping a few large weights buys a
+ * finer grid for the rest, which matters most at 2 and 3 bits (2-bit narrow codes are -1, 0, 1).
+ */
+export type ScaleChoice = "max" | "mse";
+
+const CLIP_STEPS = 81;
+
+/** Scales and zero points per parameter slot (`at(i)` of element i), from min/max or the MSE search. */
+function chooseParams(
+  data: ArrayLike<number>,
+  at: (i: number) => number,
+  count: number,
+  f: IntFormat,
+  symmetric: boolean,
+  choice: ScaleChoice,
+): { scales: Float32Array; zeroPoints: Int32Array } {
+  const min = new Float64Array(count).fill(Infinity);
+  const max = new Float64Array(count).fill(-Infinity);
+  for (let i = 0; i < data.length; i++) {
+    const c = at(i);
+    if (data[i] < min[c]) min[c] = data[i];
+    if (data[i] > max[c]) max[c] = data[i];
+  }
+  const scales = new Float32Array(count);
+  const zeroPoints = new Int32Array(count);
+  const fill = (factor: ArrayLike<number>) => {
+    for (let c = 0; c < count; c++) {
+      const p = paramsFromRange(min[c] * factor[c], max[c] * factor[c], f, symmetric);
+      scales[c] = p.scale;
+      zeroPoints[c] = p.zeroPoint;
+    }
+  };
+  if (choice === "max") {
+    fill(new Float64Array(count).fill(1));
+    return { scales, zeroPoints };
+  }
+  const { qmin, qmax } = intRange(f);
+  const best = new Float64Array(count).fill(Infinity);
+  const bestFactor = new Float64Array(count).fill(1);
+  const err = new Float64Array(count);
+  const factor = new Float64Array(count);
+  for (let k = 0; k < CLIP_STEPS; k++) {
+    factor.fill(1 - k * 0.01);
+    fill(factor);
+    err.fill(0);
+    for (let i = 0; i < data.length; i++) {
+      const c = at(i);
+      const s = scales[c];
+      const z = zeroPoints[c];
+      const q = clamp(Math.round(data[i] / s) + z, qmin, qmax);
+      const d = data[i] - (q - z) * s;
+      err[c] += d * d;
+    }
+    for (let c = 0; c < count; c++) {
+      // Strictly less: ties keep the wider range (the first tried).
+      if (err[c] < best[c]) {
+        best[c] = err[c];
+        bestFactor[c] = factor[c];
+      }
+    }
+  }
+  fill(bestFactor);
+  return { scales, zeroPoints };
+}
+
+/** Round-to-nearest quantization of a weight tensor, scales from its own min/max (or their MSE clipping). */
 export function quantizeTensor(
   data: ArrayLike<number>,
   dims: readonly number[],
   axis: number | null,
   f: IntFormat,
   symmetric: boolean,
+  choice: ScaleChoice = "max",
 ): QuantizedTensor {
   if (axis !== null && (axis < 0 || axis >= dims.length)) {
     throw new RangeError(`per-channel axis ${axis} is outside a tensor of rank ${dims.length}`);
   }
-  const { min, max } = channelRanges(data, dims, axis);
-  const channels = min.length;
-  const scales = new Float32Array(channels);
-  const zeroPoints = new Int32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    const p = paramsFromRange(min[c], max[c], f, symmetric);
-    scales[c] = p.scale;
-    zeroPoints[c] = p.zeroPoint;
-  }
-  const codes = new Int32Array(data.length);
+  const channels = axis === null ? 1 : dims[axis];
   const inner = axis === null ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const channelOf = axis === null ? () => 0 : (i: number) => Math.floor(i / inner) % channels;
+  const { scales, zeroPoints } = chooseParams(data, channelOf, channels, f, symmetric, choice);
+  const codes = new Int32Array(data.length);
   for (let i = 0; i < data.length; i++) {
-    const c = axis === null ? 0 : Math.floor(i / inner) % channels;
+    const c = channelOf(i);
     codes[i] = quantize(data[i], { scale: scales[c], zeroPoint: zeroPoints[c] }, f);
   }
   return { codes, scales, zeroPoints, axis };
@@ -191,24 +254,12 @@ export function quantizeTensorBlocked(
   blockSize: number,
   f: IntFormat,
   symmetric: boolean,
+  choice: ScaleChoice = "max",
 ): QuantizedTensor {
   const scaleDims = blockedScaleDims(dims, axis, blockSize);
   const count = scaleDims.reduce((a, b) => a * b, 1);
   const at = paramIndexer({ dims: [...dims], axis, blockSize, scales: new Float32Array(count) });
-  const min = new Float64Array(count).fill(Infinity);
-  const max = new Float64Array(count).fill(-Infinity);
-  for (let i = 0; i < data.length; i++) {
-    const b = at(i);
-    if (data[i] < min[b]) min[b] = data[i];
-    if (data[i] > max[b]) max[b] = data[i];
-  }
-  const scales = new Float32Array(count);
-  const zeroPoints = new Int32Array(count);
-  for (let b = 0; b < count; b++) {
-    const p = paramsFromRange(min[b], max[b], f, symmetric);
-    scales[b] = p.scale;
-    zeroPoints[b] = p.zeroPoint;
-  }
+  const { scales, zeroPoints } = chooseParams(data, at, count, f, symmetric, choice);
   const codes = new Int32Array(data.length);
   for (let i = 0; i < data.length; i++) codes[i] = quantize(data[i], { scale: scales[at(i)], zeroPoint: zeroPoints[at(i)] }, f);
   return { codes, scales, zeroPoints, axis, blockSize };

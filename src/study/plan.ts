@@ -10,7 +10,8 @@ import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
 import { parseNoiseLevels, type NoiseKind } from "../eval/noise.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
-import { ROUNDINGS, type Rounding } from "../passes/policy.ts";
+import { makePolicy, ROUNDINGS, type Rounding, type WeightClip } from "../passes/policy.ts";
+import { presetByName } from "../pipeline/presets.ts";
 import { fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
 
 export const DEFAULT_BITS = [3, 4, 5, 6, 8];
@@ -47,6 +48,14 @@ export interface StudyOptions {
   observer?: string;
   lstmInternals?: boolean;
   rounding?: Rounding;
+  granularity?: "per-channel" | "per-tensor";
+  weightClip?: WeightClip;
+  biasCorrection?: boolean;
+  /**
+   * A named recipe (RECIPE_PRESETS: `study`, `best`, ...): its settings fill in the options
+   * above that are not given; one the study cannot vary (its own grid sets bits and calibration) is refused.
+   */
+  recipe?: string;
   /** Test rows: a fixed random sample of N (0 or undefined: all). */
   rows?: number;
   calibData?: string;
@@ -74,7 +83,12 @@ export interface StudySettings {
   observer: string;
   lstm_internals: boolean;
   rounding: Rounding;
-  granularity: "per-channel";
+  granularity: "per-channel" | "per-tensor";
+  /** Set only when not the default (`max`, off), so earlier studies keep their results' bytes. */
+  weight_clip?: WeightClip;
+  bias_correction?: boolean;
+  /** The recipe named with --recipe, if any. */
+  recipe?: string;
   rows: number | null;
   calib_data: string | null;
   test_data: string | null;
@@ -145,7 +159,8 @@ function positive(v: number | undefined, what: string, min = 1): number | undefi
   return v;
 }
 
-export function normalizeSettings(opts: StudyOptions): StudySettings {
+export function normalizeSettings(given: StudyOptions): StudySettings {
+  const opts = withRecipe(given);
   const q = opts.quick ?? false;
   const bits = intList(opts.bits ?? (q ? QUICK.bits : DEFAULT_BITS), "bits", 2, 8).sort((a, b) => a - b);
   const calib = [...new Set((opts.calib ?? (q ? QUICK.calib : DEFAULT_CALIB)).map((c) => c.trim()))];
@@ -164,6 +179,11 @@ export function normalizeSettings(opts: StudyOptions): StudySettings {
   const observer = parseObserver(opts.observer ?? (lstmInternals ? DEFAULT_INTERNALS_OBSERVER : DEFAULT_OBSERVER)).spec;
   const rounding = opts.rounding ?? "nearest";
   if (!(ROUNDINGS as readonly string[]).includes(rounding)) throw new InputError(`--rounding must be ${ROUNDINGS.join(", ")}, got ${String(rounding)}`);
+  const granularity = opts.granularity ?? "per-channel";
+  // makePolicy checks the rest (granularity and clip names) as quantize does.
+  makePolicy({ bits: 8, granularity, rounding, weightClip: opts.weightClip, biasCorrection: opts.biasCorrection });
+  const weightClip = opts.weightClip ?? "max";
+  const biasCorrection = opts.biasCorrection ?? false;
   const rowsOpt = opts.rows === undefined ? (q ? QUICK.rows : undefined) : opts.rows === 0 ? undefined : positive(opts.rows, "rows");
   return {
     bits,
@@ -176,7 +196,10 @@ export function normalizeSettings(opts: StudyOptions): StudySettings {
     observer,
     lstm_internals: lstmInternals,
     rounding,
-    granularity: "per-channel",
+    granularity,
+    ...(weightClip !== "max" ? { weight_clip: weightClip } : {}),
+    ...(biasCorrection ? { bias_correction: true } : {}),
+    ...(opts.recipe !== undefined ? { recipe: opts.recipe } : {}),
     rows: rowsOpt ?? null,
     calib_data: opts.calibData ?? null,
     test_data: opts.testData ?? null,
@@ -216,6 +239,33 @@ function numClasses(model: Model, labels: string[] | undefined, dataLabels: numb
 }
 
 /** Labels as one string: base-36 digits when every class fits one, else comma-separated. */
+/** Recipe settings the study takes, as StudyOptions' names; the others it cannot vary per cell. */
+const STUDY_RECIPE_FIELDS = ["observer", "lstmInternals", "rounding", "granularity", "weightClip", "biasCorrection", "calibSize"] as const;
+
+/**
+ * The options with a named recipe's settings filled in where the options leave them open
+ * (an option given wins). A recipe's `bits` becomes the grid's one width unless --bits is
+ * given; a setting the study cannot take (calibration mode, separate widths, act-order, ...) is refused.
+ */
+export function withRecipe(opts: StudyOptions): StudyOptions {
+  if (opts.recipe === undefined) return opts;
+  const { settings } = presetByName(opts.recipe);
+  const out: StudyOptions = { ...opts };
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    if (key === "bits") {
+      out.bits ??= [value as number];
+      continue;
+    }
+    if (!(STUDY_RECIPE_FIELDS as readonly string[]).includes(key)) {
+      throw new InputError(`--recipe ${opts.recipe}: sets ${key}, which the study runner does not take (it takes ${STUDY_RECIPE_FIELDS.join(", ")} and bits)`);
+    }
+    const k = key as (typeof STUDY_RECIPE_FIELDS)[number];
+    if (out[k] === undefined) (out as unknown as Record<string, unknown>)[k] = value;
+  }
+  return out;
+}
+
 export function encodeLabels(values: ArrayLike<number>, classes: number): string {
   const out: string[] = [];
   if (classes <= 36) {
@@ -295,6 +345,8 @@ export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)
       observer: settings.observer,
       lstm_internals: settings.lstm_internals,
       rounding: settings.rounding,
+      // Bias correction needs the means in the table (absent: an earlier study's key, unchanged).
+      ...(settings.bias_correction ? { bias_correction: true } : {}),
     };
     const hash = keyHash(key);
     let spec = calibIndex.get(hash);
@@ -329,6 +381,8 @@ export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)
             what: "quant",
             bits,
             granularity: settings.granularity,
+            ...(settings.weight_clip ? { weight_clip: settings.weight_clip } : {}),
+            ...(settings.bias_correction ? { bias_correction: true } : {}),
             calibration: own.key,
             reference: ref?.key ?? null,
           };

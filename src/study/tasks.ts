@@ -146,7 +146,15 @@ export type QuantizedSummary = NonNullable<CellResult["quantize"]>;
 function planFor(plan: Plan, m: PlanModel, bits: number): QuantPlan {
   const s = plan.settings;
   const model = floatModel(m);
-  const policy = makePolicy({ bits, granularity: s.granularity, lstmInternals: s.lstm_internals, rounding: s.rounding, exclude: [findRoles(model).scores.name] });
+  const policy = makePolicy({
+    bits,
+    granularity: s.granularity,
+    lstmInternals: s.lstm_internals,
+    rounding: s.rounding,
+    weightClip: s.weight_clip,
+    biasCorrection: s.bias_correction,
+    exclude: [findRoles(model).scores.name],
+  });
   return planQuantization(model, policy);
 }
 

@@ -213,6 +213,54 @@ describe("ptq-onnx quantize", () => {
     expect(existsSync(join(dir, "g-bad.onnx"))).toBe(false);
   });
 
+  it("--weight-clip mse and --bias-correction: recorded in the metadata and the replace check; a table without means is refused", async () => {
+    const out = join(dir, "clip.onnx");
+    const r = runCli(["quantize", model, "--wbits", "2", "--abits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--weight-clip", "mse", "--bias-correction", "-o", out, "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    const biases = res.bias_correction.map((b: { bias: string | null }) => b.bias);
+    expect(biases).toHaveLength(3);
+    expect(biases).toContain("head.bias");
+    expect(biases.every((b: string | null) => typeof b === "string")).toBe(true);
+    const meta = JSON.parse(loadModel(out).metadata.get("ptq-onnx.quantization")!);
+    expect(meta).toMatchObject({ weight_clip: "mse", bias_correction: true });
+    const table = JSON.parse(readFileSync(join(dir, "clip.calib.json"), "utf8"));
+    expect(Object.keys(table.means).length).toBe(3);
+    const scores = (await runOrt(readFileSync(out), idsFeed([[5, 17, 30, 41], [9, 3]]))).logits.data as Float32Array;
+    expect(scores.every(Number.isFinite)).toBe(true);
+    // The default-named output made with these settings is not replaced by a run without them.
+    const first = runCli(["quantize", model, "--wbits", "2", "--abits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--bias-correction"]);
+    expect(first.status, first.stderr).toBe(0);
+    const again = runCli(["quantize", model, "--wbits", "2", "--abits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "24"]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/bias_correction \(was true, now false\)/);
+    // A table calibrated without --bias-correction has no means.
+    const plain = join(dir, "plain.onnx");
+    expect(runCli(["quantize", model, "--bits", "4", "--calib", "balanced", "--data", pool, "--calib-size", "24", "-o", plain]).status).toBe(0);
+    for (const [args, message] of [
+      [["--calib", "balanced", "--calib-table", join(dir, "plain.calib.json"), "--bias-correction"], /plain\.calib\.json: has no layer-input means for bias correction/],
+      [["--calib", "balanced", "--data", pool, "--weight-clip", "median"], /weight-clip/],
+    ] as [string[], RegExp][]) {
+      const bad = runCli(["quantize", model, "--bits", "4", ...args, "-o", join(dir, "c-bad.onnx")]);
+      expect(bad.status, args.join(" ")).toBe(2);
+      expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+      expect(bad.stderr).toMatch(message);
+    }
+    expect(existsSync(join(dir, "c-bad.onnx"))).toBe(false);
+  });
+
+  it("--no-weight-symmetric uses every code of the width (4 at 2 bits, not 3) and is recorded", async () => {
+    const out = join(dir, "asym.onnx");
+    const r = runCli(["quantize", model, "--wbits", "2", "--abits", "8", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--no-weight-symmetric", "-o", out, "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const q = loadModel(out);
+    expect(JSON.parse(q.metadata.get("ptq-onnx.quantization")!)).toMatchObject({ weight_symmetric: false });
+    const codes = q.graph.lookup("head.weight_quantized")!.initializer!.toNumbers();
+    expect(new Set(codes).size).toBe(4);
+    const scores = (await runOrt(readFileSync(out), idsFeed([[5, 17, 30, 41], [9, 3]]))).logits.data as Float32Array;
+    expect(scores.every(Number.isFinite)).toBe(true);
+  });
+
   describe("bad input: one line, exit 2, nothing written", () => {
     const bad = tempDir();
     const empty = join(bad, "empty.jsonl");

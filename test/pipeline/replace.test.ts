@@ -34,4 +34,10 @@ describe("settingsDiff", () => {
     expect(settingsDiff(older, now)).toEqual([]);
     expect(settingsDiff(older, { ...now, rounding: "gptq" })).toEqual(['rounding (was "nearest", now "gptq")']);
   });
+
+  it("reads an output made before weight clipping and bias correction were recorded as max and off", () => {
+    expect(settingsDiff(now, { ...now, weight_clip: "max", bias_correction: false })).toEqual([]);
+    expect(settingsDiff(now, { ...now, weight_clip: "mse", bias_correction: true })).toEqual(['weight_clip (was "max", now "mse")', "bias_correction (was false, now true)"]);
+    expect(settingsDiff({ ...now, bias_correction: true }, now)).toEqual(["bias_correction (was true, now false)"]);
+  });
 });

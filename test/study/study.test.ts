@@ -146,6 +146,7 @@ describe("ptq-onnx study (command line)", () => {
       [["study", ...quickArgs(data), "--calib", "classes:7", "--out", join(root, "bad")], /class/],
       [["study", ...quickArgs(data), "--noise", "blur:0.1", "--out", join(root, "bad")], /unknown noise kind "blur"/],
       [["study", ...quickArgs(data), "--shard", "3/2", "--out", join(root, "bad")], /--shard 3\/2/],
+      [["study", ...quickArgs(data), "--recipe", "fastest", "--out", join(root, "bad")], /unknown recipe 'fastest' \(known: default, study, best\)/],
       [["study", "merge", join(root, "nothing-here"), "--out", join(root, "bad")], /no study\.json/],
     ];
     for (const [args, re] of cases) {

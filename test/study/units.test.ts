@@ -6,6 +6,7 @@ import type { Pooled } from "../../src/study/aggregate.ts";
 import { verdictOf } from "../../src/study/findings.ts";
 import { canonicalJson, keyHash } from "../../src/study/hash.ts";
 import { decodeLabels, encodeLabels, normalizeSettings, parseShard, shardCells, type CellSpec } from "../../src/study/plan.ts";
+import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { linePlot, niceTicks, whiskerPlot } from "../../src/study/svg.ts";
 
 describe("study pieces", () => {
@@ -67,6 +68,24 @@ describe("study pieces", () => {
     expect(() => normalizeSettings({ models: ["m"], noise: ["gauss:0.1", "gauss:0.2"] })).toThrow(/given twice/);
     expect(normalizeSettings({ models: ["m"], rounding: "gpfq" }).rounding).toBe("gpfq");
     expect(() => normalizeSettings({ models: ["m"], rounding: "gpfx" as "gpfq" })).toThrow("--rounding must be nearest, gptq, gpfq, got gpfx");
+  });
+
+  it("--recipe fills in the options not given; unknown names and settings the study cannot take are refused", () => {
+    const study = normalizeSettings({ models: ["m"], recipe: "study" });
+    expect(study).toMatchObject({ granularity: "per-tensor", lstm_internals: true, rounding: "gpfq", weight_clip: "mse", observer: "mse", recipe: "study" });
+    expect(study.bias_correction).toBeUndefined();
+    // An option given wins over the recipe.
+    expect(normalizeSettings({ models: ["m"], recipe: "study", rounding: "gptq" }).rounding).toBe("gptq");
+    expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse", observer: "percentile:99.9" });
+    // Without a recipe the settings hold no new keys, so earlier studies keep their bytes.
+    expect(Object.keys(normalizeSettings({ models: ["m"] }))).not.toContain("recipe");
+    expect(() => normalizeSettings({ models: ["m"], recipe: "fastest" })).toThrow("--recipe: unknown recipe 'fastest' (known: default, study, best)");
+    RECIPE_PRESETS.test_only = { describe: "x", settings: { calib: "natural" } };
+    try {
+      expect(() => normalizeSettings({ models: ["m"], recipe: "test_only" })).toThrow(/sets calib, which the study runner does not take/);
+    } finally {
+      delete RECIPE_PRESETS.test_only;
+    }
   });
 
   it("bootstraps a mean with an interval around it, reproducibly", () => {

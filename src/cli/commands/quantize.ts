@@ -2,7 +2,7 @@ import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
 import { InputError } from "../../graph/errors.ts";
-import { DEFAULT_DAMPENING, ROUNDINGS, type Rounding } from "../../passes/policy.ts";
+import { DEFAULT_DAMPENING, ROUNDINGS, WEIGHT_CLIPS, type Rounding, type WeightClip } from "../../passes/policy.ts";
 import { integerArg, numberArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
@@ -35,6 +35,9 @@ interface Args {
   "act-order"?: boolean;
   dampening?: number;
   "group-size"?: number;
+  "weight-clip"?: string;
+  "bias-correction"?: boolean;
+  "weight-symmetric"?: boolean;
   format: string;
   force: boolean;
   eval: boolean;
@@ -59,6 +62,9 @@ function printSummary(r: QuantizeResult, extras: QuantizeExtras): void {
   lines.push(`calibration: ${c.mode}, ${c.size} rows from ${c.source} (per class ${c.per_class.join("/")}), observer ${c.observer}${c.table ? `, table ${c.table}` : ""}`);
   for (const s of c.shortfalls) lines.push(`  class ${s.class}: asked for ${s.asked} rows, only ${s.available} available; used them all`);
   lines.push("", table([["quantized", "kind", "bits", "granularity", "rounding", "read by"], ...r.details.map((q) => [q.name, q.kind, q.bits, q.granularity, q.rounding ?? "-", q.op])]));
+  const corrected = r.bias_correction.filter((b) => b.bias !== null);
+  if (r.bias_correction.length) lines.push("", `bias correction: ${corrected.length} of ${r.bias_correction.length} weights (${corrected.map((b) => b.bias).join(", ")})`);
+  for (const b of r.bias_correction) if (b.bias === null) lines.push(`  ${b.weight}: not corrected, ${b.reason}`);
   if (r.left_float.length) lines.push("", table([["left float", "why"], ...r.left_float.map((l) => [l.name, l.reason])]));
   if (r.replaced) lines.push("", `replaced the existing ${r.output}${r.replaced_made_with ? ` (made with ${madeWith(r.replaced_made_with)})` : ""}`);
   const more = extrasText(extras);
@@ -95,6 +101,9 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("act-order", { type: "boolean", describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
       .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
       .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
+      .option("weight-clip", { type: "string", choices: [...WEIGHT_CLIPS], describe: "weight scales (default max): each channel's (group's) max, or the clipping of it with the least squared rounding error (mse)" })
+      .option("bias-correction", { type: "boolean", describe: "fold each layer's mean output error (W - Q(W)) E[x] into its bias (LSTM B, Gemm C, MatMul's Add), E[x] from calibration" })
+      .option("weight-symmetric", { type: "boolean", describe: "symmetric weight codes (zero point 0; the default); --no-weight-symmetric maps each channel's min/max onto every code (4 levels at 2 bits, not 3; lower leaves such weights Q/DQ)" })
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
@@ -121,6 +130,9 @@ export const quantizeCommand: CommandModule<object, Args> = {
         actOrder: args["act-order"],
         dampening: args.dampening,
         groupSize: args["group-size"],
+        weightClip: args["weight-clip"] as WeightClip | undefined,
+        biasCorrection: args["bias-correction"],
+        weightSymmetric: args["weight-symmetric"],
       },
       recipe,
     );

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import { join } from "node:path";
 import { InputError, checkOutputs, type NamedPath } from "../../graph/index.ts";
 import { ROUNDINGS, type Rounding } from "../../passes/policy.ts";
+import { presetNames } from "../../pipeline/presets.ts";
 import { mergeStudies, runStudy, type MergeSummary, type RunSummary } from "../../study/study.ts";
 import { printJson } from "../output.ts";
 import { integerArg } from "../options.ts";
@@ -20,6 +21,7 @@ interface Args {
   observer?: string;
   "lstm-internals"?: boolean;
   rounding?: string;
+  recipe?: string;
   rows?: number;
   "calib-data"?: string;
   "test-data"?: string;
@@ -114,6 +116,7 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("observer", { type: "string", describe: "activation range observer (default percentile:99.99; mse with --lstm-internals)" })
       .option("lstm-internals", { type: "boolean", describe: "decompose LSTMs and quantize their internals" })
       .option("rounding", { type: "string", choices: [...ROUNDINGS], describe: "weight rounding (default nearest)" })
+      .option("recipe", { type: "string", describe: `a named recipe (${presetNames().join(", ")}) for the options above that are not given` })
       .option("rows", integerArg("rows", 0, { describe: "test rows: a fixed random sample of N, 0 for all (default all; quick 300)" }))
       .option("calib-data", { type: "string", describe: "labelled JSONL calibration pool (default: each zoo model's validation split)" })
       .option("test-data", { type: "string", describe: "labelled JSONL test data (default: each zoo model's test split)" })
@@ -153,6 +156,7 @@ export const studyCommand: CommandModule<object, Args> = {
       observer: args.observer,
       lstmInternals: args["lstm-internals"],
       rounding: args.rounding as Rounding | undefined,
+      recipe: args.recipe,
       rows: intOption(args.rows, "rows", 0),
       calibData: args["calib-data"],
       testData: args["test-data"],

@@ -1,0 +1,84 @@
+/**
+ * The low-bit accuracy table (issue 15): test accuracy of each method at a few widths, per
+ * model, with the drop from float; each model calibrated once (a table with the layer-input
+ * moments and means, so every method reuses it), then each setting realized from it.
+ *
+ *   npx tsx scripts/quant/lowbit.ts [MODELS...] [--widths 3/3,4/4,2/8] [--methods a,b,...] [--rows N] [--calib-size N] [--observer SPEC]
+ *
+ * Defaults: models/wordnet8-disc.onnx, whole test split (use --rows for generative models:
+ * they score every class), 512 balanced calibration rows, the methods in METHODS below.
+ * `--methods list` prints the method names. Progress goes to stderr, the table to stdout.
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
+import { accuracy, markdown, predictions, scratchDir, testSet } from "./common.ts";
+
+/** Each method as the QuantizeOptions it sets (on top of the width and the shared table). */
+export const METHODS: Record<string, Partial<QuantizeOptions>> = {
+  nearest: { rounding: "nearest" },
+  "nearest mse-clip": { rounding: "nearest", weightClip: "mse" },
+  "nearest mse-clip bc": { rounding: "nearest", weightClip: "mse", biasCorrection: true },
+  gptq: { rounding: "gptq" },
+  "gptq mse-clip": { rounding: "gptq", weightClip: "mse" },
+  "gptq mse-clip bc": { rounding: "gptq", weightClip: "mse", biasCorrection: true },
+  "gptq mse-clip act-order": { rounding: "gptq", weightClip: "mse", actOrder: true },
+  "gptq mse-clip g32": { rounding: "gptq", weightClip: "mse", groupSize: 32 },
+  "gptq mse-clip act-order g32": { rounding: "gptq", weightClip: "mse", actOrder: true, groupSize: 32 },
+  gpfq: { rounding: "gpfq" },
+  "gpfq mse-clip": { rounding: "gpfq", weightClip: "mse" },
+  "act mse": { rounding: "nearest", observer: "mse" },
+  "gptq mse-clip act mse": { rounding: "gptq", weightClip: "mse", observer: "mse" },
+  "gptq mse-clip act entropy": { rounding: "gptq", weightClip: "mse", observer: "entropy" },
+  "gptq mse-clip act p99.9": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9" },
+  "gptq mse-clip act-order act entropy": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "entropy" },
+  "gptq mse-clip bc act entropy": { rounding: "gptq", weightClip: "mse", biasCorrection: true, observer: "entropy" },
+  "nearest act entropy": { rounding: "nearest", observer: "entropy" },
+  "gpfq mse-clip act entropy": { rounding: "gpfq", weightClip: "mse", observer: "entropy" },
+};
+const DEFAULT_METHODS = ["nearest", "nearest mse-clip", "gptq", "gptq mse-clip", "gptq mse-clip bc", "gpfq mse-clip", "gptq mse-clip act p99.9", "gptq mse-clip act entropy"];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    widths: { type: "string", default: "3/3,4/4,2/8" },
+    methods: { type: "string", default: DEFAULT_METHODS.join(",") },
+    rows: { type: "string" },
+    "calib-size": { type: "string", default: "512" },
+    observer: { type: "string", default: "percentile:99.99" },
+  },
+});
+if (values.methods === "list") {
+  console.log(Object.keys(METHODS).join("\n"));
+  process.exit(0);
+}
+const methods = values.methods.split(",");
+for (const m of methods) if (!METHODS[m]) throw new Error(`unknown method '${m}' (--methods list)`);
+const models = positionals.length ? positionals : ["models/wordnet8-disc.onnx"];
+const widths = values.widths.split(",").map((w) => w.split("/").map(Number) as [number, number]);
+const dir = scratchDir("ptq-lowbit-");
+const rows: (string | number)[][] = [];
+const f1 = (x: number): string => (100 * x).toFixed(2);
+
+for (const path of models) {
+  const name = path.split("/").pop()!.replace(/\.onnx$/, "");
+  const set = testSet(path, values.rows ? Number(values.rows) : undefined);
+  const calib = join(dir, `${name}.calib.json`);
+  // One table for every method: GPTQ's moments and bias correction's means, histogram observer state.
+  await quantizeModel({ model: path, out: join(dir, `${name}.seed.onnx`), bits: 8, calib: "balanced", calibSize: Number(values["calib-size"]), observer: values.observer, rounding: "gptq", biasCorrection: true, saveCalibTable: calib });
+  const float = accuracy(set.labels, await predictions(path, set));
+  console.error(`${name} float: ${f1(float)}`);
+  for (const [wbits, abits] of widths) {
+    const row: (string | number)[] = [name, f1(float), `W${wbits}A${abits}`];
+    for (const m of methods) {
+      const out = join(dir, `${name}.variant.onnx`);
+      await quantizeModel({ model: path, out, bits: wbits, wbits, abits, calib: "balanced", calibTable: calib, saveCalibTable: false, ...METHODS[m] });
+      const acc = accuracy(set.labels, await predictions(out, set));
+      row.push(`${f1(acc)} (${(100 * (acc - float)).toFixed(2)})`);
+      console.error(`${name} W${wbits}A${abits} ${m}: ${f1(acc)}`);
+    }
+    rows.push(row);
+  }
+}
+console.log(`test accuracy in % (drop from float in points), ${values.rows ? `${values.rows} test rows` : "whole test split"}, ${values["calib-size"]} balanced calibration rows, activation observer ${values.observer} unless the method names one\n`);
+console.log(markdown(["model", "float", "widths", ...methods], rows));
