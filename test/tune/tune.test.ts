@@ -65,7 +65,7 @@ describe("sensitivity", () => {
     const bad = runCli(["sensitivity", TINY, "--data", DATA, "--bits", "1,8"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
-    expect(bad.stderr).toContain("--bits");
+    expect(bad.stderr).toContain("ptq-onnx: --bits must be an integer from 2 to 8");
     // --against takes a ptq-onnx output of this float model, refused before any work.
     const notQuantized = runCli(["sensitivity", TINY, "--data", DATA, "--against", TINY]);
     expect(notQuantized.status).toBe(2);

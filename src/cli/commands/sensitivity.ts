@@ -67,7 +67,7 @@ export const sensitivityCommand: CommandModule<object, Args> = {
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime intra-op threads (default: all cores)" }))
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: async (args) => {
-    const bits = intListOption(args.bits, "--bits", { min: 2, max: 8 });
+    const bits = intListOption(args.bits, "bits", { min: 2, max: 8 });
     if (args.svg) checkOutputs({ inputs: [{ path: args.model, role: "input model" }, { path: args.data, role: "--data file" }, { path: args.against, role: "--against model" }], files: [{ path: args.svg, role: "--svg chart" }] });
     const result = await runSensitivity({
       model: args.model,

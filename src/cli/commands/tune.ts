@@ -85,7 +85,7 @@ export const tuneCommand: CommandModule<object, Args> = {
       model: args.model,
       maxDrop: args["max-drop"],
       objective: args.objective as Objective,
-      bits: intListOption(args.bits, "--bits", { min: 2, max: 8 }),
+      bits: intListOption(args.bits, "bits", { min: 2, max: 8 }),
       budgetMinutes: args["budget-minutes"],
       data: args.data,
       tokenizer: args.tokenizer,
