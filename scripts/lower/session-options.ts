@@ -4,7 +4,11 @@
 // median wall and CPU ms per run of each (model, options) over the rounds, and each option
 // set's CPU ratio to the first set (the `ptq-onnx bench` worker's options).
 //
-//   npx tsx scripts/lower/session-options.ts MODEL... [--batch 1] [--runs 200] [--rounds 5]
+// The first model is the reference of a "CPU x first model" column (give the float model first).
+//
+//   npx tsx scripts/lower/session-options.ts MODEL... [--batch 1] [--runs 200] [--rounds 5] [--sets N]
+//
+// --sets 1: only the bench worker's options (a side-by-side CPU-time comparison of models).
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../../src/graph/index.ts";
 import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
@@ -20,6 +24,7 @@ const opt = (name: string, dflt: number) => {
 const batch = opt("--batch", 1);
 const runs = opt("--runs", 200);
 const rounds = opt("--rounds", 5);
+const nSets = opt("--sets", 6);
 
 const base: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 4 };
 const SETS: [string, ort.InferenceSession.SessionOptions][] = [
@@ -41,7 +46,7 @@ for (const path of args) {
     input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
     lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
   };
-  for (const [set, o] of SETS) {
+  for (const [set, o] of SETS.slice(0, nSets)) {
     const session = await ort.InferenceSession.create(path, o);
     for (let i = 0; i < 20; i++) await session.run(feeds);
     cases.push({ name: path, set, session, feeds, wall: [], cpu: [] });
@@ -57,10 +62,11 @@ for (let r = 0; r < rounds; r++) {
     c.cpu.push((c1.user + c1.system) / 1000 / runs);
   }
 }
+const first = median(cases[0].cpu);
 for (const path of args) {
   const mine = cases.filter((c) => c.name === path);
   const ref = median(mine[0].cpu);
   console.log(`${path}: batch ${batch}, ${runs} runs x ${rounds} rounds`);
-  for (const c of mine) console.log(`  ${c.set.padEnd(16)} wall ${median(c.wall).toFixed(3)} ms  CPU ${median(c.cpu).toFixed(3)} ms  CPU ratio ${(median(c.cpu) / ref).toFixed(2)}`);
+  for (const c of mine) console.log(`  ${c.set.padEnd(16)} wall ${median(c.wall).toFixed(3)} ms  CPU ${median(c.cpu).toFixed(3)} ms  CPU ratio ${(median(c.cpu) / ref).toFixed(2)}  CPU x first model ${(median(c.cpu) / first).toFixed(2)}`);
 }
 for (const c of cases) await c.session.release();
