@@ -7,6 +7,7 @@ import { gatherRule } from "./gather.ts";
 import { lstmRule } from "./lstm.ts";
 import { scoredRowsRule } from "./scored-rows.ts";
 import { dropUnreadOutputs, lastStepRule } from "./last-step.ts";
+import { packedSortRule } from "./packed-sort.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -18,6 +19,8 @@ export interface LowerOptions {
   scoredRows?: boolean;
   /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
   foldLastStep?: boolean;
+  /** Drop a packed-sequence export's sort and unsort of the rows around its LSTMs (default true; see packedSortRule). */
+  foldPackedSort?: boolean;
 }
 
 export interface LowerReport {
@@ -36,7 +39,10 @@ export interface LowerReport {
    * apply, why: `score-masked-positions-only` on every LogSoftmax (see src/lower/scored-rows.ts).
    */
   rewrites: { rule: string; node: string; applied: boolean; reason?: string }[];
-  /** Exporter glue replaced by what the kernels compute anyway (a last-step selection by Y_h), and selections left as they were with the reason. */
+  /**
+   * Exporter glue replaced by what the kernels compute anyway (a packed-sequence export's row
+   * sort and unsort, a last-step selection by Y_h), and what was left as it was with the reason.
+   */
   folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
 
@@ -67,6 +73,13 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
 
   const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
+  // First, on the Q/DQ graph: without the sort, the embedding's rows go straight to the
+  // LSTM's Transpose, which the lookup rule then folds into time-major ids.
+  const folded: RuleOutcome[] = [];
+  if (opts.foldPackedSort ?? true) {
+    rulePass(packedSortRule(), folded).run(model);
+    cleanupPass.run(model);
+  }
   // Cleanup after each rule: what a rule frees (the LSTM's zero-state chain reading the
   // embedding's shape) must be gone before the next looks at its readers.
   for (const pass of [rulePass(lstmRule(ctx), log), rulePass(gemmRule(ctx), log), rulePass(matMulRule(ctx), log), rulePass(gatherRule(ctx), log)]) {
@@ -107,7 +120,6 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   // Only around a kernel written here (a model with none was refused above).
   const rewrites: RuleOutcome[] = [];
   if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx), rewrites).run(model);
-  const folded: RuleOutcome[] = [];
   if (opts.foldLastStep ?? true) {
     rulePass(lastStepRule(model), folded).run(model);
     cleanupPass.run(model);

@@ -9,11 +9,19 @@ interface LstmMatch {
   r: QuantizedWeight;
 }
 
-/** Whether a value is all zeros: a ConstantOfShape of 0 (its default) or an all-zero initializer. */
+/** Ops whose output elements are some of their first input's (or zero casts of them). */
+const SELECTING = new Set(["Slice", "Gather", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Expand", "Cast"]);
+
+/**
+ * Whether a value is all zeros: a ConstantOfShape of 0 (its default) or an all-zero
+ * initializer, or a selection of one (the packed-sequence export slices each layer's zero
+ * state out of one ConstantOfShape).
+ */
 function isZeros(v: Value | null): boolean {
   if (!v) return false;
   if (v.initializer) return v.initializer.toNumbers().every((x) => x === 0);
   const p = v.producer;
+  if (p && !p.domain && SELECTING.has(p.opType) && p.outputs[0] === v) return isZeros(p.inputs[0] ?? null);
   if (!p || p.opType !== "ConstantOfShape" || p.domain) return false;
   const value = p.getTensor("value");
   return !value || value.toNumbers().every((x) => x === 0);

@@ -72,6 +72,13 @@ function evaluate(v: Value, shapes: Map<Value, number[]>, memo: Map<Value, Small
       const all = args();
       return all ? { dims: [all.reduce((s, a) => s + a.data.length, 0)], data: all.flatMap((a) => a.data) } : null;
     }
+    case "ReduceProd": {
+      // Over all axes only (the element count of a shape): no axes input or attribute.
+      const a = arg(0);
+      if (!a || n.inputs[1] || n.attribute("axes")) return null;
+      const prod = a.data.reduce((x, y) => x * y, 1);
+      return { dims: n.getInt("keepdims", 1) ? a.dims.map(() => 1) : [], data: [prod] };
+    }
     case "ConstantOfShape": {
       const shape = arg(0);
       if (!shape) return null;
