@@ -302,6 +302,8 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     shortfalls = calibration.selection.shortfalls;
   }
 
+  // The stamp names the table as read with --calib-table (GPFQ's moments are added in memory only), else the one written.
+  const given = table;
   const realizeObserver = opts.calibTable ? opts.observer : observerSpec;
   if (needsGpfqMoments(policy) && table.gpfq?.setting !== gpfqSetting(policy, parseObserver(realizeObserver ?? table.options.observer).spec)) {
     // GPFQ against the quantized model's inputs: one more pass over the table's rows per layer.
@@ -310,7 +312,7 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
   }
   const realized = realize(quantPlan, table, { observer: realizeObserver });
   const { model, report } = realized;
-  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer, opts.recipe));
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, opts.calibTable ? given : table, floatSha256, realized.observer, opts.recipe));
   if (tableOut) tablePath = tableOut;
   const result: QuantizeResult = {
     output: out,

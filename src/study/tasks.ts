@@ -194,7 +194,8 @@ export async function runQuantization(ctx: TaskContext, calibration: string, bit
   const counters = zeroCounters();
   if (existsSync(path)) return counters;
   mkdirSync(join(ctx.out, "quantized"), { recursive: true });
-  let table = readCalibrationTable(calibPath(ctx.out, calibration));
+  const stored = readCalibrationTable(calibPath(ctx.out, calibration));
+  let table = stored;
   const p = planFor(ctx.plan, m, bits);
   if (needsGpfqMoments(p.policy)) {
     // GPFQ's moments belong to one width: recorded here, layer by layer, on the table's own rows.
@@ -203,7 +204,8 @@ export async function runQuantization(ctx: TaskContext, calibration: string, bit
     table = await recordGpfq(p, table, data, { observer: ctx.plan.settings.observer, numClasses: numClasses(model, data.labels) });
   }
   const { model, report, observer } = realize(p, table, { observer: ctx.plan.settings.observer });
-  model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, table, m.sha256, observer));
+  // The stamp names the table file the cell reads (GPFQ's per-width moments are not written to it).
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, stored, m.sha256, observer));
   const bytes = serializeModel(model);
   const summary: QuantizedSummary = {
     wbits: p.policy.wbits,
