@@ -64,37 +64,89 @@ export async function runCalibration(
   const session = await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, model.path);
   const fetches = [...new Set(outputs.values())];
   try {
-    const batchSize = opts.batch ?? 32;
-    for (let start = 0; start < order.length; start += batchSize) {
-      const batch = order.slice(start, start + batchSize);
-      const groups = new Map<string, number[]>();
-      for (const i of batch) {
-        const key = `${rows.labels[i]}:${rows.ids[i].length}`;
-        (groups.get(key) ?? groups.set(key, []).get(key)!).push(i);
+    await forEachRun(rows, order, opts, inputs, async (feeds, label) => {
+      const result = await runSession(session, feeds, fetches, model.path);
+      for (const [name, output] of outputs) {
+        const t = result[output];
+        sink.tensor(name, t.data as Float32Array, label, t.dims);
       }
-      for (const group of [...groups.values()]) {
-        const real = rows.ids[group[0]].length;
-        // A fixed-length input must be padded (or truncated) to its length; only then do padded steps exist.
-        const len = inputs.tokenIds.seqLen ?? real;
-        const perRun = rowsPerRun(len, group.length, opts.maxTokens);
-        for (let at = 0; at < group.length; at += perRun) {
-          const members = group.slice(at, at + perRun);
-          const feeds: Record<string, ort.Tensor> = { [inputs.tokenIds.name]: idsTensor(members.map((r) => rows.ids[r]), len, inputs.tokenIds.elemType) };
-          if (inputs.lengths) {
-            feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
-          }
-          const result = await runSession(session, feeds, fetches, model.path);
-          for (const [name, output] of outputs) {
-            const t = result[output];
-            sink.tensor(name, t.data as Float32Array, rows.labels[members[0]], t.dims);
-          }
-        }
-      }
-      sink.endBatch();
-      opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
-    }
+    }, () => sink.endBatch());
   } finally {
     await session.release();
+  }
+}
+
+/**
+ * Runs two models on the same calibration rows, run by run (same batches, same groups), and
+ * hands one tensor of each to `pair` together: the float model's layer input beside the
+ * quantized model's, for GPFQ's cross moments. Nothing is kept between runs, so memory is
+ * one run's tensors whatever the number of rows.
+ */
+export async function runPairedCalibration(
+  models: readonly [Model, Model],
+  targets: readonly [string, string],
+  rows: { ids: number[][]; labels: number[] },
+  order: number[],
+  pair: (a: Float32Array, b: Float32Array, dims: readonly number[]) => void,
+  opts: RunnerOptions = {},
+  inputs: ClassifierRoles,
+): Promise<void> {
+  const sessions: { session: ort.InferenceSession; output: string; path?: string }[] = [];
+  try {
+    for (let k = 0; k < 2; k++) {
+      const copy = parseModel(serializeModel(models[k]), models[k].path);
+      const v = findValue(copy, targets[k]);
+      if (!v) throw new Error(`calibration target '${targets[k]}' is not in the model`);
+      const output = (opts.expose ?? exposeRootValues)(copy, [v]).get(v.name)!;
+      sessions.push({ session: await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, models[k].path), output, path: models[k].path });
+    }
+    await forEachRun(rows, order, opts, inputs, async (feeds) => {
+      const [a, b] = await Promise.all(sessions.map(async (s) => (await runSession(s.session, feeds, [s.output], s.path))[s.output]));
+      if (a.dims.join() !== b.dims.join()) throw new Error(`paired calibration tensors differ in shape ([${a.dims}] and [${b.dims}])`);
+      pair(a.data as Float32Array, b.data as Float32Array, a.dims);
+    });
+  } finally {
+    for (const s of sessions) await s.session.release();
+  }
+}
+
+/**
+ * The calibration rows as onnxruntime runs: logical batches in the given order, and inside a
+ * batch one run per group of rows with the same length and class (in parts when long), so no
+ * padded time step reaches a statistic and every value has one class.
+ */
+async function forEachRun(
+  rows: { ids: number[][]; labels: number[] },
+  order: number[],
+  opts: RunnerOptions,
+  inputs: ClassifierRoles,
+  run: (feeds: Record<string, ort.Tensor>, label: number) => Promise<void>,
+  endBatch?: () => void,
+): Promise<void> {
+  const batchSize = opts.batch ?? 32;
+  for (let start = 0; start < order.length; start += batchSize) {
+    const batch = order.slice(start, start + batchSize);
+    const groups = new Map<string, number[]>();
+    for (const i of batch) {
+      const key = `${rows.labels[i]}:${rows.ids[i].length}`;
+      (groups.get(key) ?? groups.set(key, []).get(key)!).push(i);
+    }
+    for (const group of [...groups.values()]) {
+      const real = rows.ids[group[0]].length;
+      // A fixed-length input must be padded (or truncated) to its length; only then do padded steps exist.
+      const len = inputs.tokenIds.seqLen ?? real;
+      const perRun = rowsPerRun(len, group.length, opts.maxTokens);
+      for (let at = 0; at < group.length; at += perRun) {
+        const members = group.slice(at, at + perRun);
+        const feeds: Record<string, ort.Tensor> = { [inputs.tokenIds.name]: idsTensor(members.map((r) => rows.ids[r]), len, inputs.tokenIds.elemType) };
+        if (inputs.lengths) {
+          feeds[inputs.lengths.name] = new ort.Tensor("int64", BigInt64Array.from(members, () => BigInt(Math.min(real, len))), [members.length]);
+        }
+        await run(feeds, rows.labels[members[0]]);
+      }
+    }
+    endBatch?.();
+    opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
 }
 

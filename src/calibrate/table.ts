@@ -64,6 +64,25 @@ export interface CalibrationTable {
    * previous hidden state), for bias correction.
    */
   means?: Record<string, MeanEntry[]>;
+  /**
+   * Optional: GPFQ's moments with the quantized model's layer inputs (`--rounding gpfq`),
+   * recorded layer by layer for one quantization setting (`setting`, as gpfqSetting in
+   * src/pipeline/gpfq.ts writes it): unlike the rest of the table they hold for that setting only.
+   */
+  gpfq?: { setting: string; moments: Record<string, GpfqMomentEntry[]> };
+}
+
+/** One matrix's moments, as the calibration table stores them (`gpfq.moments`). */
+export interface GpfqMomentEntry {
+  /** The float model's layer input and the quantized model's. */
+  input: string;
+  quant_input: string;
+  n: number;
+  count: number;
+  /** H̃ = Σ x̃ x̃ᵀ, n x n row-major. */
+  data: number[];
+  /** G = Σ x̃ xᵀ, n x n row-major: cross[i * n + j] = Σ x̃_i x_j. */
+  cross: number[];
 }
 
 export interface MeanEntry {
@@ -289,6 +308,25 @@ export function validateCalibrationTable(json: unknown, file?: string): Calibrat
         int(h.count, `${where}[${i}].count`, 0);
         if (!Array.isArray(h.data) || h.data.length !== n * n || !h.data.every((x) => typeof x === "number" && Number.isFinite(x))) {
           fail(`${where}[${i}].data must hold ${n} x ${n} finite numbers`);
+        }
+      });
+    }
+  }
+  if (top.gpfq !== undefined) {
+    const g = obj(top.gpfq, "gpfq");
+    str(g.setting, "gpfq.setting");
+    for (const [name, list] of Object.entries(obj(g.moments, "gpfq.moments"))) {
+      const where = `gpfq.moments[${JSON.stringify(name)}]`;
+      if (!Array.isArray(list) || list.length === 0) fail(`${where} must be a non-empty array`);
+      (list as unknown[]).forEach((e, i) => {
+        const h = obj(e, `${where}[${i}]`);
+        str(h.input, `${where}[${i}].input`);
+        str(h.quant_input, `${where}[${i}].quant_input`);
+        const n = int(h.n, `${where}[${i}].n`, 1);
+        int(h.count, `${where}[${i}].count`, 0);
+        for (const key of ["data", "cross"] as const) {
+          const m = h[key];
+          if (!Array.isArray(m) || m.length !== n * n || !m.every((x) => typeof x === "number" && Number.isFinite(x))) fail(`${where}[${i}].${key} must hold ${n} x ${n} finite numbers`);
         }
       });
     }

@@ -16,6 +16,12 @@ export interface QuantPolicy {
   lstmInternals: boolean;
   /** Weight rounding: to nearest, or GPTQ's or GPFQ's error compensation from calibration inputs. */
   rounding: Rounding;
+  /**
+   * GPFQ: fit each layer against the quantized model's layer inputs x̃ (`quantized`: the
+   * method as published, calibration layer by layer for the cross moments Σ x̃ xᵀ), or take
+   * x̃ = x from the float model's second moments alone (`float`: no extra calibration pass).
+   */
+  gpfqInputs: GpfqInputs;
   /** GPTQ and GPFQ: take the inputs by decreasing second moment (act-order) instead of in order. */
   actOrder: boolean;
   /** GPTQ: dampening added to the Hessian's diagonal, as a fraction of its mean. */
@@ -51,6 +57,8 @@ export interface Override {
 export const ROUNDINGS = ["nearest", "gptq", "gpfq"] as const;
 export type Rounding = (typeof ROUNDINGS)[number];
 export const DEFAULT_DAMPENING = 0.01;
+export const GPFQ_INPUTS = ["quantized", "float"] as const;
+export type GpfqInputs = (typeof GPFQ_INPUTS)[number];
 export const WEIGHT_CLIPS = ["max", "mse"] as const;
 export type WeightClip = (typeof WEIGHT_CLIPS)[number];
 
@@ -94,6 +102,10 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
   if (opts.weightClip !== undefined && !(WEIGHT_CLIPS as readonly string[]).includes(opts.weightClip)) {
     throw new InputError(`--weight-clip must be max or mse, got ${String(opts.weightClip)}`);
   }
+  if (opts.gpfqInputs !== undefined && !(GPFQ_INPUTS as readonly string[]).includes(opts.gpfqInputs)) {
+    throw new InputError(`--gpfq-inputs must be quantized or float, got ${String(opts.gpfqInputs)}`);
+  }
+  if (opts.gpfqInputs === "float" && opts.rounding !== "gpfq") throw new InputError("--gpfq-inputs applies to --rounding gpfq only");
   if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
@@ -104,6 +116,7 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     packInt4: opts.packInt4 ?? false,
     lstmInternals: opts.lstmInternals ?? false,
     rounding: opts.rounding ?? "nearest",
+    gpfqInputs: opts.gpfqInputs ?? "quantized",
     actOrder: opts.actOrder ?? false,
     dampening,
     groupSize: opts.groupSize,
@@ -152,11 +165,12 @@ export function emptyReport(): QuantReport {
 
 /**
  * The rounding as one setting, for the output's metadata and the same-settings check:
- * `gptq`, `gptq+act-order`, `gptq+damp0.05`, `gpfq+act-order`, ... (defaults add nothing,
+ * `gptq`, `gptq+act-order`, `gptq+damp0.05`, `gpfq+act-order`, `gpfq+float-inputs`, ... (defaults add nothing,
  * so files made before these options keep matching).
  */
-export function roundingSpec(policy: Pick<QuantPolicy, "rounding" | "actOrder" | "dampening">): string {
+export function roundingSpec(policy: Pick<QuantPolicy, "rounding" | "actOrder" | "dampening"> & { gpfqInputs?: GpfqInputs }): string {
   let spec: string = policy.rounding;
+  if (policy.rounding === "gpfq" && policy.gpfqInputs === "float") spec += "+float-inputs";
   if (policy.actOrder) spec += "+act-order";
   if (policy.rounding === "gptq" && policy.dampening !== DEFAULT_DAMPENING) spec += `+damp${policy.dampening}`;
   return spec;

@@ -25,7 +25,7 @@ export interface WeightPlan {
 }
 
 /** Per weight, the second moments of its layer's inputs (one matrix per LSTM direction). */
-export type Hessians = ReadonlyMap<string, readonly { n: number; data: ArrayLike<number> }[]>;
+export type Hessians = ReadonlyMap<string, readonly { n: number; data: ArrayLike<number>; cross?: ArrayLike<number> }[]>;
 
 /**
  * Every float initializer of the model and its subgraphs that the policy quantizes, with its

@@ -5,7 +5,7 @@
  * option given on the command line wins over the recipe.
  */
 import { InputError } from "../graph/errors.ts";
-import type { Override, Rounding, WeightClip } from "../passes/policy.ts";
+import type { GpfqInputs, Override, Rounding, WeightClip } from "../passes/policy.ts";
 
 export interface RecipeSettings {
   /** Weight and activation bits; `wbits`/`abits` override one side. */
@@ -21,6 +21,7 @@ export interface RecipeSettings {
   rounding?: Rounding;
   actOrder?: boolean;
   dampening?: number;
+  gpfqInputs?: GpfqInputs;
   groupSize?: number;
   weightClip?: WeightClip;
   weightSymmetric?: boolean;

@@ -14,11 +14,13 @@ import {
   type NamedPath,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import { makePolicy, roundingSpec, type QuantPolicy, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
+import { makePolicy, roundingSpec, type GpfqInputs, type QuantPolicy, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
 import { calibrate } from "./calibrate.ts";
 import { plan } from "./plan.ts";
+import { recordGpfq } from "./gpfq.ts";
+import { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
 import { realize } from "./realize.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
 import { quantizationStamp } from "./stamp.ts";
@@ -51,6 +53,8 @@ export interface QuantizeOptions {
   /** GPTQ/GPFQ act-order; GPTQ dampening (fraction of the mean Hessian diagonal, 0.01). */
   actOrder?: boolean;
   dampening?: number;
+  /** GPFQ: the quantized model's layer inputs (default; calibration layer by layer) or the float model's (x̃ = x). */
+  gpfqInputs?: GpfqInputs;
   /** Group-wise weight scales along the inputs (32, 64 or 128). */
   groupSize?: number;
   /** Weights: symmetric signed codes, zero point 0 (default), or asymmetric (min/max mapped onto every code: 4 levels at 2 bits, not 3). */
@@ -298,9 +302,17 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     shortfalls = calibration.selection.shortfalls;
   }
 
-  const realized = realize(quantPlan, table, { observer: opts.calibTable ? opts.observer : observerSpec });
+  // The stamp names the table as read with --calib-table (GPFQ's moments are added in memory only), else the one written.
+  const given = table;
+  const realizeObserver = opts.calibTable ? opts.observer : observerSpec;
+  if (needsGpfqMoments(policy) && table.gpfq?.setting !== gpfqSetting(policy, parseObserver(realizeObserver ?? table.options.observer).spec)) {
+    // GPFQ against the quantized model's inputs: one more pass over the table's rows per layer.
+    const data = loadLabelledData(source, { data: opts.data, tokenizer: opts.tokenizer, split: "val", skipBadLabels: opts.skipBadLabels });
+    table = await recordGpfq(quantPlan, table, data, { observer: realizeObserver, numClasses: numClasses(source, data.labels) });
+  }
+  const realized = realize(quantPlan, table, { observer: realizeObserver });
   const { model, report } = realized;
-  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, table, floatSha256, realized.observer, opts.recipe));
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, opts.calibTable ? given : table, floatSha256, realized.observer, opts.recipe));
   if (tableOut) tablePath = tableOut;
   const result: QuantizeResult = {
     output: out,

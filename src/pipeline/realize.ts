@@ -17,10 +17,12 @@ import {
   rulePass,
   weightTargetsPass,
   type ActivationTarget,
+  type Hessians,
   type QuantReport,
   type WeightTarget,
 } from "../passes/index.ts";
 import { copyModel } from "./copy.ts";
+import { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
 import type { QuantPlan } from "./plan.ts";
 
 export interface RealizeOptions {
@@ -44,10 +46,19 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
   const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, factory.spec, names);
   // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
   for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
-  if (policy.rounding !== "nearest" && !table.hessians) {
-    throw new InputError(`the calibration table has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`);
+  let hessians: Hessians | undefined;
+  if (needsGpfqMoments(policy)) {
+    // GPFQ against the quantized model's inputs: moments recorded layer by layer for this very setting (gpfq.ts).
+    if (!table.gpfq) throw new InputError("the calibration table has no GPFQ moments of the quantized model's layer inputs (recordGpfq; or --gpfq-inputs float)");
+    const setting = gpfqSetting(policy, factory.spec);
+    if (table.gpfq.setting !== setting) throw new InputError(`the calibration table's GPFQ moments were recorded for another setting (${table.gpfq.setting}), not ${setting}`);
+    hessians = new Map(Object.entries(table.gpfq.moments));
+  } else if (policy.rounding !== "nearest") {
+    if (!table.hessians) {
+      throw new InputError(`the calibration table has no layer-input moments for ${policy.rounding.toUpperCase()} rounding (calibrate with --rounding gptq or gpfq)`);
+    }
+    hessians = new Map(Object.entries(table.hessians));
   }
-  const hessians = policy.rounding !== "nearest" ? new Map(Object.entries(table.hessians ?? {})) : undefined;
   if (policy.biasCorrection && !table.means) {
     throw new InputError("the calibration table has no layer-input means for bias correction (calibrate with --bias-correction)");
   }

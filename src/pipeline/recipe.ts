@@ -19,7 +19,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { InputError, type Model, type Node } from "../graph/index.ts";
-import { WEIGHT_CLIPS, type Override, type QuantPolicy } from "../passes/policy.ts";
+import { GPFQ_INPUTS, WEIGHT_CLIPS, type Override, type QuantPolicy } from "../passes/policy.ts";
 import { RECIPE_PRESETS, type RecipeSettings } from "./presets.ts";
 import type { QuantPlan } from "./plan.ts";
 
@@ -135,6 +135,9 @@ const SETTING_FIELDS: Record<keyof RecipeSettings, FieldCheck> = {
   }),
   actOrder: typed("boolean"),
   dampening: typed("number"),
+  gpfqInputs: typed("string", (v: string, key, file) => {
+    if (!(GPFQ_INPUTS as readonly string[]).includes(v)) throw new InputError(`recipe field '${key}' must be ${GPFQ_INPUTS.join(" or ")}, got ${JSON.stringify(v)}`, file);
+  }),
   groupSize: typed("number"),
   weightClip: typed("string", (v: string, key, file) => {
     if (!(WEIGHT_CLIPS as readonly string[]).includes(v)) throw new InputError(`recipe field '${key}' must be ${WEIGHT_CLIPS.join(" or ")}, got ${JSON.stringify(v)}`, file);

@@ -17,7 +17,7 @@ import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "
 import type { NoiseStage } from "../eval/noise.ts";
 import { InputError, findRoles, loadModel, serializeModel, writeFileAtomic, type Model } from "../graph/index.ts";
 import { makePolicy } from "../passes/index.ts";
-import { calibrate, plan as planQuantization, realize, type QuantPlan } from "../pipeline/index.ts";
+import { calibrate, needsGpfqMoments, plan as planQuantization, realize, recordGpfq, type QuantPlan } from "../pipeline/index.ts";
 import { compareModels, type CompareReport } from "../compare/compare.ts";
 import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
 
@@ -194,10 +194,18 @@ export async function runQuantization(ctx: TaskContext, calibration: string, bit
   const counters = zeroCounters();
   if (existsSync(path)) return counters;
   mkdirSync(join(ctx.out, "quantized"), { recursive: true });
-  const table = readCalibrationTable(calibPath(ctx.out, calibration));
+  const stored = readCalibrationTable(calibPath(ctx.out, calibration));
+  let table = stored;
   const p = planFor(ctx.plan, m, bits);
+  if (needsGpfqMoments(p.policy)) {
+    // GPFQ's moments belong to one width: recorded here, layer by layer, on the table's own rows.
+    const model = floatModel(m);
+    const data = loadLabelledData(model, { data: ctx.plan.settings.calib_data ?? undefined, tokenizer: ctx.plan.settings.tokenizer ?? undefined, split: "val" });
+    table = await recordGpfq(p, table, data, { observer: ctx.plan.settings.observer, numClasses: numClasses(model, data.labels) });
+  }
   const { model, report, observer } = realize(p, table, { observer: ctx.plan.settings.observer });
-  model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, table, m.sha256, observer));
+  // The stamp names the table file the cell reads (GPFQ's per-width moments are not written to it).
+  model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, stored, m.sha256, observer));
   const bytes = serializeModel(model);
   const summary: QuantizedSummary = {
     wbits: p.policy.wbits,

@@ -139,6 +139,7 @@ describe("ptq-onnx quantize", () => {
     for (const [tag, extra, rounding, spec] of [
       ["nearest", ["--rounding", "nearest"], "nearest", "nearest"],
       ["gpfq", ["--rounding", "gpfq"], "gpfq", "gpfq"],
+      ["gpfq-float", ["--rounding", "gpfq", "--gpfq-inputs", "float"], "gpfq", "gpfq+float-inputs"],
       ["gptq-ao", ["--rounding", "gptq", "--act-order", "--dampening", "0.05"], "gptq", "gptq+act-order+damp0.05"],
     ] as [string, string[], string, string][]) {
       const out = join(dir, `m-${tag}.onnx`);
@@ -150,6 +151,7 @@ describe("ptq-onnx quantize", () => {
       errors[tag] = mse(await scores(out));
     }
     expect(errors.gpfq).toBeLessThan(errors.nearest * 0.9);
+    expect(errors["gpfq-float"]).toBeLessThan(errors.nearest * 0.9);
     expect(errors["gptq-ao"]).toBeLessThan(errors.nearest * 0.9);
     // GPFQ reads the same moments as GPTQ: a table calibrated without them is refused.
     const noMoments = runCli(["quantize", model, "--bits", "4", "--calib", "natural", "--calib-table", join(dir, "m-nearest.calib.json"), "--rounding", "gpfq", "-o", join(dir, "y.onnx")]);
@@ -158,6 +160,8 @@ describe("ptq-onnx quantize", () => {
     for (const [args, message] of [
       [["--rounding", "gpfx"], /rounding/],
       [["--act-order"], /--act-order applies to --rounding gptq or gpfq only/],
+      [["--gpfq-inputs", "float"], /--gpfq-inputs applies to --rounding gpfq only/],
+      [["--rounding", "gpfq", "--gpfq-inputs", "floats"], /gpfq-inputs/],
       [["--rounding", "gpfq", "--dampening", "0.1"], /--dampening applies to --rounding gptq only/],
       [["--rounding", "gptq", "--dampening", "-1"], /--dampening must be a number of at least 0, got '-1'/],
     ] as [string[], RegExp][]) {

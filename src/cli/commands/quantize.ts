@@ -2,7 +2,7 @@ import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
 import { InputError } from "../../graph/errors.ts";
-import { DEFAULT_DAMPENING, ROUNDINGS, WEIGHT_CLIPS, type Rounding, type WeightClip } from "../../passes/policy.ts";
+import { DEFAULT_DAMPENING, GPFQ_INPUTS, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../../passes/policy.ts";
 import { integerArg, numberArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
@@ -34,6 +34,7 @@ interface Args {
   rounding?: string;
   "act-order"?: boolean;
   dampening?: number;
+  "gpfq-inputs"?: string;
   "group-size"?: number;
   "weight-clip"?: string;
   "bias-correction"?: boolean;
@@ -98,6 +99,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("calib-table", { type: "string", describe: "reuse a calibration table instead of calibrating" })
       .option("save-calib-table", { type: "string", describe: "where to write the calibration table (default OUT.calib.json)" })
       .option("rounding", { type: "string", choices: [...ROUNDINGS], describe: "weight rounding (default nearest): to nearest, or GPTQ / GPFQ error compensation from calibration inputs" })
+      .option("gpfq-inputs", { type: "string", choices: [...GPFQ_INPUTS], describe: "GPFQ: fit against the quantized model's layer inputs, recorded layer by layer (quantized, the default), or take the float model's (float: one calibration pass)" })
       .option("act-order", { type: "boolean", describe: "GPTQ/GPFQ: round inputs by decreasing second moment (act-order)" })
       .option("dampening", numberArg("dampening", { min: 0 }, { describe: `GPTQ: dampening, as a fraction of the Hessian's mean diagonal (default ${DEFAULT_DAMPENING})` }))
       .option("group-size", integerArg("group-size", 1, { describe: "group-wise weight scales: one per output channel and 32, 64 or 128 inputs (blocked DequantizeLinear, opset 21)" }))
@@ -129,6 +131,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
         rounding: args.rounding as Rounding | undefined,
         actOrder: args["act-order"],
         dampening: args.dampening,
+        gpfqInputs: args["gpfq-inputs"] as GpfqInputs | undefined,
         groupSize: args["group-size"],
         weightClip: args["weight-clip"] as WeightClip | undefined,
         biasCorrection: args["bias-correction"],
