@@ -37,8 +37,8 @@ export interface RunOptions {
   maxCells?: number;
   /**
    * A study.json another run of the same options wrote (e.g. a `--max-cells 0` run, once,
-   * before the shards): the plan is read from it rather than made, and only the models of this
-   * run's own cells are loaded and checked against it (planFromFile).
+   * before the shards): the plan is read from it rather than made; only the model files of this
+   * run's own cells are read (hashed, checked against it: planFromFile), no other model or data.
    */
   plan?: string;
   /** Keep the quantized models in OUT/models. */
