@@ -6,7 +6,7 @@
  * work. Then a small zoo build in one process, for the per-artifact cost (quantize, evaluate,
  * time) the README's estimate uses.
  *
- *   npx tsx scripts/build/shards.ts [--rows N] [--out DIR] [--no-build] [--no-single] [--cli dist|src] [--before DIR]
+ *   npx tsx scripts/build/shards.ts [--rows N] [--out DIR] [--no-build] [--no-single] [--cli dist|src] [--before DIR] [--zoo M]
  *
  * --cli dist (default) compiles src/ (`npm run build`) and runs `node dist/cli/main.js`, as the
  * container image does; --cli src runs bin/ptq-onnx.js in this checkout, which compiles the
@@ -24,9 +24,17 @@
  * its own cells need) are counted against the one-process run's. Defaults: the WordNet-8 disc
  * and gen models, the study's --quick grid (bits 8,4; balanced and classes:0; gauss:0.006, 1
  * seed; 256 calibration rows) on 200 test rows: 10 cells.
+ *
+ * A checkout whose study takes `--plan` is run as the README says: one `--max-cells 0`
+ * process plans once (its CPU seconds are printed, a one-off cost), then every shard reads
+ * that plan; its fixed cost is then measured per shard (`--max-cells 0 --plan P --shard i/4`).
+ * A checkout without it (`--before`) plans in every shard. --zoo M (default 50; 0: skip): the
+ * fixed cost of shard 1 of 25 of a quick study of M model files (hard links to wordnet8-disc,
+ * so that planning them is cheap; their tokenizations are shared, which a shard with a plan
+ * does not do anyway), with and without the plan: how it grows with the zoo.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -49,13 +57,19 @@ interface Tree {
   name: string;
   /** node's arguments before the CLI's own. */
   entry: string[];
+  /** Whether its study takes --plan (plan once, the shards read it). */
+  plan: boolean;
 }
 
 function tree(root: string, name: string): Tree {
-  if (mode === "src") return { name, entry: [join(root, "bin", "ptq-onnx.js")] };
-  const r = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`compiling ${root} failed: ${r.stdout}${r.stderr}`);
-  return { name, entry: [join(root, "dist", "cli", "main.js")] };
+  let entry = [join(root, "bin", "ptq-onnx.js")];
+  if (mode === "dist") {
+    const r = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`compiling ${root} failed: ${r.stdout}${r.stderr}`);
+    entry = [join(root, "dist", "cli", "main.js")];
+  }
+  const help = spawnSync(process.execPath, [...entry, "study", "--help"], { encoding: "utf8" });
+  return { name, entry, plan: help.stdout.includes("--plan") };
 }
 
 const trees = [tree(ROOT, "this checkout"), ...(beforeRoot ? [tree(beforeRoot, "before")] : [])];
@@ -110,8 +124,19 @@ console.log(`load average at start: ${loadNow()}`);
 
 const node = medianCpu(() => ["-e", "0"])[0];
 const startup = medianCpu((t) => [...t.entry, "study", "--help"]);
-const fixed = medianCpu((t) => [...t.entry, "study", ...grid, "--max-cells", "0", "--out", join(out, `fixed-${t.name.replace(/\s/g, "-")}`)]);
-console.log(`CPU s (median of 3): node alone ${f2(node)}; start-up (study --help) ${both(startup)}; fixed cost of a shard process (--max-cells 0) ${both(fixed)}, of which planning and outputs ${both(fixed.map((f, i) => f - startup[i]))}`);
+const tag = (t: Tree) => t.name.replace(/\s/g, "-");
+// Planning once: the plan every shard of a checkout with --plan reads.
+const planFile = (t: Tree) => join(out, `plan-${tag(t)}`, "study.json");
+const planOnce = trees.map((t) => (t.plan ? cli(t, ["study", ...grid, "--max-cells", "0", "--out", join(out, `plan-${tag(t)}`)]).cpu : 0));
+const planArgs = (t: Tree) => (t.plan ? ["--plan", planFile(t)] : []);
+// The fixed cost of shard i: with a plan it depends on the shard (the model files it hashes).
+const fixedOf = (i: number) => medianCpu((t) => [...t.entry, "study", ...grid, ...planArgs(t), "--shard", `${i + 1}/${SHARDS}`, "--max-cells", "0", "--out", join(out, `fixed-${tag(t)}-${i}`)]);
+const fixedPer = Array.from({ length: SHARDS }, (_, i) => fixedOf(i));
+const fixed = trees.map((_, ti) => fixedPer.map((f) => f[ti]).sort((a, b) => a - b)[Math.floor(SHARDS / 2)]);
+console.log(
+  `CPU s (median of 3): node alone ${f2(node)}; start-up (study --help) ${both(startup)}; fixed cost of a shard process (--max-cells 0${trees[0].plan ? " --plan" : ""}), median over the ${SHARDS} shards ${both(fixed)}, of which planning and outputs ${both(fixed.map((f, i) => f - startup[i]))}` +
+    (trees[0].plan ? `; planning once (--max-cells 0, all models) ${f2(planOnce[0])}` : ""),
+);
 
 const dirs = trees.map(() => [] as string[]);
 const shardCpu = trees.map(() => [] as number[]);
@@ -120,7 +145,7 @@ for (let i = 0; i < SHARDS; i++) {
   trees.forEach((t, ti) => {
     const dir = join(out, `${ti ? "before-" : ""}shard-${i}`);
     dirs[ti].push(dir);
-    const { wall, cpu } = cli(t, ["study", ...grid, "--shard", "auto", "--out", dir], { JOB_COMPLETION_INDEX: String(i), PTQ_ONNX_SHARDS: String(SHARDS) });
+    const { wall, cpu } = cli(t, ["study", ...grid, ...planArgs(t), "--shard", "auto", "--out", dir], { JOB_COMPLETION_INDEX: String(i), PTQ_ONNX_SHARDS: String(SHARDS) });
     shardCpu[ti].push(cpu);
     const ph = logPhases(dir);
     const r = runJson(dir);
@@ -128,14 +153,14 @@ for (let i = 0; i < SHARDS; i++) {
     redone[ti].quantizations += r.counters.quantizations;
     console.log(
       `${ti ? "  before: " : ""}shard ${i + 1}/${SHARDS}: ${r.counters.cells} cells, ${r.counters.calibrations} calibrations, ${r.counters.quantizations} quantizations; ` +
-        `CPU ${f1(cpu)} s, fixed cost ${pct(fixed[ti] / cpu)} of it; wall ${f1(wall)} s: planned after ${f1(ph.plan)} s, calibrations ${f1(ph.calibration)} s, quantizations ${f1(ph.quantization)} s, cells ${f1(ph.cell)} s`,
+        `CPU ${f1(cpu)} s, fixed cost ${f2(fixedPer[i][ti])} s = ${pct(fixedPer[i][ti] / cpu)} of it; wall ${f1(wall)} s: planned after ${f1(ph.plan)} s, calibrations ${f1(ph.calibration)} s, quantizations ${f1(ph.quantization)} s, cells ${f1(ph.cell)} s`,
     );
   });
 }
-const worst = trees.map((_, ti) => Math.max(...shardCpu[ti].map((c) => fixed[ti] / c)));
+const worst = trees.map((_, ti) => Math.max(...shardCpu[ti].map((c, i) => fixedPer[i][ti] / c)));
 const totalShards = shardCpu.map((v) => v.reduce((a, b) => a + b, 0));
-const average = trees.map((_, ti) => fixed[ti] / (shardCpu[ti].reduce((a, b) => a + b, 0) / SHARDS));
-console.log(`fixed cost of a shard: ${both(average, pct)} of an average shard's CPU seconds, ${both(worst, pct)} of the smallest's (target under 10 %)`);
+const average = trees.map((_, ti) => fixedPer.reduce((a, f) => a + f[ti], 0) / shardCpu[ti].reduce((a, b) => a + b, 0));
+console.log(`fixed cost of a shard: ${both(average, pct)} of an average shard's CPU seconds, ${both(worst, pct)} of the shard where it weighs most (target under 10 %)`);
 const work = (r: { calibrations: number; quantizations: number }) => `${r.calibrations} calibrations, ${r.quantizations} quantizations`;
 console.log(`all ${SHARDS} shards: CPU ${both(totalShards, f1)} s; ${work(redone[0])}${trees.length > 1 ? ` (before: ${work(redone[1])})` : ""}`);
 
@@ -148,6 +173,21 @@ if (!argv.includes("--no-single")) {
   cli(trees[0], ["study", "merge", ...dirs[0], "--out", merged]);
   const same = readFileSync(join(single, "results.json"), "utf8") === readFileSync(join(merged, "results.json"), "utf8");
   console.log(`merged results.json ${same ? "has the same bytes as" : "DIFFERS from"} the one-process run's`);
+}
+
+const zoo = Number(opt("zoo", "50"));
+if (zoo > 0) {
+  // M model files, each a hard link to wordnet8-disc: shard 1 of 25 of a quick study over them.
+  const zooDir = join(out, "zoo");
+  mkdirSync(zooDir, { recursive: true });
+  const files = Array.from({ length: zoo }, (_, i) => join(zooDir, `m${String(i).padStart(3, "0")}-disc.onnx`));
+  for (const f of files) linkSync(join(ROOT, "models", "wordnet8-disc.onnx"), f);
+  const zgrid = ["--models", files.join(","), "--quick", "--rows", rows, "--jobs", "1", "--threads", "1", "--shard", "1/25", "--max-cells", "0"];
+  const t = trees[0];
+  const planned = cli(t, ["study", ...zgrid.slice(0, -4), "--max-cells", "0", "--out", join(zooDir, "plan")]).cpu;
+  const withPlan = t.plan ? medianCpu((x) => (x === t ? [...t.entry, "study", ...zgrid, "--plan", join(zooDir, "plan", "study.json"), "--out", join(zooDir, "with")] : ["-e", "0"]))[0] : NaN;
+  const without = medianCpu((x) => (x === t ? [...t.entry, "study", ...zgrid, "--out", join(zooDir, "without")] : ["-e", "0"]))[0];
+  console.log(`a zoo of ${zoo} model files, shard 1/25 (--max-cells 0), CPU s (median of 3): with the plan ${f2(withPlan)}, planning every model ${f2(without)}; planning once ${f2(planned)}`);
 }
 console.log(`load average at end: ${loadNow()}`);
 

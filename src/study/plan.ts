@@ -12,7 +12,7 @@ import { parseNoiseLevels, type NoiseKind } from "../eval/noise.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
 import { makePolicy, ROUNDINGS, type Rounding, type WeightClip } from "../passes/policy.ts";
 import { presetByName } from "../pipeline/presets.ts";
-import { fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
+import { canonicalJson, fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
 
 export const DEFAULT_BITS = [3, 4, 5, 6, 8];
 export const DEFAULT_CALIB = ["balanced", "natural", "classes:0"];
@@ -210,7 +210,7 @@ export function normalizeSettings(given: StudyOptions): StudySettings {
   };
 }
 
-function kindOf(model: Model, file: string, given: string | undefined): { kind: ModelKind; source: PlanModel["kind_source"] } {
+function kindOf(model: Model | undefined, file: string, given: string | undefined): { kind: ModelKind; source: PlanModel["kind_source"] } {
   const norm = (k: string): ModelKind | undefined => {
     const t = k.trim().toLowerCase();
     if (["discriminative", "disc", "d"].includes(t)) return "discriminative";
@@ -223,7 +223,7 @@ function kindOf(model: Model, file: string, given: string | undefined): { kind: 
     if (!k) throw new InputError(`--kinds: "${given}" is not discriminative, generative or unknown`);
     return { kind: k, source: "option" };
   }
-  const meta = model.metadata.get("ptq-onnx.kind");
+  const meta = model?.metadata.get("ptq-onnx.kind");
   if (meta && norm(meta)) return { kind: norm(meta)!, source: "metadata" };
   const name = basename(file).toLowerCase();
   if (/gen/.test(name)) return { kind: "generative", source: "file name" };
@@ -285,51 +285,120 @@ export function decodeLabels(text: string, classes: number): Int32Array {
   return text === "" ? new Int32Array(0) : Int32Array.from(text.split(",").map(Number));
 }
 
-/** Reads every model and its data, checks the grid against them, and names every cell. */
-export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)): Plan {
+/** The files a study plans, checked: each once, in order; --kinds, if given, one per file. */
+function modelFiles(opts: StudyOptions): string[] {
   if (!opts.models || opts.models.length === 0) throw new InputError("--models A.onnx,B.onnx is required");
   const files = [...new Set(opts.models)];
   if (opts.kinds && opts.kinds.length !== files.length) {
     throw new InputError(`--kinds gives ${opts.kinds.length} kinds for ${files.length} models`);
   }
-  const tokenizerSha = settings.tokenizer ? fileSha256(settings.tokenizer) : null;
-  const models: PlanModel[] = files.map((file, index) => {
-    const model = loadModel(file);
-    const problems = validateModel(model);
-    if (problems.length) throw new InputError(problems[0], file);
-    const sha256 = fileSha256(file);
-    const labels = modelLabels(model);
-    const test = loadEvalData(model, { data: settings.test_data ?? undefined, tokenizer: settings.tokenizer ?? undefined, rows: settings.rows ?? undefined });
-    const classes = numClasses(model, labels, test.labels);
-    for (const mode of settings.calib) parseCalibMode(mode, classes);
-    const calibSource = settings.calib_data
-      ? { source: settings.calib_data, sha256: fileSha256(settings.calib_data) }
-      : (() => {
-          const d = loadLabelledData(model, { tokenizer: settings.tokenizer ?? undefined, split: "val" });
-          return { source: d.source, sha256: d.sha256 };
-        })();
-    const { kind, source } = kindOf(model, file, opts.kinds?.[index]);
-    return {
-      index,
-      file,
-      name: basename(file).replace(/\.onnx$/, ""),
-      sha256,
-      kind,
-      kind_source: source,
-      labels: labels ?? null,
-      classes,
-      dataset: model.metadata.get("ptq-onnx.dataset") ?? null,
-      batch: settings.batch ?? defaultBatch(model, test.tokenizer, test.labelNames),
-      tokenizer_sha256: tokenizerSha,
-      test: { source: test.source, sha256: test.sha256, n: test.ids.length, labels: encodeLabels(test.labels, classes) },
-      calib_data: calibSource,
-    };
-  });
-  const names = models.map((m) => m.name);
-  models.forEach((m, i) => {
-    if (names.indexOf(m.name) !== i) m.name = `${m.name}#${i + 1}`;
-  });
+  return files;
+}
 
+/** Reads one model and its data (tokenizing its test and calibration splits) and checks the grid against them. */
+function planModel(opts: StudyOptions, settings: StudySettings, files: string[], index: number, tokenizerSha: string | null): PlanModel {
+  const file = files[index];
+  const model = loadModel(file);
+  const problems = validateModel(model);
+  if (problems.length) throw new InputError(problems[0], file);
+  const sha256 = fileSha256(file);
+  const labels = modelLabels(model);
+  const test = loadEvalData(model, { data: settings.test_data ?? undefined, tokenizer: settings.tokenizer ?? undefined, rows: settings.rows ?? undefined });
+  const classes = numClasses(model, labels, test.labels);
+  for (const mode of settings.calib) parseCalibMode(mode, classes);
+  const calibSource = settings.calib_data
+    ? { source: settings.calib_data, sha256: fileSha256(settings.calib_data) }
+    : (() => {
+        const d = loadLabelledData(model, { tokenizer: settings.tokenizer ?? undefined, split: "val" });
+        return { source: d.source, sha256: d.sha256 };
+      })();
+  const { kind, source } = kindOf(model, file, opts.kinds?.[index]);
+  return {
+    index,
+    file,
+    name: modelName(files, index),
+    sha256,
+    kind,
+    kind_source: source,
+    labels: labels ?? null,
+    classes,
+    dataset: model.metadata.get("ptq-onnx.dataset") ?? null,
+    batch: settings.batch ?? defaultBatch(model, test.tokenizer, test.labelNames),
+    tokenizer_sha256: tokenizerSha,
+    test: { source: test.source, sha256: test.sha256, n: test.ids.length, labels: encodeLabels(test.labels, classes) },
+    calib_data: calibSource,
+  };
+}
+
+/** A model's name in the study: its file name, with `#position` when another file has the same name. */
+function modelName(files: string[], index: number): string {
+  const names = files.map((f) => basename(f).replace(/\.onnx$/, ""));
+  return names.indexOf(names[index]) !== index ? `${names[index]}#${index + 1}` : names[index];
+}
+
+/** Reads every model and its data, checks the grid against them, and names every cell. */
+export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)): Plan {
+  const files = modelFiles(opts);
+  const tokenizerSha = settings.tokenizer ? fileSha256(settings.tokenizer) : null;
+  const models = files.map((_, index) => planModel(opts, settings, files, index, tokenizerSha));
+  return { format: "ptq-onnx.study.plan", version: 1, code_version: STUDY_CODE_VERSION, settings, models, ...planCells(settings, models) };
+}
+
+/**
+ * A shard's plan from the plan another run wrote (its study.json: `study ... --max-cells 0`
+ * plans once), so that a shard reads no model it does not run, and tokenizes no data set at
+ * planning: on a zoo of M models every shard would otherwise load and tokenize all M. Checked
+ * here: the file is a plan of this study code with these settings, model files (and --kinds),
+ * its calibrations and cells are the ones its models give, and the model files this shard runs
+ * (`owned`, model positions given the plan) still have the planned sha256. The data hashes
+ * are checked where the data is read: by the tasks (test rows in the cells, the calibration
+ * pool in the calibrations), against the plan. `planFile` names the file in errors.
+ */
+export function planFromFile(
+  opts: StudyOptions,
+  planFile: string,
+  text: string,
+  owned: (plan: Plan) => number[],
+  settings = normalizeSettings(opts),
+): Plan {
+  const files = modelFiles(opts);
+  let given: Plan;
+  try {
+    given = JSON.parse(text) as Plan;
+  } catch {
+    throw new InputError("--plan: not JSON (give the study.json a study run wrote)", planFile);
+  }
+  if (given?.format !== "ptq-onnx.study.plan" || given.version !== 1 || !Array.isArray(given.models) || !Array.isArray(given.cells)) {
+    throw new InputError("--plan: not a ptq-onnx study plan (give the study.json a study run wrote)", planFile);
+  }
+  if (given.code_version !== STUDY_CODE_VERSION) throw new InputError(`--plan: written by study code ${given.code_version}, this is ${STUDY_CODE_VERSION}`, planFile);
+  if (canonicalJson(given.settings) !== canonicalJson(settings)) throw new InputError("--plan: its grid settings differ from these options", planFile);
+  const planned = given.models.map((m) => m.file);
+  if (canonicalJson(planned) !== canonicalJson(files)) throw new InputError(`--plan: plans models ${planned.join(",")}, not --models ${files.join(",")}`, planFile);
+  given.models.forEach((m, i) => {
+    const kind = opts.kinds?.[i];
+    if (kind === undefined ? m.kind_source === "option" : m.kind_source !== "option" || kindOf(undefined, m.file, kind).kind !== m.kind) {
+      throw new InputError(`--plan: ${m.file} was planned with kind ${m.kind} (${m.kind_source}), not as --kinds gives now`, planFile);
+    }
+  });
+  const tokenizerSha = settings.tokenizer ? fileSha256(settings.tokenizer) : null;
+  const plan: Plan = { format: "ptq-onnx.study.plan", version: 1, code_version: STUDY_CODE_VERSION, settings, models: given.models, ...planCells(settings, given.models) };
+  if (canonicalJson(plan) !== canonicalJson(given) || given.models.some((m, i) => m.index !== i || m.tokenizer_sha256 !== tokenizerSha)) {
+    throw new InputError("--plan: its calibrations or cells are not the ones its models give (plan the study again)", planFile);
+  }
+  if (settings.calib_data) {
+    const sha = fileSha256(settings.calib_data);
+    if (given.models.some((m) => m.calib_data.sha256 !== sha)) throw new InputError(`--plan: ${settings.calib_data} changed since the plan was written (plan the study again)`, planFile);
+  }
+  for (const index of new Set(owned(given))) {
+    const m = given.models[index];
+    if (fileSha256(m.file) !== m.sha256) throw new InputError(`--plan: ${m.file} changed since the plan was written (plan the study again)`, planFile);
+  }
+  return plan;
+}
+
+/** Every calibration and cell of the grid over the planned models, each named by its inputs' hashes. */
+function planCells(settings: StudySettings, models: PlanModel[]): Pick<Plan, "calibrations" | "cells"> {
   const calibrations: CalibrationSpec[] = [];
   const calibIndex = new Map<string, CalibrationSpec>();
   const calibration = (m: PlanModel, mode: string, seed: number): CalibrationSpec => {
@@ -391,7 +460,7 @@ export function buildPlan(opts: StudyOptions, settings = normalizeSettings(opts)
       }
     }
   }
-  return { format: "ptq-onnx.study.plan", version: 1, code_version: STUDY_CODE_VERSION, settings, models, calibrations, cells };
+  return { calibrations, cells };
 }
 
 /** Parses `--shard i/n` (1 <= i <= n). */

@@ -20,7 +20,7 @@ import { InputError, processAlive, writeFileAtomic } from "../graph/index.ts";
 import { aggregate, type StudyResults } from "./aggregate.ts";
 import { resultsCsv } from "./csv.ts";
 import { canonicalJson } from "./hash.ts";
-import { buildPlan, cellCost, normalizeSettings, parseShard, shardCells, type Plan, type StudyOptions } from "./plan.ts";
+import { buildPlan, cellCost, normalizeSettings, parseShard, planFromFile, shardCells, type Plan, type StudyOptions } from "./plan.ts";
 import { runTasks, type PoolTask } from "./pool.ts";
 import { renderReport, type RunInfo } from "./report.ts";
 import { calibPath, cellPath, quantizedPath, readCell, zeroCounters, type CellFile, type TaskCounters } from "./tasks.ts";
@@ -35,6 +35,12 @@ export interface RunOptions {
   shard?: string;
   /** Compute at most this many cells in this run (the rest stay missing until a rerun). */
   maxCells?: number;
+  /**
+   * A study.json another run of the same options wrote (e.g. a `--max-cells 0` run, once,
+   * before the shards): the plan is read from it rather than made; only the model files of this
+   * run's own cells are read (hashed, checked against it: planFromFile), no other model or data.
+   */
+  plan?: string;
   /** Keep the quantized models in OUT/models. */
   keepModels?: boolean;
   /** Called with each progress line (also appended to OUT/study.log). */
@@ -70,6 +76,14 @@ function readPlan(dir: string): Plan {
     return plan;
   } catch {
     throw new InputError(`${PLAN_FILE} is not a ptq-onnx study plan`, dir);
+  }
+}
+
+function readPlanText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`--plan: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
   }
 }
 
@@ -125,7 +139,8 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
   const maxCells = intAtLeast(opts.maxCells, "max-cells", 0);
   const shard = parseShard(opts.shard);
   const settings = normalizeSettings(opts);
-  const plan = buildPlan(opts, settings);
+  const byCost = (p: Plan) => shardCells(p.cells, shard, (c) => cellCost(p, c));
+  const plan = opts.plan === undefined ? buildPlan(opts, settings) : planFromFile(opts, opts.plan, readPlanText(opts.plan), (p) => byCost(p).map((c) => c.model), settings);
   const out = opts.out;
   mkdirSync(join(out, "cells"), { recursive: true });
   removeStaleTemporaries(out);
@@ -138,7 +153,7 @@ export async function runStudy(opts: StudyOptions & RunOptions): Promise<RunSumm
     opts.onLog?.(stamped);
   };
 
-  const mine = shardCells(plan.cells, shard, (c) => cellCost(plan, c));
+  const mine = byCost(plan);
   const cached = mine.filter((c) => readCell(cellPath(out, c.hash), c.hash));
   let todo = mine.filter((c) => !cached.includes(c));
   if (maxCells !== undefined) todo = todo.slice(0, maxCells);

@@ -171,6 +171,12 @@ export async function runCalibration(ctx: TaskContext, spec: CalibrationSpec): P
   mkdirSync(join(ctx.out, "calib"), { recursive: true });
   const model = floatModel(m);
   const data = loadLabelledData(model, { data: s.calib_data ?? undefined, tokenizer: s.tokenizer ?? undefined, split: "val" });
+  // A plan read with --plan was made elsewhere: the pool must be the one it was planned with
+  // (a --calib-data file's own bytes are hashed and checked where the plan is read).
+  const calibSha = s.calib_data ? undefined : data.sha256;
+  if (calibSha !== undefined && calibSha !== m.calib_data.sha256) {
+    throw new InputError(`the calibration rows changed since the study was planned (sha256 ${calibSha.slice(0, 12)}..., planned ${m.calib_data.sha256.slice(0, 12)}...)`, m.file);
+  }
   const calibration = await calibrate(planFor(ctx.plan, m, 8), data, {
     mode: spec.mode,
     size: s.calib_size,

@@ -37,6 +37,7 @@ interface Args {
   shards?: number;
   "shard-index"?: number;
   "max-cells"?: number;
+  plan?: string;
   "keep-models"?: boolean;
   progress?: string;
   json: boolean;
@@ -130,6 +131,7 @@ export const studyCommand: CommandModule<object, Args> = {
       .option("threads", integerArg("threads", 1, { describe: "onnxruntime threads per job (default: cores / jobs)" }))
       .options(shardOptions)
       .option("max-cells", integerArg("max-cells", 0, { describe: "compute at most N cells this run (rerun to finish)" }))
+      .option("plan", { type: "string", describe: "the study.json of a run with the same options (plan once with --max-cells 0): a shard then loads only its own cells' models" })
       .option("keep-models", { type: "boolean", default: false, describe: "keep the quantized models in OUT/models" })
       .option("progress", progressOption)
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }) as unknown as Argv<Args>,
@@ -170,6 +172,7 @@ export const studyCommand: CommandModule<object, Args> = {
       threads: intOption(args.threads, "threads", 1),
       shard,
       maxCells: intOption(args["max-cells"], "max-cells", 0),
+      plan: args.plan,
       keepModels: args["keep-models"],
       onLog: makeProgress(progressMode(args.progress), "study")?.message,
     });
