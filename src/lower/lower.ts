@@ -16,6 +16,12 @@ export interface LowerOptions {
   accuracyLevel?: 0 | 4;
   /** Score only the positions a language-model scorer's mask keeps (default true; src/lower/scored-rows.ts). */
   scoredRows?: boolean;
+  /**
+   * Rows per chunk when scoring masked positions only: the kernel, log-softmax and pick run
+   * over this many rows at a time in a Loop (0: all rows at once; default: as many rows as
+   * make CHUNK_LOGITS logits). See src/lower/scored-rows.ts.
+   */
+  chunkRows?: number;
   /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
   foldLastStep?: boolean;
 }
@@ -39,6 +45,7 @@ export interface LowerReport {
   /** Exporter glue replaced by what the kernels compute anyway (a last-step selection by Y_h), and selections left as they were with the reason. */
   folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
+
 
 /** The `ptq-onnx.format` value of a lowered model. */
 export const ORT_FORMAT = "ort";
@@ -106,7 +113,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   // After the activation pairs are settled: the rows it gathers are the kernel's own input.
   // Only around a kernel written here (a model with none was refused above).
   const rewrites: RuleOutcome[] = [];
-  if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx), rewrites).run(model);
+  if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx, opts.chunkRows), rewrites).run(model);
   const folded: RuleOutcome[] = [];
   if (opts.foldLastStep ?? true) {
     rulePass(lastStepRule(model), folded).run(model);
