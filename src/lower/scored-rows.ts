@@ -185,7 +185,8 @@ export function scoredRowsRule(ctx: LowerContext, chunkRows?: number): RewriteRu
  * Logits per chunk (256 Ki floats, 1 MiB; 26 rows of a 10,000-word vocabulary). On spam-gen's
  * lowered models at batch 32 ([8192, 10000] logits), timed interleaved in CPU time
  * (scripts/lower/chunk-rows.ts), chunks of 16 to 128 rows took 0.82-0.96 of the unchunked
- * time, 256 and 1024 rows 0.92-0.94; the peak resident memory of a batch of 32 fell from
+ * time in seven of eight measurements (one 1.03: noise on a shared machine), 256 and 1024 rows
+ * 0.92-0.94; the peak resident memory of a batch of 32 fell from
  * 1.19 GiB to 0.14 GiB.
  */
 export const CHUNK_LOGITS = 1 << 18;
