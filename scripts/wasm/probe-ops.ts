@@ -16,7 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRng } from "../../src/data/random.ts";
-import { DataType, Tensor, newModel, saveModel, type Graph, type Model, type TensorData, type Value } from "../../src/graph/index.ts";
+import { create } from "@bufbuild/protobuf";
+import { GraphProtoSchema } from "onnx-buf";
+import { DataType, Graph, Tensor, makeValueInfo, newModel, saveModel, type Model, type TensorData, type Value } from "../../src/graph/index.ts";
 import { unsupportedOps } from "../../src/parity/wasm.ts";
 
 const RUNNER = fileURLToPath(new URL("./run-models.mjs", import.meta.url));
@@ -310,6 +312,60 @@ function scoredRows(): Probe {
   return { name: "NonZero, GatherND, ScatterND (standard ops)", note: "projecting only a scorer's unmasked positions", model: m, feeds };
 }
 
+/**
+ * The row-chunk Loop of lowering's scored-rows rewrite (chunkedPick in src/lower/scored-rows.ts):
+ * rows quantized once (DynamicQuantizeLinear), padded to whole chunks (Pad), then per chunk a
+ * Slice, MatMulIntegerToFloat, LogSoftmax and the pick (GatherElements) in a Loop body that
+ * reads the outer graph's values, and the padding cut off (Reshape, Slice). 7 rows, chunks of 3.
+ */
+function rowChunkLoop(): Probe {
+  const { model: m, g } = model();
+  const feeds: Record<string, Feed> = {};
+  const P = 7;
+  const C = 3;
+  const a = floatInput(g, "A", [P, K], feeds);
+  feeds.ids = { type: "int64", dims: [P, 1], data: ints(P, 0, N - 1) };
+  const ids = g.addInput("ids", DataType.INT64, [P, 1]);
+  const i64 = (name: string, dims: number[], v: number[]) => init(g, name, DataType.INT64, dims, BigInt64Array.from(v.map(BigInt)));
+  const op = (graph: Graph, opType: string, inputs: (Value | null)[], out: string, attributes?: Record<string, number | number[]>, domain?: string) =>
+    graph.addNode({ opType, domain, inputs, outputs: [out], attributes }).outputs[0]!;
+  const [aq, as, azp] = g.addNode({ opType: "DynamicQuantizeLinear", inputs: [a], outputs: ["A_q", "A_scale", "A_zero_point"] }).outputs;
+  const size = i64("chunk_rows", [], [C]);
+  const rows = op(g, "Gather", [op(g, "Shape", [aq], "rows_shape"), i64("first", [], [0])], "P");
+  const trips = op(g, "Div", [op(g, "Add", [rows, i64("c_less_one", [], [C - 1])], "P_up"), size], "trips");
+  const padRows = op(g, "Sub", [op(g, "Mul", [trips, size], "padded"), rows], "pad_rows");
+  const pads = op(g, "Concat", [i64("head", [2], [0, 0]), op(g, "Unsqueeze", [padRows, i64("axis0", [1], [0])], "pad_1d"), i64("tail", [1], [0])], "pads", { axis: 0 });
+  const aPad = op(g, "Pad", [aq, pads], "A_padded");
+  const idsPad = op(g, "Pad", [ids, pads], "ids_padded");
+  const weight = int8Weight(g);
+  const scales = colScales(g);
+  const bZero = init(g, "b_zero_point", DataType.INT8, [N], new Int8Array(N));
+  const bias = init(g, "bias", DataType.FLOAT, [N], floats(N, 0.1));
+  const body = new Graph(create(GraphProtoSchema, { name: "body" }), g);
+  const bodyInput = (name: string, type: number) => {
+    const v = body.newValue(name);
+    v.info = makeValueInfo(v.name, type, []);
+    body.inputs.push(v);
+    return v;
+  };
+  const iter = bodyInput("iteration", DataType.INT64);
+  const cond = bodyInput("condition", DataType.BOOL);
+  const start = op(body, "Unsqueeze", [op(body, "Mul", [iter, size], "start_scalar"), i64("axis0_b", [1], [0])], "start");
+  const end = op(body, "Add", [start, size], "end");
+  const chunk = op(body, "Slice", [aPad, start, end, i64("slice_axis", [1], [0])], "rows");
+  const chunkIds = op(body, "Slice", [idsPad, start, end, i64("slice_axis_ids", [1], [0])], "chunk_ids");
+  const logits = op(body, "MatMulIntegerToFloat", [chunk, weight, as, scales, azp, bZero, bias], "logits", undefined, "com.microsoft");
+  const picked = op(body, "GatherElements", [op(body, "LogSoftmax", [logits], "log_probs", { axis: -1 }), chunkIds], "picked", { axis: -1 });
+  body.addOutput(op(body, "Identity", [cond], "condition_out"), DataType.BOOL, []);
+  body.addOutput(picked, DataType.FLOAT, [C, 1]);
+  const loop = g.addNode({ opType: "Loop", inputs: [trips, null], outputs: ["chunks"] });
+  loop.setSubgraph("body", body);
+  const flat = op(g, "Reshape", [loop.outputs[0]!, i64("flat", [1], [-1])], "flat");
+  const y = op(g, "Slice", [flat, i64("from", [1], [0]), op(g, "Unsqueeze", [rows, i64("axis0_p", [1], [0])], "P_1d"), i64("out_axis", [1], [0])], "Y");
+  g.addOutput(y, DataType.FLOAT);
+  return { name: "Loop over row chunks (Pad; Slice, MatMulIntegerToFloat, LogSoftmax, GatherElements in the body)", note: "a scorer's projection in row chunks", model: m, feeds };
+}
+
 export function probes(): Probe[] {
   return [
     dynamicQuantizeLstm(false),
@@ -335,6 +391,7 @@ export function probes(): Probe[] {
     dequantizeMatMul("int4-block"),
     dequantizeMatMul("uint4-axis"),
     scoredRows(),
+    rowChunkLoop(),
   ];
 }
 

@@ -17,6 +17,12 @@ export interface LowerOptions {
   accuracyLevel?: 0 | 4;
   /** Score only the positions a language-model scorer's mask keeps (default true; src/lower/scored-rows.ts). */
   scoredRows?: boolean;
+  /**
+   * Rows per chunk when scoring masked positions only: the kernel, log-softmax and pick run
+   * over this many rows at a time in a Loop (0: all rows at once; default: as many rows as
+   * make CHUNK_LOGITS logits). See src/lower/scored-rows.ts.
+   */
+  chunkRows?: number;
   /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
   foldLastStep?: boolean;
   /** Drop a packed-sequence export's sort and unsort of the rows around its LSTMs (default true; see packedSortRule). */
@@ -45,6 +51,7 @@ export interface LowerReport {
    */
   folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
+
 
 /** The `ptq-onnx.format` value of a lowered model. */
 export const ORT_FORMAT = "ort";
@@ -119,7 +126,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   // After the activation pairs are settled: the rows it gathers are the kernel's own input.
   // Only around a kernel written here (a model with none was refused above).
   const rewrites: RuleOutcome[] = [];
-  if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx), rewrites).run(model);
+  if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx, opts.chunkRows), rewrites).run(model);
   if (opts.foldLastStep ?? true) {
     rulePass(lastStepRule(model), folded).run(model);
     cleanupPass.run(model);

@@ -28,17 +28,19 @@ describe("ptq-onnx lower", () => {
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.output).toBe(out);
-    expect(j.lowered.map((l: { kernel: string }) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "Gather (split 4-bit rows)"]);
+    expect(j.lowered.map((l: { kernel: string }) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "Gather (split 4-bit rows)", "MatMulIntegerToFloat"]);
     for (const l of j.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
     // The generative model's label embedding is read by Expand, which has no integer kernel.
     expect(j.left).toHaveLength(1);
     expect(j.left[0].op).toBe("Expand");
     expect(j.left[0].reason).toMatch(/no integer kernel for Expand/);
-    expect(j.bytes.output).toBeLessThan(j.bytes.input);
+    // Smaller weights; the scorer's row-chunk Loop adds a fixed 4 KB or so of nodes and names (this model is 32 KB).
+    expect(j.bytes.output).toBeLessThan(j.bytes.input + 5000);
     const inspect = JSON.parse(runCli(["inspect", out, "--json"]).stdout);
     expect(inspect.opsets["com.microsoft"]).toBe(1);
+    // The projection runs in row chunks: DynamicQuantizeLinear over all rows, MatMulIntegerToFloat per chunk.
     // The 4-bit embedding is standard ops over packed nibbles, not a contrib kernel.
-    expect(inspect.integer_kernels.map((k: { op: string }) => k.op).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul"]);
+    expect(inspect.integer_kernels.map((k: { op: string }) => k.op).sort()).toEqual(["DynamicQuantizeLSTM", "MatMulIntegerToFloat"]);
     for (const k of inspect.integer_kernels) for (const w of k.weights) expect(w.bits).toBe(4);
     expect(inspect.lstm[0].quantized_weights).toBe(true);
     // Lowering the lowered model again is refused.
@@ -140,7 +142,7 @@ describe("lowerModel", () => {
     const out = join(dir, "packed.onnx");
     await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, packInt4: true, saveCalibTable: false });
     const report = lowerModel(loadModel(out));
-    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "Gather (split 4-bit rows)"]);
+    expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "Gather (split 4-bit rows)", "MatMulIntegerToFloat"]);
     for (const l of report.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
   }, 60_000);
 });

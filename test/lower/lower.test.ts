@@ -127,7 +127,8 @@ describe("lowering models quantized by ptq-onnx", () => {
           const used = new Set(report.lowered.map((l) => l.kernel));
           // Embeddings: packed split nibbles at 4 bits, int8 rows with their scales at 8 (both faster than GatherBlockQuantized).
           expect(used.has("DynamicQuantizeLSTM") && used.has(bits === 8 ? "Gather (int8 rows)" : "Gather (split 4-bit rows)")).toBe(true);
-          expect(used.has(matmul === "nbits" ? "MatMulNBits" : bits === 8 ? "MatMulIntegerToFloat" : "DynamicQuantizeMatMul")).toBe(true);
+          // tiny-gen's projection runs in row chunks: DynamicQuantizeLinear over all its rows, then MatMulIntegerToFloat per chunk.
+          expect(used.has(matmul === "nbits" ? "MatMulNBits" : bits === 8 || c.name === "tiny-gen" ? "MatMulIntegerToFloat" : "DynamicQuantizeMatMul")).toBe(true);
           // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
           expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain)).toBe(false);
           for (const l of report.left) expect(l.reason.length).toBeGreaterThan(10);
@@ -223,7 +224,8 @@ describe("a MatMul's bias Add folded into the int8 GEMM", () => {
     const sumName = addOf(loadModel(qdqFile))!.outputs[0]!.name;
 
     const model = loadModel(qdqFile);
-    const report = lowerModel(model);
+    // In one piece: in row chunks the kernel moves into a Loop body (tested below).
+    const report = lowerModel(model, { chunkRows: 0 });
     expect(validateModel(model)).toEqual([]);
     const kernel = model.allNodes().find((n) => n.opType === "MatMulIntegerToFloat")!;
     expect(kernel.name).toBe("/proj/MatMul");
@@ -268,11 +270,29 @@ describe("a generative scorer's masked positions", () => {
       expect(model.allNodes().filter((n) => ["NonZero", "GatherND", "ScatterND"].includes(n.opType)).length).toBe(4);
       const whole = loadModel(qdqFile);
       expect(lowerModel(whole, { scoredRows: false }).rewrites).toEqual([]);
+      // The projection in chunks of 5 rows (several Loop iterations and a ragged last chunk)
+      // and in one piece: the same numbers, bit for bit (the 4-bit model's dynamic activation
+      // range is found once over all scored rows before the Loop).
+      const oneChunk = loadModel(qdqFile);
+      lowerModel(oneChunk, { chunkRows: 0 });
+      expect(oneChunk.allNodes().some((n) => n.opType === "Loop")).toBe(false);
+      const chunked = loadModel(qdqFile);
+      const chunkedReport = lowerModel(chunked, { chunkRows: 5 });
+      expect(validateModel(chunked)).toEqual([]);
+      const loop = chunked.allNodes().find((n) => n.opType === "Loop")!;
+      expect(loop.subgraphs.get("body")![0].nodes.map((n) => n.opType)).toEqual(expect.arrayContaining(["MatMulIntegerToFloat", "LogSoftmax", "GatherElements"]));
+      expect(chunkedReport.lowered.find((l) => l.node === "/proj/MatMul")!.kernel).toBe("MatMulIntegerToFloat");
+      // The default chunk (256 Ki logits) over tiny-gen's small vocabulary takes all rows in one or two chunks.
+      expect(model.allNodes().filter((n) => n.opType === "Loop").length).toBe(1);
       // Batches of 16 rows of 1 to 12 tokens: most positions of a batch are padding.
       const rows = loadLabelledData(model, { data: TINY_TEST, split: "test" }).ids;
       const before = await predictScores(serializeModel(whole), rows, { batch: 16, intraOpThreads: 1 });
       const after = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
       const r = compare(before, after);
+      const unchunked = await predictScores(serializeModel(oneChunk), rows, { batch: 16, intraOpThreads: 1 });
+      const inChunks = await predictScores(serializeModel(chunked), rows, { batch: 16, intraOpThreads: 1 });
+      expect(compare(unchunked, inChunks).maxRel).toBe(0);
+      expect(compare(unchunked, after).maxRel).toBe(0);
       if (bits === 8) {
         // MatMulIntegerToFloat works row by row on calibrated codes: the same numbers.
         expect(r.maxRel).toBe(0);
