@@ -1,4 +1,4 @@
-import type { Node } from "../graph/index.ts";
+import type { Node, Value } from "../graph/index.ts";
 import type { QdqModel, QuantizedWeight } from "../quant/qdq.ts";
 
 /** onnxruntime's contrib domain, where the integer kernels live. */
@@ -31,4 +31,16 @@ export function unsupportedWeight(w: QuantizedWeight): string | null {
 /** The scale of output channel `c` when the channels run along `axis` (or the one scale). */
 export function channelScale(w: QuantizedWeight, axis: number, c: number): number {
   return w.axis === null ? w.scales[0] : w.axis === axis ? w.scales[c] : NaN;
+}
+
+/** The constant behind a value (initializer or Constant node), as numbers, or null. */
+export function constantNumbers(v: Value | null | undefined): number[] | null {
+  if (!v) return null;
+  if (v.initializer) return Array.from(v.initializer.toNumbers());
+  const p = v.producer;
+  if (p?.opType === "Constant" && !p.domain) {
+    const t = p.getTensor("value");
+    return t ? Array.from(t.toNumbers()) : null;
+  }
+  return null;
 }

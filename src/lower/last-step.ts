@@ -1,6 +1,6 @@
 import { Builder, DataType, Tensor, type Attributes, type Model, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import { MS_DOMAIN } from "./common.ts";
+import { MS_DOMAIN, constantNumbers } from "./common.ts";
 import { probeValue } from "./shape-probe.ts";
 
 interface LastStepMatch {
@@ -19,21 +19,9 @@ const PROBES: [number, number][] = [
   [5, 7],
 ];
 
-/** The constant behind a value (initializer or Constant node), as numbers, or null. */
-function constant(v: Value | null | undefined): number[] | null {
-  if (!v) return null;
-  if (v.initializer) return Array.from(v.initializer.toNumbers());
-  const p = v.producer;
-  if (p?.opType === "Constant" && !p.domain) {
-    const t = p.getTensor("value");
-    return t ? Array.from(t.toNumbers()) : null;
-  }
-  return null;
-}
-
 /** The axes of a Squeeze (input from opset 13, attribute before), or null when they are not constant. */
 function squeezeAxes(n: Node): number[] | null {
-  return n.inputs[1] ? constant(n.inputs[1]) : (n.getInts("axes") ?? null);
+  return n.inputs[1] ? constantNumbers(n.inputs[1]) : (n.getInts("axes") ?? null);
 }
 
 function isLstm(n: Node | null | undefined): n is Node {
@@ -75,11 +63,11 @@ export function lastStepRule(model: Model): RewriteRule<LastStepMatch> {
       const expand = select.inputs[1]?.producer;
       if (expand?.opType !== "Expand") return "the indices are not an Expand of one step per row";
       const reshape = expand.inputs[0]?.producer;
-      if (reshape?.opType !== "Reshape" || constant(reshape.inputs[1])?.join(",") !== "-1,1,1") return "the indices are not one step per row reshaped to [-1, 1, 1]";
+      if (reshape?.opType !== "Reshape" || constantNumbers(reshape.inputs[1])?.join(",") !== "-1,1,1") return "the indices are not one step per row reshaped to [-1, 1, 1]";
       const clip = reshape.inputs[0]?.producer;
-      if (clip?.opType !== "Clip" || constant(clip.inputs[1])?.join(",") !== "0" || clip.inputs[2]) return "the step is not clipped below at 0 (and only there)";
+      if (clip?.opType !== "Clip" || constantNumbers(clip.inputs[1])?.join(",") !== "0" || clip.inputs[2]) return "the step is not clipped below at 0 (and only there)";
       const sub = clip.inputs[0]?.producer;
-      if (sub?.opType !== "Sub" || constant(sub.inputs[1])?.join(",") !== "1") return "the step is not lengths - 1";
+      if (sub?.opType !== "Sub" || constantNumbers(sub.inputs[1])?.join(",") !== "1") return "the step is not lengths - 1";
       const lengths = sub.inputs[0]!;
       if (!lengths.isGraphInput || lengths.shape?.length !== 1) return "lengths - 1 does not read a [batch] graph input";
       // The Expand must give [batch, 1, hidden] whatever the batch and step count are.
@@ -143,7 +131,7 @@ function squeezingIf(value: Value, hidden: number): Node | null {
   if (!branch || ops.length !== 1 || branch.outputs.length !== 1) return null;
   const sq = ops[0];
   if (sq.opType !== "Squeeze" || sq.inputs[0] !== value || branch.outputs[0] !== sq.outputs[0]) return null;
-  const axes = sq.inputs[1] ? constant(sq.inputs[1]) : (sq.getInts("axes") ?? null);
+  const axes = sq.inputs[1] ? constantNumbers(sq.inputs[1]) : (sq.getInts("axes") ?? null);
   return axes?.join(",") === "1" ? iff : null;
 }
 

@@ -1,6 +1,6 @@
 import type { Node, Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import { MS_DOMAIN } from "./common.ts";
+import { MS_DOMAIN, constantNumbers } from "./common.ts";
 import { probeValue } from "./shape-probe.ts";
 
 interface PackedSortMatch {
@@ -13,17 +13,6 @@ interface PackedSortMatch {
 
 /** Two unrelated batch sizes: a shape-driven answer that holds for both is taken as fixed. */
 const PROBES = [3, 7];
-
-function constant(v: Value | null | undefined): number[] | null {
-  if (!v) return null;
-  if (v.initializer) return Array.from(v.initializer.toNumbers());
-  const p = v.producer;
-  if (p?.opType === "Constant" && !p.domain) {
-    const t = p.getTensor("value");
-    return t ? Array.from(t.toNumbers()) : null;
-  }
-  return null;
-}
 
 const isLstm = (n: Node): boolean => (n.opType === "LSTM" && !n.domain) || (n.opType === "DynamicQuantizeLSTM" && n.domain === MS_DOMAIN);
 
@@ -169,11 +158,11 @@ export function packedSortRule(): RewriteRule<PackedSortMatch> {
             why = out(0, a);
           } else if (n.opType === "Clip" && n.inputs[0] === v) {
             // Scalar constant bounds (the 8-bit activations' clip): each element alone.
-            if ([1, 2].some((i) => n.inputs[i] && constant(n.inputs[i])?.length !== 1)) return `${n.label} has non-scalar or non-constant bounds`;
+            if ([1, 2].some((i) => n.inputs[i] && constantNumbers(n.inputs[i])?.length !== 1)) return `${n.label} has non-scalar or non-constant bounds`;
             why = out(0, a);
           } else if ((n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear") && n.inputs[0] === v) {
             // Per tensor only: a per-channel scale along the batch axis would follow the rows.
-            const size = (x: Value | null | undefined) => (x ? (constant(x)?.length ?? -1) : 1);
+            const size = (x: Value | null | undefined) => (x ? (constantNumbers(x)?.length ?? -1) : 1);
             if (size(n.inputs[1]) !== 1 || size(n.inputs[2]) !== 1) return `${n.label} has non-scalar or non-constant scales`;
             why = out(0, a);
           } else if (n.opType === "Transpose") {
@@ -182,12 +171,12 @@ export function packedSortRule(): RewriteRule<PackedSortMatch> {
             why = out(0, perm.indexOf(a));
           } else if (n.opType === "Reshape" && n.inputs[0] === v) {
             // Dims up to and including the batch axis copied (0): the rows stay on that axis.
-            const shape = constant(n.inputs[1]);
+            const shape = constantNumbers(n.inputs[1]);
             if (!shape || n.getInt("allowzero", 0) !== 0 || shape.slice(0, a + 1).some((d) => d !== 0)) return `${n.label} may move the batch axis (its shape is not 0 up to axis ${a})`;
             why = out(0, a);
           } else if (n.opType === "Slice" && n.inputs[0] === v) {
-            const axes = constant(n.inputs[3]);
-            if (!axes || axes.some((x) => x < 0 || x === a) || [1, 2, 4].some((i) => n.inputs[i] && !constant(n.inputs[i]))) return `${n.label} may slice the batch axis`;
+            const axes = constantNumbers(n.inputs[3]);
+            if (!axes || axes.some((x) => x < 0 || x === a) || [1, 2, 4].some((i) => n.inputs[i] && !constantNumbers(n.inputs[i]))) return `${n.label} may slice the batch axis`;
             why = out(0, a);
           } else if (n.opType === "Concat") {
             const ax = n.getInt("axis", 0);
@@ -230,7 +219,7 @@ export function packedSortRule(): RewriteRule<PackedSortMatch> {
 function inverseReason(scatter: Node, perm: Value): string | null {
   const range = scatter.inputs[2]?.producer;
   if (range?.opType !== "Range" || range.domain) return `${scatter.label} scatters something other than Range(0, batch)`;
-  if (constant(range.inputs[0])?.join() !== "0" || constant(range.inputs[2])?.join() !== "1") return `${scatter.label}: the Range does not start at 0 with step 1`;
+  if (constantNumbers(range.inputs[0])?.join() !== "0" || constantNumbers(range.inputs[2])?.join() !== "1") return `${scatter.label}: the Range does not start at 0 with step 1`;
   for (const b of PROBES) {
     const limit = probeValue(range.inputs[1] ?? null, new Map([[perm, [b]]]));
     if (limit?.data.length !== 1 || limit.data[0] !== b) return `${scatter.label}: the Range does not end at the number of rows`;
