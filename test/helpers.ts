@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
+import { tokenLookups, type Model } from "../src/graph/index.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
@@ -104,4 +105,24 @@ export function jsonDifferences(actual: unknown, expected: unknown, opts: { rtol
   };
   walk(actual, expected, "$");
   return out;
+}
+
+/**
+ * Writes a seeded labelled pool for a fixture without data: `n` rows of 1..12 token ids drawn
+ * below the model's vocabulary (never the pad or unknown id), labels cycling through `classes`.
+ */
+export function writeIdPool(path: string, model: Model, opts: { classes: number; n: number; seed: number }): string {
+  const vocab = tokenLookups(model)[0].table.initializer!.dims[0];
+  let s = opts.seed;
+  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const lines = Array.from({ length: opts.n }, (_, i) => JSON.stringify({ ids: Array.from({ length: 1 + Math.floor(rand() * 12) }, () => 2 + Math.floor(rand() * (vocab - 2))), label: i % opts.classes }));
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+/** The largest absolute difference between two runs' scores, row by row. */
+export function maxScoreDiff(a: { scores: readonly ArrayLike<number>[] }, b: { scores: readonly ArrayLike<number>[] }): number {
+  let m = 0;
+  a.scores.forEach((row, i) => Array.from(row).forEach((v, j) => (m = Math.max(m, Math.abs(v - b.scores[i][j])))));
+  return m;
 }

@@ -1,30 +1,22 @@
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
-import { predictScores, type PredictResult } from "../../src/eval/predict.ts";
+import { predictScores } from "../../src/eval/predict.ts";
 import { addGaussianNoise, findEmbeddings } from "../../src/eval/noise.ts";
-import { loadModel, serializeModel, tokenLookups, validateModel, type Model } from "../../src/graph/index.ts";
+import { loadModel, serializeModel, validateModel, type Model } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
 import { dropUnreadOutputs, lastStepRule } from "../../src/lower/last-step.ts";
 import { cleanupPass } from "../../src/passes/pass.ts";
 import { rulePass, type RuleOutcome } from "../../src/passes/rewrite.ts";
 import { dequantize, readQdq } from "../../src/quant/qdq.ts";
-import { ROOT, fixtureModel, tempDir } from "../helpers.ts";
+import { ROOT, fixtureModel, maxScoreDiff, tempDir, writeIdPool } from "../helpers.ts";
 
 const TINY_TEST = join(ROOT, "test", "zoo", "fixtures", "tiny-test.jsonl");
 const dir = tempDir("ptq-onnx-fold-");
 
-/** A seeded labelled pool of 1..12 token ids below the model's vocabulary. */
 function pool(model: Model, classes: number, n = 80): string {
-  const vocab = tokenLookups(model)[0].table.initializer!.dims[0];
-  let s = 11;
-  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ ids: Array.from({ length: 1 + Math.floor(rand() * 12) }, () => 2 + Math.floor(rand() * (vocab - 2))), label: i % classes }));
-  const path = join(dir, `pool-${classes}-${n}.jsonl`);
-  writeFileSync(path, lines.join("\n") + "\n");
-  return path;
+  return writeIdPool(join(dir, `pool-${classes}-${n}.jsonl`), model, { classes, n, seed: 11 });
 }
 
 const CASES = [
@@ -49,12 +41,6 @@ function fold(model: Model): RuleOutcome[] {
   return log;
 }
 
-function maxDiff(a: PredictResult, b: PredictResult): number {
-  let m = 0;
-  a.scores.forEach((row, i) => row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b.scores[i][j])))));
-  return m;
-}
-
 describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () => {
   for (const c of CASES) {
     it(`${c.name}: exact on the Q/DQ model itself (float LSTM with sequence_lens), batch 1 and 16`, async () => {
@@ -72,7 +58,7 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
         const before = await predictScores(file, rows, { batch, intraOpThreads: 1 });
         const after = await predictScores(serializeModel(model), rows, { batch, intraOpThreads: 1 });
         // Measured 2026-11-30: identical to the last bit at both batch sizes.
-        expect(maxDiff(before, after), `batch ${batch}`).toBe(0);
+        expect(maxScoreDiff(before, after), `batch ${batch}`).toBe(0);
       }
     }, 60_000);
 
@@ -86,7 +72,7 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
       expect(folded.allNodes().length).toBeLessThan(plain.allNodes().length - 10);
       const a = await predictScores(serializeModel(plain), rows, { batch: 1, intraOpThreads: 1 });
       const b = await predictScores(serializeModel(folded), rows, { batch: 1, intraOpThreads: 1 });
-      expect(maxDiff(a, b)).toBe(0);
+      expect(maxScoreDiff(a, b)).toBe(0);
       // In a batch the kernel quantizes the hidden states of all rows with one range per step;
       // rows past their length no longer take part, so batched scores move slightly.
       const a16 = await predictScores(serializeModel(plain), rows, { batch: 16, intraOpThreads: 1 });
@@ -131,7 +117,7 @@ describe("gauss noise on lowered models", () => {
       expect(inserted.length).toBe(1);
       expect(inserted[0].noise_std).toBeGreaterThan(0);
       const noisy = await predictScores(serializeModel(lowered), rows, { batch: 16, intraOpThreads: 1 });
-      expect(maxDiff(clean, noisy)).toBeGreaterThan(0);
+      expect(maxScoreDiff(clean, noisy)).toBeGreaterThan(0);
     }, 60_000);
   }
 });

@@ -1,26 +1,20 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores, type PredictResult } from "../../src/eval/predict.ts";
-import { DataType, loadModel, serializeModel, tokenLookups, validateModel, type Model, type Node } from "../../src/graph/index.ts";
+import { DataType, loadModel, serializeModel, validateModel, type Model, type Node } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
 import { dequantize, readQdq, splitNibbleLookup, type QuantizedCodes } from "../../src/quant/qdq.ts";
-import { ROOT, fixtureModel, runCli, tempDir } from "../helpers.ts";
+import { ROOT, fixtureModel, runCli, tempDir, writeIdPool } from "../helpers.ts";
 
 const ZOO_FIXTURES = join(ROOT, "test", "zoo", "fixtures");
 const TINY_TEST = join(ZOO_FIXTURES, "tiny-test.jsonl");
 
 /** A seeded labelled pool of token ids for a fixture without data: `n` rows of 1..12 ids below its vocabulary. */
 function writePool(dir: string, model: Model, classes: number, n = 90): string {
-  const vocab = tokenLookups(model)[0].table.initializer!.dims[0];
-  let s = 7;
-  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ ids: Array.from({ length: 1 + Math.floor(rand() * 12) }, () => 2 + Math.floor(rand() * (vocab - 2))), label: i % classes }));
-  const path = join(dir, "pool.jsonl");
-  writeFileSync(path, lines.join("\n") + "\n");
-  return path;
+  return writeIdPool(join(dir, "pool.jsonl"), model, { classes, n, seed: 7 });
 }
 
 interface Case {

@@ -1,15 +1,14 @@
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { quantizeModel } from "../../src/pipeline/quantize-file.ts";
 import { loadLabelledData } from "../../src/data/resolve.ts";
-import { predictScores, type PredictResult } from "../../src/eval/predict.ts";
-import { loadModel, serializeModel, tokenLookups, validateModel, type Model } from "../../src/graph/index.ts";
+import { predictScores } from "../../src/eval/predict.ts";
+import { loadModel, serializeModel, validateModel, type Model } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
 import { packedSortRule } from "../../src/lower/packed-sort.ts";
 import { cleanupPass } from "../../src/passes/pass.ts";
 import { rulePass, type RuleOutcome } from "../../src/passes/rewrite.ts";
-import { ROOT, fixtureModel, tempDir } from "../helpers.ts";
+import { ROOT, fixtureModel, maxScoreDiff, tempDir, writeIdPool } from "../helpers.ts";
 
 // PyTorch pack_padded_sequence exports: wordnet8-bilstm (two bidirectional layers, the zero
 // states sorted with the rows) and packed-tiny (one forward layer, the final state unsorted).
@@ -23,13 +22,7 @@ const SORT_OPS = ["TopK", "ScatterElements", "Range", "ReduceProd"];
 
 /** A seeded labelled pool of 1..12 token ids (lengths in every order, ties included). */
 function pool(name: string, model: Model, classes: number, n = 64): string {
-  const vocab = tokenLookups(model)[0].table.initializer!.dims[0];
-  let s = 5;
-  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ ids: Array.from({ length: 1 + Math.floor(rand() * 12) }, () => 2 + Math.floor(rand() * (vocab - 2))), label: i % classes }));
-  const path = join(dir, `${name}.pool.jsonl`);
-  writeFileSync(path, lines.join("\n") + "\n");
-  return path;
+  return writeIdPool(join(dir, `${name}.pool.jsonl`), model, { classes, n, seed: 5 });
 }
 
 function fold(model: Model): RuleOutcome[] {
@@ -37,12 +30,6 @@ function fold(model: Model): RuleOutcome[] {
   rulePass(packedSortRule(), log).run(model);
   cleanupPass.run(model);
   return log;
-}
-
-function maxDiff(a: PredictResult, b: PredictResult): number {
-  let m = 0;
-  a.scores.forEach((row, i) => row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b.scores[i][j])))));
-  return m;
 }
 
 describe("a packed-sequence export's row sort and unsort removed (packedSortRule)", () => {
@@ -62,7 +49,7 @@ describe("a packed-sequence export's row sort and unsort removed (packedSortRule
       for (const batch of [1, 16]) {
         const before = await predictScores(c.file, rows, { batch, intraOpThreads: 1 });
         const after = await predictScores(serializeModel(model), rows, { batch, intraOpThreads: 1 });
-        expect(maxDiff(before, after), `batch ${batch}`).toBe(0);
+        expect(maxScoreDiff(before, after), `batch ${batch}`).toBe(0);
       }
     }, 120_000);
 
@@ -89,11 +76,11 @@ describe("a packed-sequence export's row sort and unsort removed (packedSortRule
         for (const batch of [1, 16]) {
           const q0 = await predictScores(file, rows, { batch, intraOpThreads: 1 });
           const q1 = await predictScores(serializeModel(qdq), rows, { batch, intraOpThreads: 1 });
-          expect(maxDiff(q0, q1), `Q/DQ batch ${batch}`).toBe(0);
+          expect(maxScoreDiff(q0, q1), `Q/DQ batch ${batch}`).toBe(0);
           // The kernel's dynamic ranges are a min/max over the running rows, whatever their order.
           const a = await predictScores(serializeModel(plain), rows, { batch, intraOpThreads: 1 });
           const b = await predictScores(serializeModel(folded), rows, { batch, intraOpThreads: 1 });
-          expect(maxDiff(a, b), `lowered batch ${batch}`).toBe(0);
+          expect(maxScoreDiff(a, b), `lowered batch ${batch}`).toBe(0);
         }
       }, 180_000);
     }
