@@ -8,21 +8,13 @@
 import * as ort from "onnxruntime-node";
 import { loadModel, serializeModel } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
-import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
+import { firstBenchBatch, median, takeOption, timeRuns } from "./common.ts";
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
-const chunks = opt("--chunks", "0,16,64,256,1024").split(",").map(Number);
-const batch = Number(opt("--batch", "32"));
-const runs = Number(opt("--runs", "5"));
-const floatFile = opt("--float", "");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const chunks = takeOption(args, "--chunks", "0,16,64,256,1024").split(",").map(Number);
+const batch = Number(takeOption(args, "--batch", "32"));
+const runs = Number(takeOption(args, "--runs", "5"));
+const floatFile = takeOption(args, "--float", "");
 const opts: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all", logSeverityLevel: 3 };
 
 for (const path of args) {
@@ -33,12 +25,7 @@ for (const path of args) {
     lowerModel(model, { chunkRows: c });
     variants.push({ name: `chunk ${c || "off"}`, session: await ort.InferenceSession.create(serializeModel(model), opts) });
   }
-  const inputs = benchInputs(loadModel(path), {});
-  const [b] = makeBatches(inputs.rows, batch, 1, inputs.padId, 0);
-  const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
-    lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
-  };
+  const { rows, steps, feeds } = firstBenchBatch(loadModel(path), batch);
   const outName = variants[0].session.outputNames[0];
   const ref = floatFile ? null : ((await variants[0].session.run(feeds))[outName].data as Float32Array);
   const wall = variants.map(() => [] as number[]);
@@ -53,16 +40,14 @@ for (const path of args) {
   }
   for (let r = 0; r < runs; r++) {
     for (const [i, v] of variants.entries()) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await v.session.run(feeds);
-      wall[i].push(performance.now() - t0);
-      const c = process.cpuUsage(c0);
-      cpu[i].push((c.user + c.system) / 1000);
+      const t = await timeRuns(v.session, feeds, 1);
+      wall[i].push(t.wall);
+      cpu[i].push(t.cpu);
     }
   }
-  const base = floatFile ? 0 : 0;
-  console.log(`${path}: batch ${b.b} x ${b.t} tokens, ${runs} interleaved runs, median ms per run (ratio to ${variants[base].name})`);
+  // The first variant (float with --float, else the unchunked form) is the reference.
+  const base = 0;
+  console.log(`${path}: batch ${rows} x ${steps} tokens, ${runs} interleaved runs, median ms per run (ratio to ${variants[base].name})`);
   for (const [i, v] of variants.entries()) {
     const w = median(wall[i]);
     const c = median(cpu[i]);

@@ -9,41 +9,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../../src/graph/index.ts";
-import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
+import { firstBenchBatch, takeOption, timeRuns } from "./common.ts";
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
-  args.splice(i, 2);
-  return v;
-};
-const batch = opt("--batch", 32);
-const runs = opt("--runs", 5);
+const batch = Number(takeOption(args, "--batch", "32"));
+const runs = Number(takeOption(args, "--runs", "5"));
 const dir = mkdtempSync(join(tmpdir(), "ptq-profile-"));
 try {
   for (const path of args) {
-    const model = loadModel(path);
-    const inputs = benchInputs(model, {});
-    const [b] = makeBatches(inputs.rows, batch, 1, inputs.padId, 0);
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
-      lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
-    };
+    const { rows, steps, feeds } = firstBenchBatch(loadModel(path), batch);
     const session = await ort.InferenceSession.create(path, {
       executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all",
       enableProfiling: true, profileFilePrefix: join(dir, "p"), logSeverityLevel: 4,
     });
     await session.run(feeds); // warm-up, not counted below
-    // CPU time as well as wall time: on a shared machine the wall clock also counts the time
-    // other processes held the cores, CPU time (all of this process's threads) does not.
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < runs; i++) await session.run(feeds);
-    const c1 = process.cpuUsage(c0);
-    const wall = (performance.now() - t0) / runs;
-    const cpu = (c1.user + c1.system) / 1000 / runs;
+    const { wall, cpu } = await timeRuns(session, feeds, runs);
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).map((f) => join(dir, f)).find((f) => f.endsWith(".json"));
@@ -61,7 +41,7 @@ try {
     }
     const total = [...byOp.values()].reduce((a, x) => a + x, 0);
     rmSync(file!);
-    console.log(`${path}: batch ${b.b} x ${b.t} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels`);
+    console.log(`${path}: batch ${rows} x ${steps} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels`);
     for (const [op, ms] of [...byOp].sort((x, y) => y[1] - x[1]).slice(0, 10)) console.log(`  ${op.padEnd(28)} ${ms.toFixed(3).padStart(10)} ms  ${((100 * ms) / total).toFixed(1)} %`);
     console.log("  slowest nodes:");
     for (const [n, ms] of [...byNode].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`    ${n.padEnd(60)} ${ms.toFixed(3).padStart(10)} ms`);

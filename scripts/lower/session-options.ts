@@ -11,20 +11,13 @@
 // --sets 1: only the bench worker's options (a side-by-side CPU-time comparison of models).
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../../src/graph/index.ts";
-import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
+import { firstBenchBatch, median, takeOption, timeRuns } from "./common.ts";
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
-  args.splice(i, 2);
-  return v;
-};
-const batch = opt("--batch", 1);
-const runs = opt("--runs", 200);
-const rounds = opt("--rounds", 5);
-const nSets = opt("--sets", 6);
+const batch = Number(takeOption(args, "--batch", "1"));
+const runs = Number(takeOption(args, "--runs", "200"));
+const rounds = Number(takeOption(args, "--rounds", "5"));
+const nSets = Number(takeOption(args, "--sets", "6"));
 
 const base: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 4 };
 const SETS: [string, ort.InferenceSession.SessionOptions][] = [
@@ -36,16 +29,9 @@ const SETS: [string, ort.InferenceSession.SessionOptions][] = [
   ["no spinning", { ...base, extra: { session: { intra_op: { allow_spinning: "0" } } } }],
 ];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cases: { name: string; set: string; session: ort.InferenceSession; feeds: Record<string, ort.Tensor>; wall: number[]; cpu: number[] }[] = [];
 for (const path of args) {
-  const model = loadModel(path);
-  const inputs = benchInputs(model, {});
-  const [b] = makeBatches(inputs.rows, batch, 1, inputs.padId, 0);
-  const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
-    lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
-  };
+  const { feeds } = firstBenchBatch(loadModel(path), batch);
   for (const [set, o] of SETS.slice(0, nSets)) {
     const session = await ort.InferenceSession.create(path, o);
     for (let i = 0; i < 20; i++) await session.run(feeds);
@@ -54,12 +40,9 @@ for (const path of args) {
 }
 for (let r = 0; r < rounds; r++) {
   for (const c of cases) {
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < runs; i++) await c.session.run(c.feeds);
-    const c1 = process.cpuUsage(c0);
-    c.wall.push((performance.now() - t0) / runs);
-    c.cpu.push((c1.user + c1.system) / 1000 / runs);
+    const t = await timeRuns(c.session, c.feeds, runs);
+    c.wall.push(t.wall);
+    c.cpu.push(t.cpu);
   }
 }
 const first = median(cases[0].cpu);
