@@ -67,19 +67,25 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
       const ids = transpose ? b.op("Transpose", [indices], `${indices.name}_time_major`, { perm: [1, 0] }) : indices;
       // With the Transpose, the new lookup takes its place (and output); the old one is left unread.
       const target = transpose ?? last;
+      // The two standard-op forms end alike: the gathered codes (as floats) times each row's
+      // scale, in place of the lookup, recorded as lowered.
+      const rowScaleTable = (name: string): Value => b.initializer(Tensor.fromData(name, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+      const timesRowScale = (at: Builder, codes: Value, scales: Value, kernel: string, storage: string): void => {
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
+        const node = at.replace(target, "Mul", [codes, column]);
+        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
+        ctx.lowered.set(node, { from: "Gather", kernel, weights: [{ name: w.name, bits: w.bits, storage }] });
+      };
       if (bits === 8) {
         // The Q/DQ model's own gathered-rows form (src/passes/gather-quantized.ts), so the Q/DQ
         // reader, `inspect` and `eval --noise gauss` read it as they read the Q/DQ model.
         const codes = b.initializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [rows, width], Int8Array.from(w.codes)));
-        const scales = b.initializer(Tensor.fromData(`${w.name}_int8_scale`, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+        const scales = rowScaleTable(`${w.name}_int8_scale`);
         const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
         const gathered = at.op("Gather", [codes, ids], "codes", { axis: 0 });
         const asFloat = at.op("Cast", [gathered], "float", { to: DataType.FLOAT });
-        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
-        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
-        const node = at.replace(target, "Mul", [asFloat, column]);
-        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
-        ctx.lowered.set(node, { from: "Gather", kernel: "Gather (int8 rows)", weights: [{ name: w.name, bits: w.bits, storage: "int8 rows, Mul by the row's scale" }] });
+        timesRowScale(at, asFloat, scales, "Gather (int8 rows)", "int8 rows, Mul by the row's scale");
         return;
       }
       if (bits === 4 && width % 2 === 0) {
@@ -93,7 +99,7 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
         const nibbles = new Uint8Array(rows * half);
         for (let r = 0; r < rows; r++) for (let j = 0; j < half; j++) nibbles[r * half + j] = (w.codes[r * width + j] + 8) | ((w.codes[r * width + half + j] + 8) << 4);
         const data = b.initializer(Tensor.fromData(`${w.name}_nibbles`, DataType.UINT8, [rows, half], nibbles));
-        const scales = b.initializer(Tensor.fromData(`${w.name}_nibbles_scale`, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+        const scales = rowScaleTable(`${w.name}_nibbles_scale`);
         const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
         const u8 = (name: string, v: number) => b.initializer(Tensor.fromData(`${w.name}_rows/${name}`, DataType.UINT8, [], Uint8Array.of(v)));
         const gathered = at.op("Gather", [data, ids], "nibbles", { axis: 0 });
@@ -102,11 +108,7 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
         const both = at.op("Concat", [low, high], "unsigned", { axis: -1 });
         const one = b.initializer(Tensor.float32(`${w.name}_rows/one`, [], [1]));
         const signed = at.op("DequantizeLinear", [both, one, u8("eight", 8)], "codes");
-        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
-        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
-        const node = at.replace(target, "Mul", [signed, column]);
-        if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
-        ctx.lowered.set(node, { from: "Gather", kernel: "Gather (split 4-bit rows)", weights: [{ name: w.name, bits: w.bits, storage: "uint4 packed (split nibbles)" }] });
+        timesRowScale(at, signed, scales, "Gather (split 4-bit rows)", "uint4 packed (split nibbles)");
         return;
       }
       const packed = packRows(rows, width, width, bits, (r, k) => w.codes[r * width + k]);
