@@ -27,6 +27,15 @@ describe("ptq-onnx quantize", () => {
   const model = join(dir, "disc.onnx");
   writeFileSync(model, readFileSync(fixtureModel("disc-tiny")));
 
+  /** The model's scores on every pool row, one row per run. */
+  const scores = async (path: string): Promise<Float32Array[]> => {
+    const rows = readFileSync(pool, "utf8").trim().split("\n").map((l) => JSON.parse(l).ids as number[]);
+    const out: Float32Array[] = [];
+    for (const r of rows) out.push((await runOrt(readFileSync(path), idsFeed([r]))).logits.data as Float32Array);
+    return out;
+  };
+  const squaredError = (q: Float32Array[], float: Float32Array[]): number => q.reduce((s, row, i) => s + row.reduce((t, v, j) => t + (v - float[i][j]) ** 2, 0), 0);
+
   it("--json reports the contract's fields and writes a model onnxruntime runs", async () => {
     const r = runCli(["quantize", model, "--bits", "4", "--calib", "balanced", "--data", pool, "--calib-size", "24", "--json"]);
     expect(r.stderr).toBe("");
@@ -93,14 +102,8 @@ describe("ptq-onnx quantize", () => {
   });
 
   it("--rounding gptq compensates rounding errors: lower score error than rounding to nearest at 3 bits", async () => {
-    const rows = readFileSync(pool, "utf8").trim().split("\n").map((l) => JSON.parse(l).ids as number[]);
-    const scores = async (path: string): Promise<Float32Array[]> => {
-      const out: Float32Array[] = [];
-      for (const r of rows) out.push((await runOrt(readFileSync(path), idsFeed([r]))).logits.data as Float32Array);
-      return out;
-    };
     const float = await scores(model);
-    const mse = (q: Float32Array[]): number => q.reduce((s, row, i) => s + row.reduce((t, v, j) => t + (v - float[i][j]) ** 2, 0), 0);
+    const mse = (q: Float32Array[]): number => squaredError(q, float);
     const errors: Record<string, number> = {};
     // GPTQ covers the head and the LSTM's W and R (names the exporter made up, read from the model).
     const lstm = loadModel(model).graph.nodes.find((n) => n.opType === "LSTM")!;
@@ -126,14 +129,8 @@ describe("ptq-onnx quantize", () => {
   });
 
   it("--rounding gpfq and --act-order: lower score error than nearest at 3 bits, recorded in the metadata; misuse exits 2", async () => {
-    const rows = readFileSync(pool, "utf8").trim().split("\n").map((l) => JSON.parse(l).ids as number[]);
-    const scores = async (path: string): Promise<Float32Array[]> => {
-      const out: Float32Array[] = [];
-      for (const r of rows) out.push((await runOrt(readFileSync(path), idsFeed([r]))).logits.data as Float32Array);
-      return out;
-    };
     const float = await scores(model);
-    const mse = (q: Float32Array[]): number => q.reduce((s, row, i) => s + row.reduce((t, v, j) => t + (v - float[i][j]) ** 2, 0), 0);
+    const mse = (q: Float32Array[]): number => squaredError(q, float);
     const base = ["quantize", model, "--bits", "8", "--wbits", "3", "--calib", "natural", "--data", pool, "--calib-size", "60", "--observer", "minmax"];
     const errors: Record<string, number> = {};
     for (const [tag, extra, rounding, spec] of [
