@@ -11,6 +11,12 @@ interface Args {
 
 export { defaultLoweredOutput, lowerFile, quantizeToOrt, type LowerResult };
 
+/** What each glue-folding rule of lowerModel did, for the summary (rules named in src/lower). */
+const FOLDS: Record<string, string> = {
+  "last-step-to-lstm-final-state": "each row's last step read from the LSTM's Y_h (sequence_lens = lengths)",
+  "packed-sequence-sort-removed": "the packed sequence's sort and unsort of the rows dropped (sequence_lens = the lengths in row order)",
+};
+
 /** The lowering summary; `quantize --format ort` prints it without the first line (it said what it wrote). */
 export function printLowerSummary(r: LowerReport & Partial<Pick<LowerResult, "output" | "bytes" | "replaced" | "replaced_made_with">>): void {
   const lines = r.output && r.bytes ? [`wrote ${r.output}: ${formatBytes(r.bytes.output)} (Q/DQ ${formatBytes(r.bytes.input)}, ${(r.bytes.output / r.bytes.input).toFixed(3)}x)`] : [];
@@ -21,7 +27,7 @@ export function printLowerSummary(r: LowerReport & Partial<Pick<LowerResult, "ou
   lines.push("", `activations: ${r.dropped_activations.length} Q/DQ pairs dropped (quantized to 8 bits per run by the kernels), ${r.static_activations.length} read as calibrated codes by MatMulIntegerToFloat, ${r.kept_activations.length} kept`);
   for (const k of r.kept_activations) lines.push(`  kept ${k.name}: ${k.reason}`);
   for (const w of r.rewrites) lines.push(`${w.rule} on ${w.node}: ${w.applied ? "applied" : `not applied, ${w.reason}`}`);
-  for (const f of r.folded) lines.push(f.applied ? `folded ${f.node}: each row's last step read from the LSTM's Y_h (sequence_lens = lengths)` : `not folded ${f.node}: ${f.reason}`);
+  for (const f of r.folded) lines.push(f.applied ? `folded ${f.node}: ${FOLDS[f.rule] ?? f.rule}` : `not folded ${f.node}: ${f.reason}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
