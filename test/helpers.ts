@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { tokenLookups, type Model } from "../src/graph/index.ts";
@@ -16,9 +15,7 @@ export function pythonHas(module: string): boolean {
   return spawnSync(DEBIAN_PYTHON, ["-c", `import ${module}`], { stdio: "ignore" }).status === 0;
 }
 
-export function tempDir(prefix = "ptq-onnx-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { tempDir } from "./temp.ts";
 
 export function listDir(dir: string): string[] {
   return readdirSync(dir).sort();
