@@ -53,7 +53,7 @@ const rows = results.calibration_comparisons.map((c) => [
   c.mcnemar.p_holm.toPrecision(3),
 ]);
 const cells = results.cells.map((c) => [c.model, c.bits, c.calib, pct(c.float_accuracy), pct(c.accuracy), `${pct(c.drop)} [${pct(c.drop_ci[0])}, ${pct(c.drop_ci[1])}]`]);
-console.log(`recipe ${values.recipe}, ${values.rows === "0" ? "whole test split" : `${values.rows} test rows`}, study output in ${out}\n`);
+console.log(`recipe ${values.recipe}, ${values.rows === "0" ? "whole test split" : `${values.rows} test rows`}, study output in ${values.out ?? "a scratch directory (--out DIR keeps it)"}\n`);
 console.log(markdown(["model", "bits", "calibration", "float", "quantized", "drop [95% CI]"], cells));
 console.log("");
 console.log(markdown(["model", "kind", "bits", "balanced", "classes:0", "balanced - classes:0 [95% CI]", "McNemar b/c", "p", "p (Holm)"], rows));

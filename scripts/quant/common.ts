@@ -1,5 +1,5 @@
 /** Shared pieces of the quantization report scripts: test rows, scoring and quantizing. */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadModel } from "../../src/graph/index.ts";
@@ -35,8 +35,11 @@ export function agreement(a: number[], b: number[]): number {
 
 export { accuracy };
 
+/** A scratch directory for one script run, removed when the process exits (a model per method and width adds up). */
 export function scratchDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** Formats rows as a markdown table. */
