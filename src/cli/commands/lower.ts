@@ -11,10 +11,11 @@ interface Args {
 
 export { defaultLoweredOutput, lowerFile, quantizeToOrt, type LowerResult };
 
-/** What each glue-folding rule of lowerModel did, for the summary (rules named in src/lower). */
-const FOLDS: Record<string, string> = {
-  "last-step-to-lstm-final-state": "each row's last step read from the LSTM's Y_h (sequence_lens = lengths)",
+/** What each rewrite of lowerModel did when it applied, for the summary (rules named in src/lower). */
+const REWRITES: Record<string, string> = {
   "packed-sequence-sort-removed": "the packed sequence's sort and unsort of the rows dropped (sequence_lens = the lengths in row order)",
+  "score-masked-positions-only": "only the positions the scorer's mask keeps projected",
+  "last-step-to-lstm-final-state": "each row's last step read from the LSTM's Y_h (sequence_lens = lengths)",
 };
 
 /** The lowering summary; `quantize --format ort` prints it without the first line (it said what it wrote). */
@@ -26,8 +27,7 @@ export function printLowerSummary(r: LowerReport & Partial<Pick<LowerResult, "ou
   if (r.left.length) lines.push("", table([["left as Q/DQ", "op", "because"], ...r.left.map((l) => [l.node, l.op, l.reason])]));
   lines.push("", `activations: ${r.dropped_activations.length} Q/DQ pairs dropped (quantized to 8 bits per run by the kernels), ${r.static_activations.length} read as calibrated codes by MatMulIntegerToFloat, ${r.kept_activations.length} kept`);
   for (const k of r.kept_activations) lines.push(`  kept ${k.name}: ${k.reason}`);
-  for (const w of r.rewrites) lines.push(`${w.rule} on ${w.node}: ${w.applied ? "applied" : `not applied, ${w.reason}`}`);
-  for (const f of r.folded) lines.push(f.applied ? `folded ${f.node}: ${FOLDS[f.rule] ?? f.rule}` : `not folded ${f.node}: ${f.reason}`);
+  for (const w of r.rewrites) lines.push(w.applied ? `rewrote ${w.node}: ${REWRITES[w.rule] ?? w.rule}` : `not rewritten ${w.node} (${w.rule}): ${w.reason}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
