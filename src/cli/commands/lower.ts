@@ -1,12 +1,34 @@
-import type { CommandModule } from "yargs";
-import { defaultLoweredOutput, lowerFile, quantizeToOrt, type LowerReport, type LowerResult } from "../../lower/index.ts";
+import type { Argv, CommandModule } from "yargs";
+import { FLOAT_WEIGHTS, defaultLoweredOutput, lowerFile, quantizeToOrt, type LowerOptions, type LowerReport, type LowerResult } from "../../lower/index.ts";
+import { integerArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 
-interface Args {
+/** The lowering options `lower` and `quantize --format ort` share. */
+export interface LowerArgs {
+  "chunk-rows"?: number;
+  "float-weights"?: number;
+}
+
+interface Args extends LowerArgs {
   model: string;
   o?: string;
   force: boolean;
   json: boolean;
+}
+
+/** Declares the shared lowering options on a command. */
+export function withLowerOptions<T>(y: Argv<T>): Argv<T & LowerArgs> {
+  return y
+    .option("chunk-rows", integerArg("chunk-rows", 0, { describe: "generative models: score the kept positions this many rows at a time in a Loop (0: all at once; default: rows of 256 Ki logits)" }))
+    .option("float-weights", integerArg("float-weights", 0, { describe: `MatMul/Gemm weights of at most this many elements stay a float op over their dequantized codes (default ${FLOAT_WEIGHTS}; 0: every one on an int8 kernel)` })) as Argv<T & LowerArgs>;
+}
+
+/** LowerOptions from the shared options as given (unset ones keep lowerModel's defaults). */
+export function lowerOptions(args: LowerArgs): LowerOptions {
+  return {
+    ...(args["chunk-rows"] !== undefined ? { chunkRows: args["chunk-rows"] } : {}),
+    ...(args["float-weights"] !== undefined ? { floatWeights: args["float-weights"] } : {}),
+  };
 }
 
 export { defaultLoweredOutput, lowerFile, quantizeToOrt, type LowerResult };
@@ -35,13 +57,13 @@ export const lowerCommand: CommandModule<object, Args> = {
   command: "lower <model>",
   describe: "Turn a ptq-onnx Q/DQ model into onnxruntime's integer kernels (DynamicQuantizeLSTM, MatMulNBits, GatherBlockQuantized)",
   builder: (y) =>
-    y
+    withLowerOptions(y)
       .positional("model", { type: "string", demandOption: true, describe: "Q/DQ model written by ptq-onnx quantize" })
       .option("o", { type: "string", alias: "out", describe: "output model (default MODEL.ort.onnx)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing file at the default output name made with other settings" })
       .option("json", { type: "boolean", default: false, describe: "print one JSON document" }),
   handler: (args) => {
-    const result = lowerFile(args.model, { out: args.o, force: args.force });
+    const result = lowerFile(args.model, { out: args.o, force: args.force, ...lowerOptions(args) });
     if (args.json) printJson(result);
     else printLowerSummary(result);
   },
