@@ -9,6 +9,7 @@ import { lstmRule } from "./lstm.ts";
 import { scoredRowsRule } from "./scored-rows.ts";
 import { dropUnreadOutputs, lastStepRule } from "./last-step.ts";
 import { packedSortRule } from "./packed-sort.ts";
+import { NOT_FINAL_STATES, finalStatesRule } from "./final-states.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -35,12 +36,16 @@ export interface LowerOptions {
   /**
    * MatMul/Gemm weights of at most this many elements (K x N) stay a float MatMul/Gemm over
    * their dequantized codes (bit-for-bit the Q/DQ model's weights) instead of an int8 kernel:
-   * at batch 1 a small layer costs more in the kernel's activation quantization and dispatch
-   * than it saves. Default FLOAT_WEIGHTS; 0: every such op on an integer kernel.
+   * for a classifier head the float op measured 1 us cheaper per run at batch 1 in the per-op
+   * profile (no QuantizeLinear either) and 1-2 us dearer at batch 32, within the noise of whole
+   * runs (README, Deployable integer models). Default FLOAT_WEIGHTS; 0: every such op on an
+   * integer kernel. A language model's projection keeps its kernel whatever its size.
    */
   floatWeights?: number;
   /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
   foldLastStep?: boolean;
+  /** Join a bidirectional LSTM's final states by Transpose and Reshape instead of Gathers and Concats (default true; see finalStatesRule). */
+  foldFinalStates?: boolean;
   /** Drop a packed-sequence export's sort and unsort of the rows around its LSTMs (default true; see packedSortRule). */
   foldPackedSort?: boolean;
 }
@@ -61,13 +66,14 @@ export interface LowerReport {
    * node it was tried on and, when it did not apply, why: a packed-sequence export's row sort
    * and unsort dropped (`packed-sequence-sort-removed`), `score-masked-positions-only` on every
    * LogSoftmax (src/lower/scored-rows.ts), a last-step selection read from the LSTM's Y_h
-   * (`last-step-to-lstm-final-state`).
+   * (`last-step-to-lstm-final-state`), a bidirectional LSTM's final states joined by Transpose
+   * and Reshape (`final-states-concat-to-reshape`, tried on Concats of Gathers of final states).
    */
   rewrites: { rule: string; node: string; applied: boolean; reason?: string }[];
 }
 
 
-/** The default LowerOptions.floatWeights. */
+/** The default LowerOptions.floatWeights: the zoo's heads (up to 26 x 128) and a little room. */
 export const FLOAT_WEIGHTS = 4096;
 
 /** The `ptq-onnx.format` value of a lowered model. */
@@ -146,8 +152,15 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   if (opts.foldLastStep ?? true) {
     rulePass(lastStepRule(model), rewrites).run(model);
     cleanupPass.run(model);
-    dropUnreadOutputs(model);
   }
+  if (opts.foldFinalStates ?? true) {
+    // Every Concat is tried; only those that join LSTM final states are worth a line.
+    const tried: RuleOutcome[] = [];
+    rulePass(finalStatesRule(), tried).run(model);
+    rewrites.push(...tried.filter((o) => o.reason !== NOT_FINAL_STATES));
+    cleanupPass.run(model);
+  }
+  dropUnreadOutputs(model);
   if (ctx.opset > (model.opset("") ?? 0)) upgradeOpsetPass(ctx.opset).run(model);
   model.setOpset(MS_DOMAIN, 1);
   model.setMetadata("ptq-onnx.format", ORT_FORMAT);
@@ -165,7 +178,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
 /** Why an activation's Q/DQ pair must stay: some reader is not an integer kernel written here. */
 function keepReason(a: QuantizedActivation, ctx: LowerContext): string | null {
   if (a.output.isGraphOutput) return "it is a graph output";
-  const others = a.output.consumers.filter((n) => !(ctx.lowered.has(n)));
+  const others = a.output.consumers.filter((n) => !ctx.lowered.has(n));
   if (!others.length) return null;
   return `read by ${[...new Set(others.map((n) => n.opType))].join(", ")}, which stays as it was`;
 }

@@ -90,10 +90,11 @@ function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
 
 /**
  * A x W kept as the float op over W's dequantized codes (n-bit grid values times their scales,
- * as DequantizeLinear computes them, so the weights are bit-for-bit the Q/DQ model's): for
- * small weights the int8 GEMM's per-run quantization of A and its own dispatch cost more than
- * the product they save (see LowerOptions.floatWeights). A's Q/DQ pair is dropped with the
- * kernels' (the op is recorded as lowered); A stays float, where the kernels quantize it to 8 bits.
+ * as DequantizeLinear computes them, so the weights are bit-for-bit the Q/DQ model's): for a
+ * small weight the product is a few microseconds either way, and the float op needs neither
+ * the kernel's quantization of A nor a QuantizeLinear (see LowerOptions.floatWeights). A's Q/DQ
+ * pair is dropped with the kernels' (the op is recorded as lowered); A stays float, where the
+ * kernels would quantize it to 8 bits.
  */
 function floatMatMul(ctx: LowerContext, m: MatMulMatch): void {
   const { node, w } = m;
