@@ -38,6 +38,7 @@ const REWRITES: Record<string, string> = {
   "packed-sequence-sort-removed": "the packed sequence's sort and unsort of the rows dropped (sequence_lens = the lengths in row order)",
   "score-masked-positions-only": "only the positions the scorer's mask keeps projected",
   "last-step-to-lstm-final-state": "each row's last step read from the LSTM's Y_h (sequence_lens = lengths)",
+  "final-states-concat-to-reshape": "the LSTM's final states of both directions joined by Transpose and Reshape",
 };
 
 /** The lowering summary; `quantize --format ort` prints it without the first line (it said what it wrote). */
