@@ -24,10 +24,15 @@ export interface LowerCase {
   lower: LowerOptions;
 }
 
+/** Each MatMul kernel on every weight (floatWeights 0), and the defaults (a small head as a float op). */
+const VARIANTS: [string, LowerOptions][] = [
+  ["integer", { matmul: "integer", floatWeights: 0 }],
+  ["nbits", { matmul: "nbits", floatWeights: 0 }],
+  ["default", {}],
+];
+
 export const CASES: LowerCase[] = ["tiny-disc", "tiny-gen"].flatMap((m) =>
-  [8, 4].flatMap((bits) =>
-    (["integer", "nbits"] as const).map((matmul) => ({ name: `${m}-w${bits}-${matmul}`, model: `test/zoo/fixtures/${m}.onnx`, bits, lower: { matmul } })),
-  ),
+  [8, 4].flatMap((bits) => VARIANTS.map(([v, lower]) => ({ name: `${m}-w${bits}-${v}`, model: `test/zoo/fixtures/${m}.onnx`, bits, lower }))),
 );
 
 export interface LowerGolden {

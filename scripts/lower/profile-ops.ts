@@ -1,7 +1,7 @@
 // Where a model's time goes, per op: runs each model in onnxruntime-node with profiling on
 // (1 thread, graph optimisation "all", as `ptq-onnx bench`), on batches of zoo test rows
 // (the same seeded batches as bench), and prints the mean ms per run of each op type and of
-// the five slowest nodes, with the wall and CPU time per run.
+// the five slowest nodes (medians over the runs), with the wall and CPU time per run.
 //
 //   npx tsx scripts/lower/profile-ops.ts MODEL... [--batch 32] [--runs 5]
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { loadModel } from "../../src/graph/index.ts";
-import { firstBenchBatch, takeOption, timeRuns } from "./common.ts";
+import { firstBenchBatch, median, takeOption, timeRuns } from "./common.ts";
 
 const args = process.argv.slice(2);
 const batch = Number(takeOption(args, "--batch", "32"));
@@ -32,16 +32,24 @@ try {
     // The first run was the warm-up: keep the last `runs` runs' events.
     const perRun = nodes.length / (runs + 1);
     const counted = nodes.slice(nodes.length - perRun * runs);
-    const byOp = new Map<string, number>();
-    const byNode = new Map<string, number>();
-    for (const e of counted) {
+    // Per op type and node: the median over the runs of its time in each run (a mean would
+    // carry the preemptions of a loaded machine, which land on whichever op is running).
+    const byOpRuns = new Map<string, number[]>();
+    const byNodeRuns = new Map<string, number[]>();
+    counted.forEach((e, i) => {
+      const run = Math.floor(i / perRun);
       const op = e.args?.op_name ?? "?";
-      byOp.set(op, (byOp.get(op) ?? 0) + e.dur / 1000 / runs);
-      byNode.set(`${op} ${e.name.replace(/_kernel_time$/, "")}`, (byNode.get(`${op} ${e.name.replace(/_kernel_time$/, "")}`) ?? 0) + e.dur / 1000 / runs);
-    }
+      const node = `${op} ${e.name.replace(/_kernel_time$/, "")}`;
+      for (const [map, key] of [[byOpRuns, op], [byNodeRuns, node]] as const) {
+        const xs = map.get(key) ?? map.set(key, new Array<number>(runs).fill(0)).get(key)!;
+        xs[run] += e.dur / 1000;
+      }
+    });
+    const byOp = new Map([...byOpRuns].map(([k, xs]) => [k, median(xs)]));
+    const byNode = new Map([...byNodeRuns].map(([k, xs]) => [k, median(xs)]));
     const total = [...byOp.values()].reduce((a, x) => a + x, 0);
     rmSync(file!);
-    console.log(`${path}: batch ${rows} x ${steps} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels`);
+    console.log(`${path}: batch ${rows} x ${steps} tokens, ${wall.toFixed(2)} ms per run (wall), ${cpu.toFixed(2)} ms CPU, ${total.toFixed(2)} ms in kernels (sum of the medians)`);
     for (const [op, ms] of [...byOp].sort((x, y) => y[1] - x[1]).slice(0, 10)) console.log(`  ${op.padEnd(28)} ${ms.toFixed(3).padStart(10)} ms  ${((100 * ms) / total).toFixed(1)} %`);
     console.log("  slowest nodes:");
     for (const [n, ms] of [...byNode].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`    ${n.padEnd(60)} ${ms.toFixed(3).padStart(10)} ms`);

@@ -95,7 +95,10 @@ export function tokenLookups(model: Model, maxDepth = 12): TokenLookup[] {
         if (n.opType === "Shape" || n.opType === "Size") continue;
         if (n.opType === "Gather" && !n.domain && n.inputs[1] === v && n.inputs[0]) {
           const src = weightSource(n.inputs[0]);
-          if (src?.value.initializer?.dims.length === 2) {
+          // A [rows, 1] table is not an embedding: it is the per-row scales `ptq-onnx lower`
+          // gathers beside an embedding's int8 rows.
+          const dims = src?.value.initializer?.dims;
+          if (src && dims?.length === 2 && dims[1] !== 1) {
             found.push({ gather: n, indices: v, table: src.value, quantized: src.quantized, blockQuantized: false });
             continue;
           }

@@ -11,6 +11,12 @@ export interface LowerContext {
   matmul: "integer" | "nbits";
   /** MatMulNBits' accuracy_level: 0 computes in float, 4 quantizes the activations to int8 per block. */
   accuracyLevel: 0 | 4;
+  /** 5-8 bit embedding lookups: one blocked DequantizeLinear of the gathered rows (opset 21) or Cast and Mul by the gathered scales. */
+  lookup: "dequantize" | "mul";
+  /** MatMul/Gemm weights of at most this many elements stay a float op over their dequantized codes. */
+  floatWeights: number;
+  /** The default-domain opset the rules' output needs (raised at the end when above the model's). */
+  opset: number;
   /** Activations whose calibrated codes an integer kernel reads (their QuantizeLinear stays). */
   staticActivations: Set<string>;
   /** Each lowered node (the new kernel) with the weights it now stores. */

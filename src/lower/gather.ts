@@ -27,9 +27,10 @@ function timeMajorTranspose(rows: Value, indices: Value): Node | null {
 
 /**
  * An embedding lookup over quantized rows. Codes of 5 to 8 bits: a Gather of the int8 rows and
- * of their per-row scales, Cast, Unsqueeze and Mul (standard ops, the Q/DQ model's own
- * gathered-rows form; measured 1.5x faster than GatherBlockQuantized at batch 1 and 2.6x at
- * batch 32 on a 10,000 x 128 table, 1 thread). Codes of 3 or 4 bits (rows of even width): the
+ * of their per-row scales and one blocked DequantizeLinear (standard ops, opset 21), or with
+ * `lookup: "mul"` Cast and Mul by the scales (the Q/DQ model's own gathered-rows form; measured
+ * 1.5x faster than GatherBlockQuantized at batch 1 and 2.6x at batch 32 on a 10,000 x 128
+ * table, 1 thread). Codes of 3 or 4 bits (rows of even width): the
  * split-nibble form below, standard ops over the packed table. Codes of 2 bits (or odd rows):
  * com.microsoft.GatherBlockQuantized over the table packed as unsigned 2- or 4-bit
  * codes (zero point 2^(bits-1)), every block of a row with that row's scale, so the table
@@ -67,25 +68,35 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
       const ids = transpose ? b.op("Transpose", [indices], `${indices.name}_time_major`, { perm: [1, 0] }) : indices;
       // With the Transpose, the new lookup takes its place (and output); the old one is left unread.
       const target = transpose ?? last;
-      // The two standard-op forms end alike: the gathered codes (as floats) times each row's
-      // scale, in place of the lookup, recorded as lowered.
-      const rowScaleTable = (name: string): Value => b.initializer(Tensor.fromData(name, DataType.FLOAT, [rows], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
-      const timesRowScale = (at: Builder, codes: Value, scales: Value, kernel: string, storage: string): void => {
-        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
-        const column = at.op("Unsqueeze", [rowScales, b.initializer(Tensor.int64(`${w.name}_rows/last_axis`, [1], [-1]))], "scales_col");
-        const node = at.replace(target, "Mul", [codes, column]);
+      // The standard-op forms end alike: the gathered codes times each row's scale, in place of
+      // the lookup, recorded as lowered. The scales are a [rows, 1] table, so gathering them
+      // gives [..., 1], which broadcasts over the row (no Unsqueeze).
+      const rowScaleTable = (name: string): Value => b.initializer(Tensor.fromData(name, DataType.FLOAT, [rows, 1], Float32Array.from({ length: rows }, (_, r) => channelScale(w, 0, r))));
+      const record = (node: Node, kernel: string, storage: string): void => {
         if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
         ctx.lowered.set(node, { from: "Gather", kernel, weights: [{ name: w.name, bits: w.bits, storage }] });
       };
+      const timesRowScale = (at: Builder, codes: Value, scales: Value, kernel: string, storage: string): void => {
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        record(at.replace(target, "Mul", [codes, rowScales]), kernel, storage);
+      };
       if (bits === 8) {
-        // The Q/DQ model's own gathered-rows form (src/passes/gather-quantized.ts), so the Q/DQ
-        // reader, `inspect` and `eval --noise gauss` read it as they read the Q/DQ model.
         const codes = b.initializer(Tensor.fromData(`${w.name}_int8`, DataType.INT8, [rows, width], Int8Array.from(w.codes)));
         const scales = rowScaleTable(`${w.name}_int8_scale`);
         const at = new Builder(gather.graph, { prefix: `${w.name}_rows` });
         const gathered = at.op("Gather", [codes, ids], "codes", { axis: 0 });
-        const asFloat = at.op("Cast", [gathered], "float", { to: DataType.FLOAT });
-        timesRowScale(at, asFloat, scales, "Gather (int8 rows)", "int8 rows, Mul by the row's scale");
+        if (ctx.lookup === "mul") {
+          // The Q/DQ model's own gathered-rows form (src/passes/gather-quantized.ts), any opset.
+          const asFloat = at.op("Cast", [gathered], "float", { to: DataType.FLOAT });
+          timesRowScale(at, asFloat, scales, "Gather (int8 rows)", "int8 rows, Mul by the row's scale");
+          return;
+        }
+        // One blocked DequantizeLinear (opset 21; a block per row, block_size = the row's width)
+        // with the gathered [..., 1] scales as its scale: Gather, Gather, DequantizeLinear in
+        // place of Gather, Cast, Gather, Mul. The same values (code x scale in float).
+        const rowScales = at.op("Gather", [scales, ids], "scales", { axis: 0 });
+        record(at.replace(target, "DequantizeLinear", [gathered, rowScales], { attributes: { axis: -1, block_size: width } }), "Gather (int8 rows, blocked DequantizeLinear)", "int8 rows, one scale per row");
+        ctx.opset = Math.max(ctx.opset, 21);
         return;
       }
       if (bits === 4 && width % 2 === 0) {
@@ -121,8 +132,7 @@ export function gatherRule(ctx: LowerContext): RewriteRule<GatherMatch> {
         domain: MS_DOMAIN,
         attributes: { gather_axis: 0, quantize_axis: 1, block_size: block, bits },
       });
-      if (transpose) node.name = node.graph.uniqueName(`${last.name}_time_major`);
-      ctx.lowered.set(node, { from: "Gather", weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
+      record(node, "GatherBlockQuantized", `uint${bits} packed`);
     },
   };
 }

@@ -24,7 +24,7 @@ function squeezeAxes(n: Node): number[] | null {
   return n.inputs[1] ? constantNumbers(n.inputs[1]) : (n.getInts("axes") ?? null);
 }
 
-function isLstm(n: Node | null | undefined): n is Node {
+export function isLstm(n: Node | null | undefined): n is Node {
   return !!n && ((n.opType === "LSTM" && !n.domain) || (n.opType === "DynamicQuantizeLSTM" && n.domain === MS_DOMAIN));
 }
 

@@ -1,4 +1,5 @@
 import { InputError, type Model, type Node } from "../graph/index.ts";
+import { upgradeOpsetPass } from "../passes/opset.ts";
 import { cleanupPass } from "../passes/pass.ts";
 import { rulePass, type RuleOutcome } from "../passes/rewrite.ts";
 import { readQdq, type QuantizedActivation } from "../quant/qdq.ts";
@@ -8,6 +9,7 @@ import { lstmRule } from "./lstm.ts";
 import { scoredRowsRule } from "./scored-rows.ts";
 import { dropUnreadOutputs, lastStepRule } from "./last-step.ts";
 import { packedSortRule } from "./packed-sort.ts";
+import { NOT_FINAL_STATES, finalStatesRule } from "./final-states.ts";
 import { gemmRule, matMulRule } from "./matmul.ts";
 
 export interface LowerOptions {
@@ -23,8 +25,27 @@ export interface LowerOptions {
    * make CHUNK_LOGITS logits). See src/lower/scored-rows.ts.
    */
   chunkRows?: number;
+  /**
+   * 5-8 bit embedding lookups (default `mul`): Gather of the int8 rows and of their scales, Cast
+   * and Mul (the Q/DQ model's own form, any opset); `dequantize`: one blocked DequantizeLinear
+   * in place of Cast and Mul (raises the model to opset 21). Measured side by side (README,
+   * Deployable integer models): the same at batch 1, its DequantizeLinear twice the Cast and Mul's
+   * time at batch 32.
+   */
+  lookup?: "dequantize" | "mul";
+  /**
+   * MatMul/Gemm weights of at most this many elements (K x N) stay a float MatMul/Gemm over
+   * their dequantized codes (bit-for-bit the Q/DQ model's weights) instead of an int8 kernel:
+   * for a classifier head the float op measured 1 us cheaper per run at batch 1 in the per-op
+   * profile (no QuantizeLinear either) and 1-2 us dearer at batch 32, within the noise of whole
+   * runs (README, Deployable integer models). Default FLOAT_WEIGHTS; 0: every such op on an
+   * integer kernel. A language model's projection keeps its kernel whatever its size.
+   */
+  floatWeights?: number;
   /** Take each row's last step from the LSTM's Y_h with the lengths as sequence_lens (default true; see lastStepRule). */
   foldLastStep?: boolean;
+  /** Join a bidirectional LSTM's final states by Transpose and Reshape instead of Gathers and Concats (default true; see finalStatesRule). */
+  foldFinalStates?: boolean;
   /** Drop a packed-sequence export's sort and unsort of the rows around its LSTMs (default true; see packedSortRule). */
   foldPackedSort?: boolean;
 }
@@ -41,17 +62,19 @@ export interface LowerReport {
   /** Activation Q/DQ pairs kept, because an op that stays Q/DQ (or float) reads them. */
   kept_activations: { name: string; reason: string }[];
   /**
-   * Rewrites of the float ops around the kernels, each with the node tried and, when it did not
-   * apply, why: `score-masked-positions-only` on every LogSoftmax (see src/lower/scored-rows.ts).
+   * Every rewrite of the float ops around the kernels tried, in the order run, each with the
+   * node it was tried on and, when it did not apply, why: a packed-sequence export's row sort
+   * and unsort dropped (`packed-sequence-sort-removed`), `score-masked-positions-only` on every
+   * LogSoftmax (src/lower/scored-rows.ts), a last-step selection read from the LSTM's Y_h
+   * (`last-step-to-lstm-final-state`), a bidirectional LSTM's final states joined by Transpose
+   * and Reshape (`final-states-concat-to-reshape`, tried on Concats of Gathers of final states).
    */
   rewrites: { rule: string; node: string; applied: boolean; reason?: string }[];
-  /**
-   * Exporter glue replaced by what the kernels compute anyway (a packed-sequence export's row
-   * sort and unsort, a last-step selection by Y_h), and what was left as it was with the reason.
-   */
-  folded: { node: string; rule: string; applied: boolean; reason?: string }[];
 }
 
+
+/** The default LowerOptions.floatWeights: the zoo's heads (up to 26 x 128) and a little room. */
+export const FLOAT_WEIGHTS = 4096;
 
 /** The `ptq-onnx.format` value of a lowered model. */
 export const ORT_FORMAT = "ort";
@@ -78,13 +101,13 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   }
   if (!qdq.weights.length) throw new InputError("has no quantized weights to lower", file);
 
-  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lowered: new Map(), staticActivations: new Set() };
+  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lookup: opts.lookup ?? "mul", floatWeights: opts.floatWeights ?? FLOAT_WEIGHTS, opset: 0, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
   // First, on the Q/DQ graph: without the sort, the embedding's rows go straight to the
   // LSTM's Transpose, which the lookup rule then folds into time-major ids.
-  const folded: RuleOutcome[] = [];
+  const rewrites: RuleOutcome[] = [];
   if (opts.foldPackedSort ?? true) {
-    rulePass(packedSortRule(), folded).run(model);
+    rulePass(packedSortRule(), rewrites).run(model);
     cleanupPass.run(model);
   }
   // Cleanup after each rule: what a rule frees (the LSTM's zero-state chain reading the
@@ -125,13 +148,20 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   }
   // After the activation pairs are settled: the rows it gathers are the kernel's own input.
   // Only around a kernel written here (a model with none was refused above).
-  const rewrites: RuleOutcome[] = [];
   if (opts.scoredRows !== false) rulePass(scoredRowsRule(ctx, opts.chunkRows), rewrites).run(model);
   if (opts.foldLastStep ?? true) {
-    rulePass(lastStepRule(model), folded).run(model);
+    rulePass(lastStepRule(model), rewrites).run(model);
     cleanupPass.run(model);
-    dropUnreadOutputs(model);
   }
+  if (opts.foldFinalStates ?? true) {
+    // Every Concat is tried; only those that join LSTM final states are worth a line.
+    const tried: RuleOutcome[] = [];
+    rulePass(finalStatesRule(), tried).run(model);
+    rewrites.push(...tried.filter((o) => o.reason !== NOT_FINAL_STATES));
+    cleanupPass.run(model);
+  }
+  dropUnreadOutputs(model);
+  if (ctx.opset > (model.opset("") ?? 0)) upgradeOpsetPass(ctx.opset).run(model);
   model.setOpset(MS_DOMAIN, 1);
   model.setMetadata("ptq-onnx.format", ORT_FORMAT);
   cleanupPass.run(model);
@@ -141,15 +171,14 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
     dropped_activations: dropped,
     static_activations: [...ctx.staticActivations],
     kept_activations: kept,
-    rewrites,
-    folded: folded.map((o) => ({ node: o.node, rule: o.rule, applied: o.applied, ...(o.reason ? { reason: o.reason } : {}) })),
+    rewrites: rewrites.map((o) => ({ rule: o.rule, node: o.node, applied: o.applied, ...(o.reason ? { reason: o.reason } : {}) })),
   };
 }
 
 /** Why an activation's Q/DQ pair must stay: some reader is not an integer kernel written here. */
 function keepReason(a: QuantizedActivation, ctx: LowerContext): string | null {
   if (a.output.isGraphOutput) return "it is a graph output";
-  const others = a.output.consumers.filter((n) => !(n.domain === MS_DOMAIN && ctx.lowered.has(n)));
+  const others = a.output.consumers.filter((n) => !ctx.lowered.has(n));
   if (!others.length) return null;
   return `read by ${[...new Set(others.map((n) => n.opType))].join(", ")}, which stays as it was`;
 }

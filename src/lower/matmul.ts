@@ -1,6 +1,6 @@
 import { Builder, DataType, Tensor, type Attributes, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import { activationOf, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
+import { activationOf, dequantize, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
 import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 import { kernelBits, packRows, rowBlock } from "./pack.ts";
 
@@ -88,8 +88,32 @@ function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   if (act) ctx.staticActivations.add(act.value.name);
 }
 
+/**
+ * A x W kept as the float op over W's dequantized codes (n-bit grid values times their scales,
+ * as DequantizeLinear computes them, so the weights are bit-for-bit the Q/DQ model's): for a
+ * small weight the product is a few microseconds either way, and the float op needs neither
+ * the kernel's quantization of A nor a QuantizeLinear (see LowerOptions.floatWeights). A's Q/DQ
+ * pair is dropped with the kernels' (the op is recorded as lowered); A stays float, where the
+ * kernels would quantize it to 8 bits.
+ */
+function floatMatMul(ctx: LowerContext, m: MatMulMatch): void {
+  const { node, w } = m;
+  const b = new Builder(node.graph);
+  const weights = b.initializer(Tensor.fromData(`${w.name}_dequantized`, DataType.FLOAT, [...w.dims], dequantize(w)));
+  node.setInput(1, weights);
+  ctx.lowered.set(node, { from: node.opType, kernel: `${node.opType} (float, dequantized weights)`, weights: [{ name: w.name, bits: w.bits, storage: "float32 (dequantized codes)" }] });
+}
+
 /** The kernel for A x W: MatMulNBits when asked, else the int8 GEMM, measured faster here (see lowerModel). */
 function lowerMatMul(ctx: LowerContext, m: MatMulMatch): void {
+  // A language-model projection keeps its kernel whatever its size: scoring only the masked
+  // positions (scored-rows.ts) rewrites around that kernel. The bias Add, if any, stays as it
+  // was with the float op (a Gemm keeps its C).
+  const product = (m.add ?? m.node).outputs[0];
+  if (m.w.codes.length <= ctx.floatWeights && !product?.consumers.some((n) => n.opType === "LogSoftmax")) {
+    floatMatMul(ctx, m);
+    return;
+  }
   // With a folded bias Add, the kernel takes the Add's place (its output, read by the same
   // nodes or a graph output) under the MatMul's name.
   if (ctx.matmul === "nbits") matMulNBits(ctx, m);

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema } from "onnx-buf";
 import { Builder, DataType, Graph, Tensor, makeValueInfo, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import type { LowerContext } from "./common.ts";
+import { MS_DOMAIN, type LowerContext } from "./common.ts";
 
 /** Ops that only reshape: each keeps the elements in row-major order, so positions map 1:1. */
 const RESHAPES = new Set(["Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity"]);
@@ -106,7 +106,7 @@ export function scoredRowsRule(ctx: LowerContext, chunkRows?: number): RewriteRu
     match(softmax) {
       const z = softmax.inputs[0];
       const kernel = z?.producer;
-      if (!z || !kernel || !ctx.lowered.has(kernel) || kernel.outputs[0] !== z) return "its input is not the output of an integer MatMul kernel written here";
+      if (!z || !kernel || !ctx.lowered.has(kernel) || kernel.domain !== MS_DOMAIN || kernel.outputs[0] !== z) return "its input is not the output of an integer MatMul kernel written here";
       if (z.consumers.length !== 1 || z.isGraphOutput) return "the logits are also read elsewhere";
       const lp = softmax.outputs[0]!;
       if (lp.isGraphOutput || lp.consumers.length !== 1 || lp.consumers[0].opType !== "GatherElements" || lp.consumers[0].domain) {

@@ -6,7 +6,8 @@
  *   DequantizeLinear with a scale and zero point per tensor, per channel (`axis`) or per
  *   block (`block_size`); or, for an embedding table, gathered before dequantizing
  *   (src/passes/gather-quantized.ts): Gather(codes) -> DequantizeLinear (per-tensor), or
- *   Gather(codes) -> Cast -> Mul by the gathered per-row scales;
+ *   Gather(codes) -> Cast -> Mul by the gathered per-row scales; `ptq-onnx lower` writes a
+ *   third, Gather(codes) -> DequantizeLinear with the gathered per-row scales, one block a row;
  * - activations: QuantizeLinear -> [Clip] -> DequantizeLinear on a computed value, the Clip
  *   narrowing 8-bit storage to fewer bits (QCDQ).
  * Every pass, report and lowering that needs codes, scales or bit widths reads them here
@@ -334,6 +335,13 @@ function gatheredRows(gather: Node): { output: Value; scale: Value; zero: Value 
   const indices = gather.inputs[1];
   if (!rows || !indices || rows.consumers.length !== 1) return null;
   const next = rows.consumers[0];
+  // ptq-onnx lower's 5-8 bit lookup: one blocked DequantizeLinear (a block per row) with the
+  // row scales gathered at the same indices from a [rows, 1] table as its scale.
+  const blockScales = next.opType === "DequantizeLinear" && next.getInt("block_size", 0) > 0 ? next.inputs[1]?.producer : undefined;
+  if (blockScales && next.inputs[0] === rows && !next.inputs[2] && next.outputs[0]) {
+    if (blockScales.opType !== "Gather" || blockScales.inputs[1] !== indices || !blockScales.inputs[0]?.initializer) return null;
+    return { output: next.outputs[0], scale: blockScales.inputs[0], zero: null, perRow: true, nodes: [next, blockScales] };
+  }
   if (next.opType === "DequantizeLinear" && next.inputs[0] === rows && next.inputs[1]?.initializer && next.outputs[0]) {
     if (next.inputs[1].initializer.size !== 1) return null;
     return { output: next.outputs[0], scale: next.inputs[1], zero: next.inputs[2] ?? null, perRow: false, nodes: [next] };
@@ -437,7 +445,7 @@ function scalarOf(v: Value | null | undefined): number | undefined {
 /**
  * The split-nibble lookup `ptq-onnx lower` writes for 3- and 4-bit embeddings, from its row
  * Gather: Gather(uint8 [rows, width/2]) -> Mod 16 and BitShift 4 right -> Concat -> 
- * DequantizeLinear(scale 1, zero point 8) -> Mul by Unsqueeze(Gather(per-row scales)). Returns
+ * DequantizeLinear(scale 1, zero point 8) -> Mul by Gather([rows, 1] per-row scales). Returns
  * the table as codes (per-row scales) and the value the rows end in, or null for any other form.
  */
 export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output: Value } | null {
@@ -451,8 +459,11 @@ export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output
   const dq = concat.outputs[0]?.consumers[0];
   if (dq?.opType !== "DequantizeLinear" || scalarOf(dq.inputs[1]) !== 1 || scalarOf(dq.inputs[2]) !== 8) return null;
   const mul = dq.outputs[0]?.consumers[0];
-  const scales = mul?.opType === "Mul" ? mul.inputs[1]?.producer?.inputs[0]?.producer?.inputs[0]?.initializer : undefined;
-  if (!mul || !scales || scales.dims.length !== 1 || scales.dims[0] !== data.dims[0]) return null;
+  // The row scales, gathered from a [rows, 1] table (or from [rows] and unsqueezed, as lowered files before it did).
+  let scaleRows = mul?.opType === "Mul" ? mul.inputs[1]?.producer : undefined;
+  if (scaleRows?.opType === "Unsqueeze") scaleRows = scaleRows.inputs[0]?.producer;
+  const scales = scaleRows?.opType === "Gather" ? scaleRows.inputs[0]?.initializer : undefined;
+  if (!mul || !scales || scales.dims[0] !== data.dims[0] || scales.size !== data.dims[0]) return null;
   const [n, half] = data.dims;
   const raw = data.toNumbers();
   const codes = new Int32Array(n * half * 2);

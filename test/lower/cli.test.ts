@@ -65,6 +65,28 @@ describe("ptq-onnx lower", () => {
     expect(files()).toEqual(before);
   });
 
+  it("--chunk-rows and --float-weights reach the lowering (lower and quantize --format ort); without --format ort they are refused", () => {
+    const ops = (file: string) => Object.keys(JSON.parse(runCli(["inspect", file, "--json"]).stdout).ops);
+    const whole = join(dir, "gen.whole.ort.onnx");
+    const r = runCli(["lower", q4, "-o", whole, "--chunk-rows", "0", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(ops(whole)).not.toContain("Loop");
+    expect(ops(join(dir, "gen.ort.onnx"))).toContain("Loop");
+
+    const sub = tempDir("ptq-onnx-lower-options-");
+    const model = join(sub, "d.onnx");
+    copyFileSync(join(ROOT, "test", "zoo", "fixtures", "tiny-disc.onnx"), model);
+    const args = ["quantize", model, "--bits", "8", "--calib", "balanced", "--data", DATA, "--calib-size", "20", "--no-eval", "--json"];
+    const int8 = runCli([...args, "--format", "ort", "--float-weights", "0"]);
+    expect(int8.status, int8.stderr).toBe(0);
+    expect(JSON.parse(int8.stdout).lowered.lowered.map((l: { kernel: string }) => l.kernel)).toContain("MatMulIntegerToFloat");
+    const refused = runCli([...args, "-o", join(sub, "q.onnx"), "--chunk-rows", "4"]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(refused.stderr).toMatch(/need --format ort/);
+    expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q8a8.ort.calib.json", "d.q8a8.ort.onnx"]);
+  }, 60_000);
+
   it("quantize --format ort writes only the lowered model and its calibration table", () => {
     const sub = tempDir("ptq-onnx-format-");
     const model = join(sub, "d.onnx");

@@ -66,9 +66,9 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
       const { file, rows } = await quantized(c, 4);
       const folded = loadModel(file);
       const report = lowerModel(folded);
-      expect(report.folded.map((f) => f.applied)).toEqual([true]);
+      expect(report.rewrites.map((f) => [f.rule, f.applied])).toEqual([["last-step-to-lstm-final-state", true]]);
       const plain = loadModel(file);
-      expect(lowerModel(plain, { foldLastStep: false }).folded).toEqual([]);
+      expect(lowerModel(plain, { foldLastStep: false }).rewrites).toEqual([]);
       expect(folded.allNodes().length).toBeLessThan(plain.allNodes().length - 10);
       const a = await predictScores(serializeModel(plain), rows, { batch: 1, intraOpThreads: 1 });
       const b = await predictScores(serializeModel(folded), rows, { batch: 1, intraOpThreads: 1 });

@@ -59,10 +59,13 @@ function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
     const split = splitNibbleLookup(gather)!;
     return [{ name: gather.inputs[0]!.name, codes: split.codes }];
   }
-  if (node.opType === "Mul") {
-    // An 8-bit embedding: Mul(Cast(Gather(int8 codes)), Unsqueeze(Gather(per-row scales))).
-    const codes = node.inputs[0]!.producer!.inputs[0]!.producer!.inputs[0]!.initializer!;
-    const scales = Float32Array.from(node.inputs[1]!.producer!.inputs[0]!.producer!.inputs[0]!.initializer!.toNumbers());
+  if (node.opType === "Mul" || node.opType === "DequantizeLinear") {
+    // An 8-bit embedding: Mul(Cast(Gather(int8 codes)), Gather([rows, 1] scales)), or
+    // DequantizeLinear(Gather(int8 codes), Gather([rows, 1] scales)) with a block per row.
+    const gathered = node.inputs[0]!.producer!;
+    const codes = (node.opType === "Mul" ? gathered.inputs[0]!.producer! : gathered).inputs[0]!.initializer!;
+    if (node.opType === "DequantizeLinear") expect(node.getInt("block_size")).toBe(codes.dims[1]);
+    const scales = Float32Array.from(node.inputs[1]!.producer!.inputs[0]!.initializer!.toNumbers());
     return [{ name: codes.name, codes: { dims: [...codes.dims], codes: Int32Array.from(codes.toNumbers()), scales, zeroPoints: new Int32Array(scales.length), axis: 0, blockSize: null } }];
   }
   if (node.opType === "GatherBlockQuantized") {
@@ -111,29 +114,43 @@ describe("lowering models quantized by ptq-onnx", () => {
         await quantizeModel({ model: c.file, out: qdqFile, bits, calib: "balanced", data, calibSize: 60, saveCalibTable: false });
         const rows = loadLabelledData(loadModel(qdqFile), { data, split: "test" }).ids;
         const qdqScores = await predictScores(qdqFile, rows, { batch: 16, intraOpThreads: 1 });
-        for (const matmul of ["integer", "nbits"] as const) {
+        // The int8 GEMM, MatMulNBits with the blocked-DequantizeLinear lookup, and the defaults (a
+        // discriminative head small enough stays a float op over its dequantized weights).
+        const generative = c.name.includes("gen");
+        for (const [variant, options] of [["integer", { matmul: "integer", floatWeights: 0 }], ["nbits", { matmul: "nbits", floatWeights: 0, lookup: "dequantize" }], ["default", {}]] as const) {
           const model = loadModel(qdqFile);
           const weights = readQdq(model).weights;
-          const report = lowerModel(model, { matmul });
+          const report = lowerModel(model, options);
           expect(validateModel(model)).toEqual([]);
+          const floatHead = (l: { kernel: string }) => l.kernel.endsWith("(float, dequantized weights)");
+          const opOf = (l: { op: string; kernel: string }) => (l.kernel.startsWith("Gather (") ? (l.kernel.includes("DequantizeLinear") ? "DequantizeLinear" : "Mul") : floatHead(l) ? l.op : l.kernel);
           const kernels = model.allNodes().filter((n) => n.domain === "com.microsoft" || report.lowered.some((l) => l.node === n.name));
-          expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map((l) => (l.kernel.startsWith("Gather (") ? "Mul" : l.kernel)).sort());
+          expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map(opOf).sort());
           const used = new Set(report.lowered.map((l) => l.kernel));
           // Embeddings: packed split nibbles at 4 bits, int8 rows with their scales at 8 (both faster than GatherBlockQuantized).
-          expect(used.has("DynamicQuantizeLSTM") && used.has(bits === 8 ? "Gather (int8 rows)" : "Gather (split 4-bit rows)")).toBe(true);
+          const lookup8 = variant === "nbits" ? "Gather (int8 rows, blocked DequantizeLinear)" : "Gather (int8 rows)";
+          expect(used.has("DynamicQuantizeLSTM") && used.has(bits === 8 ? lookup8 : "Gather (split 4-bit rows)")).toBe(true);
+          if (bits === 8 && variant === "nbits") expect(model.opset("")).toBe(21);
           // tiny-gen's projection runs in row chunks: DynamicQuantizeLinear over all its rows, then MatMulIntegerToFloat per chunk.
-          expect(used.has(matmul === "nbits" ? "MatMulNBits" : bits === 8 || c.name === "tiny-gen" ? "MatMulIntegerToFloat" : "DynamicQuantizeMatMul")).toBe(true);
+          const gemm = bits === 8 || c.name === "tiny-gen" ? "MatMulIntegerToFloat" : "DynamicQuantizeMatMul";
+          if (variant === "default" && !generative) expect([...used].filter((k) => floatHead({ kernel: k }))).toHaveLength(1);
+          else expect(used.has(variant === "nbits" ? "MatMulNBits" : gemm)).toBe(true);
           // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
-          expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain)).toBe(false);
+          expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain && !report.lowered.some((l) => l.node === n.name))).toBe(false);
           for (const l of report.left) expect(l.reason.length).toBeGreaterThan(10);
           expect(report.kept_activations).toEqual([]);
           // The int8 GEMM reads the head's calibrated 8-bit activation codes; every other pair is dropped.
-          expect(report.static_activations.length).toBe(matmul === "integer" && bits === 8 ? 1 : 0);
+          expect(report.static_activations.length).toBe(variant !== "nbits" && bits === 8 && (variant === "integer" || generative) ? 1 : 0);
           expect(model.allNodes().filter((n) => n.opType === "QuantizeLinear").length).toBe(report.static_activations.length);
 
           // Every stored weight dequantizes to exactly the Q/DQ model's values.
           for (const k of kernels) {
             const lowered = report.lowered.find((l) => l.node === k.name)!;
+            if (floatHead(lowered)) {
+              const w = weights.find((q) => q.name === lowered.weights[0].name)!;
+              expect(Array.from(k.inputs[1]!.initializer!.toNumbers()), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
+              continue;
+            }
             const decoded = kernelCodes(k);
             expect(decoded.length).toBe(lowered.weights.length);
             decoded.forEach((d, i) => {
@@ -260,10 +277,10 @@ describe("a generative scorer's masked positions", () => {
       const model = loadModel(qdqFile);
       const report = lowerModel(model);
       expect(validateModel(model)).toEqual([]);
-      expect(report.rewrites).toEqual([{ rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: true }]);
+      expect(report.rewrites.filter((r) => r.rule === "score-masked-positions-only")).toEqual([{ rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: true }]);
       expect(model.allNodes().filter((n) => ["NonZero", "GatherND", "ScatterND"].includes(n.opType)).length).toBe(4);
       const whole = loadModel(qdqFile);
-      expect(lowerModel(whole, { scoredRows: false }).rewrites).toEqual([]);
+      expect(lowerModel(whole, { scoredRows: false }).rewrites.filter((r) => r.rule === "score-masked-positions-only")).toEqual([]);
       // The projection in chunks of 5 rows (several Loop iterations and a ragged last chunk)
       // and in one piece: the same numbers, bit for bit (the 4-bit model's dynamic activation
       // range is found once over all scored rows before the Loop).
@@ -305,7 +322,7 @@ describe("a generative scorer's masked positions", () => {
     const ls = shared.allNodes().find((n) => n.opType === "LogSoftmax")!;
     const copyNode = shared.graph.addNode({ opType: "Identity", inputs: [ls.outputs[0]!], outputs: ["log_probs_copy"] });
     shared.graph.addOutput(copyNode.outputs[0]!, 1);
-    expect(lowerModel(shared).rewrites).toEqual([
+    expect(lowerModel(shared).rewrites.filter((r) => r.rule === "score-masked-positions-only")).toEqual([
       { rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: false, reason: "its output is not read by one GatherElements (the pick of the observed tokens) only" },
     ]);
   }, 90_000);

@@ -61,7 +61,7 @@ describe("a packed-sequence export's row sort and unsort removed (packedSortRule
         expect(fold(qdq)).toEqual([expect.objectContaining({ applied: true })]);
         const folded = loadModel(file);
         const report = lowerModel(folded);
-        expect(report.folded.filter((f) => f.rule === "packed-sequence-sort-removed").map((f) => f.applied)).toEqual([true]);
+        expect(report.rewrites.filter((f) => f.rule === "packed-sequence-sort-removed").map((f) => f.applied)).toEqual([true]);
         const plain = loadModel(file);
         lowerModel(plain, { foldPackedSort: false });
         const ops = folded.allNodes().map((n) => n.opType);
@@ -86,7 +86,7 @@ describe("a packed-sequence export's row sort and unsort removed (packedSortRule
           // The summary names what this rule did, not another fold's text.
           const r = runCli(["lower", file, "-o", join(dir, "packed-tiny.q8.ort.onnx")]);
           expect(r.status, r.stderr).toBe(0);
-          expect(r.stdout).toMatch(/^folded \/TopK.*: the packed sequence's sort and unsort of the rows dropped/m);
+          expect(r.stdout).toMatch(/^rewrote \/TopK.*: the packed sequence's sort and unsort of the rows dropped/m);
           expect(r.stdout).not.toContain("last step read from");
         }
       }, 180_000);

@@ -8,10 +8,10 @@ import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
 import { extrasText, prepareExtras, type QuantizeExtras } from "../quantize-report.ts";
 import type { LowerReport } from "../../lower/index.ts";
-import { FORMATS, printLowerSummary, quantizeToOrt } from "./lower.ts";
+import { FORMATS, lowerOptions, printLowerSummary, quantizeToOrt, withLowerOptions, type LowerArgs } from "./lower.ts";
 import { applyRecipe, loadRecipe, parseOverrideSpec } from "../../pipeline/recipe.ts";
 
-interface Args {
+interface Args extends LowerArgs {
   model: string;
   bits?: number;
   wbits?: number;
@@ -79,7 +79,7 @@ export const quantizeCommand: CommandModule<object, Args> = {
   command: "quantize <model>",
   describe: "Calibrate on real data and write a post-training-quantized ONNX model",
   builder: (y) =>
-    y
+    withLowerOptions(y)
       .positional("model", { type: "string", demandOption: true, describe: "float ONNX model" })
       .option("bits", integerArg("bits", BITS, { describe: "bit width (2 to 8) of weights and activations (needed unless --wbits and --abits are both given)" }))
       .option("wbits", integerArg("wbits", BITS, { describe: "weight bit width (overrides --bits)" }))
@@ -157,8 +157,10 @@ export const quantizeCommand: CommandModule<object, Args> = {
       tokenizer: args.tokenizer,
       progress,
     });
+    const lower = lowerOptions(args);
+    if (args.format !== "ort" && Object.keys(lower).length) throw new InputError(`--chunk-rows and --float-weights are lowering options: they need --format ort`);
     const bar = makeProgress(progress, "calibrating");
-    const result = await (args.format === "ort" ? quantizeToOrt : quantizeModel)({
+    const options: Parameters<typeof quantizeModel>[0] = {
       model: args.model,
       out: args.o,
       ...s,
@@ -174,7 +176,8 @@ export const quantizeCommand: CommandModule<object, Args> = {
       recipe: recipe?.source,
       force: args.force,
       onProgress: bar?.update,
-    });
+    };
+    const result = await (args.format === "ort" ? quantizeToOrt(options, lower) : quantizeModel(options));
     bar?.done();
     const more = await extras(result.output);
     if (args.json) printJson({ ...result, ...more });
