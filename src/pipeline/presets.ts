@@ -26,6 +26,8 @@ export interface RecipeSettings {
   weightClip?: WeightClip;
   weightSymmetric?: boolean;
   biasCorrection?: boolean;
+  gatherPassThrough?: boolean;
+  embeddingGptq?: boolean;
   /** Per op type (`LSTM`, `Gemm`, ...) and per node name. */
   byOpType?: Record<string, Override>;
   byNode?: Record<string, Override>;
