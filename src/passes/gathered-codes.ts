@@ -31,9 +31,10 @@ const MOVES: Readonly<Record<string, readonly number[]>> = {
 };
 
 /**
- * The quantized table (a planned Gather weight) whose rows `value` is made of, through
- * element-moving ops only; null when any element may come from elsewhere or be computed.
- * Concat counts when every input is rows of quantized tables (the widest width is returned).
+ * The quantized table (a planned Gather weight, or a planned weight moved whole) whose
+ * elements `value` is made of, through element-moving ops only; null when any element may
+ * come from elsewhere or be computed. Concat counts when every input is such codes (the
+ * widest table is returned).
  */
 export function gatheredTable(value: Value, weights: ReadonlyMap<Value, WeightTarget>, hops = 0): WeightTarget | null {
   if (hops > 16) return null;
@@ -52,7 +53,11 @@ export function gatheredTable(value: Value, weights: ReadonlyMap<Value, WeightTa
   const data = MOVES[node.opType];
   if (!data) return null;
   const from = node.inputs[data[0]];
-  return from ? gatheredTable(from, weights, hops + 1) : null;
+  if (!from) return null;
+  // A quantized weight moved as a whole (the generative models' label embedding, expanded over time).
+  const moved = weights.get(from);
+  if (moved) return moved.block ? null : moved;
+  return gatheredTable(from, weights, hops + 1);
 }
 
 /** An activation left as its table's codes: the value, the table and the codes' width. */

@@ -35,10 +35,12 @@ async function scores(model: Model, rows: number[][]): Promise<Float32Array[]> {
 /** The first LSTM: its X is the embedding's rows (through moves only). */
 const firstLstm = (m: Model) => m.graph.nodes.find((n) => n.opType === "LSTM")!;
 
-// disc-tiny: Gather -> Transpose -> LSTM; bilstm-tiny: Gather -> Gather (the packed-sequence sort) -> Transpose -> LSTM.
+// disc-tiny: Gather -> Transpose -> LSTM; bilstm-tiny: Gather -> Gather (the packed-sequence sort) -> Transpose -> LSTM;
+// gen-tiny: Concat of the word rows and the label embedding expanded over time -> LSTM.
 const CASES = [
   { name: "disc-tiny", vocab: 50, classes: 4 },
   { name: "bilstm-tiny", vocab: 40, classes: 4 },
+  { name: "gen-tiny", vocab: 30, classes: 3 },
 ];
 
 describe("--gather-pass-through and --embedding-gptq", () => {
