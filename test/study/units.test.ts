@@ -76,7 +76,7 @@ describe("study pieces", () => {
     expect(study.bias_correction).toBeUndefined();
     // An option given wins over the recipe.
     expect(normalizeSettings({ models: ["m"], recipe: "study", rounding: "gptq" }).rounding).toBe("gptq");
-    expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse", observer: "percentile:99.9" });
+    expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse", observer: "percentile:99.9", act_order: true, weight_symmetric: false, embedding_gptq: true, gather_pass_through: true });
     // Without a recipe the settings hold no new keys, so earlier studies keep their bytes.
     expect(Object.keys(normalizeSettings({ models: ["m"] }))).not.toContain("recipe");
     expect(() => normalizeSettings({ models: ["m"], recipe: "fastest" })).toThrow("--recipe: unknown recipe 'fastest' (known: default, study, best)");
