@@ -12,6 +12,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
+import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { accuracy, markdown, predictions, scratchDir, testSet } from "./common.ts";
 
 /** Each method as the QuantizeOptions it sets (on top of the width and the shared table). */
@@ -61,6 +62,12 @@ export const METHODS: Record<string, Partial<QuantizeOptions>> = {
   "gptq mse-clip act-order asym g32 eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, weightSymmetric: false, groupSize: 32, embeddingGptq: true, gatherPassThrough: true },
   "gptq mse-clip act-order act p99.9 asym eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
   "gptq mse-clip act-order act p99.9 asym gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
+  // The `best` preset, and it less one setting at a time (leave-one-out).
+  best: RECIPE_PRESETS.best.settings as Partial<QuantizeOptions>,
+  "best - gather-pass-through": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true },
+  "best - embedding-gptq": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
+  "best - act-order": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
+  "best - asym": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
   // 2-bit weights: group scales, asymmetric codes (4 levels, not 3) and act-order on the clipped grid.
   "gptq mse-clip asym": { rounding: "gptq", weightClip: "mse", weightSymmetric: false },
   "gptq mse-clip g64": { rounding: "gptq", weightClip: "mse", groupSize: 64 },
