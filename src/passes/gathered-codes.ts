@@ -98,67 +98,16 @@ export interface TableReader {
   /** The reading layer's weight (LSTM W, MatMul/Gemm B) and its op-table view. */
   weight: WeightTarget;
   layout: GptqRule["layout"];
-  /** The reading weight's input columns that take the table's row: [offset, offset + width). */
-  offset: number;
-  width: number;
-}
-
-/** Where a table's row elements sit along a layer input's last axis. */
-interface TableColumns {
-  table: WeightTarget;
-  offset: number;
-  width: number;
 }
 
 /**
- * The tables whose codes make up `value`, each with the columns of the last axis it fills:
- * one table through moves, or a Concat along the last axis of several (the generative
- * models' word rows, then the label embedding). Widths are the tables' last dimensions; the
- * caller checks that they add up to the layer's inputs. Null when any part is not codes.
- */
-function tableColumns(value: Value, weights: ReadonlyMap<Value, WeightTarget>, hops = 0): TableColumns[] | null {
-  const node: Node | null = value.producer;
-  if (hops > 16 || !node || node.domain) return null;
-  if (node.opType === "Concat") {
-    const rank = value.shape?.length;
-    const axis = node.getInt("axis", 0);
-    // Only along the last axis (when the rank is known; else the width check decides).
-    if (axis !== -1 && rank !== undefined && axis !== rank - 1) return null;
-    const out: TableColumns[] = [];
-    let offset = 0;
-    for (const v of node.inputs) {
-      const parts = v ? tableColumns(v, weights, hops + 1) : null;
-      if (!parts) return null;
-      for (const p of parts) out.push({ ...p, offset: offset + p.offset });
-      offset += parts.reduce((n, p) => n + p.width, 0);
-    }
-    return out;
-  }
-  const table = directTable(node, weights);
-  if (table) {
-    const dims = table.value.initializer!.dims;
-    return [{ table, offset: 0, width: dims[dims.length - 1] }];
-  }
-  const data = MOVES[node.opType];
-  const from = data ? node.inputs[data[0]] : null;
-  if (!from) return null;
-  // Moves keep the last axis where it is, except a Transpose that moves it.
-  if (node.opType === "Transpose") {
-    const perm = node.getInts("perm");
-    if (perm && perm[perm.length - 1] !== perm.length - 1) return null;
-  }
-  return tableColumns(from, weights, hops + 1);
-}
-
-/**
- * For `--embedding-gptq`: each quantized table whose gathered rows feed exactly one layer
- * with a planned weight (the embedding -> the LSTM's W), with the columns of W that read
- * them. A row's rounding error e reaches that layer's output as W[:, cols] e, so rounding the
- * row against H = W[:, cols]ᵀ W[:, cols] (summed over the LSTM's directions) is GPTQ with
- * the reading layer as its "data". A table read by several layers (a tied output projection)
- * is left out. Where the rows are concatenated with another input (the generative models'
- * label embedding), the columns are placed by the parts' widths, which must add up to W's
- * inputs; a wrong placement would only weaken the rounding, never change what the codes mean.
+ * For `--embedding-gptq`: each quantized table whose gathered rows are the whole input of
+ * exactly one layer with a planned weight (the embedding -> the LSTM's W). A row's rounding
+ * error e then reaches that layer's output as W e, so rounding the row against H = Wᵀ W
+ * (summed over the LSTM's directions) is GPTQ with the reading layer as its "data". A table
+ * read by several layers (a tied output projection) is left out, and so are rows
+ * concatenated with another input (the generative models' label embedding): H from W's
+ * columns that read them was measured and did not help there (README, Low-bit accuracy).
  */
 export function tableReaders(model: Model, weights: readonly WeightTarget[]): TableReader[] {
   const byValue = new Map(weights.map((w) => [w.value, w]));
@@ -169,31 +118,27 @@ export function tableReaders(model: Model, weights: readonly WeightTarget[]): Ta
     const w = node.inputs[1] ? byValue.get(node.inputs[1]) : undefined;
     const x = node.inputs[0];
     if (!rule?.activations.includes(0) || !w?.gptq || w.gptq.node !== node || !x) continue;
-    const parts = tableColumns(x, byValue);
-    if (!parts) continue;
-    const view = matrixView(w.value.initializer!.dims, w.gptq.rule.layout);
-    if (parts.reduce((n, p) => n + p.width, 0) !== view.cols) continue;
-    for (const { table, offset, width } of parts) {
-      // Only embedding tables (rows gathered from a matrix), not a weight moved whole.
-      const gather = table.value.consumers[0];
-      if (table.block || table.value.initializer!.dims.length !== 2 || gather?.opType !== "Gather") continue;
-      const list = found.get(table) ?? [];
-      list.push({ table, weight: w, layout: w.gptq.rule.layout, offset, width });
-      found.set(table, list);
-    }
+    const table = gatheredTable(x, byValue);
+    const dims = table?.value.initializer!.dims;
+    // An embedding (rows gathered from a matrix) that fills every input column: no Concat.
+    if (!table || !dims || dims.length !== 2 || table.value.consumers[0]?.opType !== "Gather") continue;
+    if (matrixView(w.value.initializer!.dims, w.gptq.rule.layout).cols !== dims[1]) continue;
+    const list = found.get(table) ?? [];
+    list.push({ table, weight: w, layout: w.gptq.rule.layout });
+    found.set(table, list);
   }
   return [...found.values()].filter((l) => l.length === 1 && l[0].table.value.consumers.length === 1).map((l) => l[0]);
 }
 
-/** H = Σ_b W_b[:, cols]ᵀ W_b[:, cols] over the matrices of the reading weight's view, cols = [offset, offset + width). */
-export function readerHessian(weight: Float32Array, dims: readonly number[], layout: GptqRule["layout"], offset = 0, width?: number): Float64Array {
+/** H = Σ_b W_bᵀ W_b over the matrices of the reading weight's view (cols x cols). */
+export function readerHessian(weight: Float32Array, dims: readonly number[], layout: GptqRule["layout"]): Float64Array {
   const view = matrixView(dims, layout);
-  const n = width ?? view.cols - offset;
+  const n = view.cols;
   const H = new Float64Array(n * n);
   for (let b = 0; b < view.blocks; b++) {
     const W = readMatrix(weight, view, b);
     for (let r = 0; r < view.rows; r++) {
-      const row = r * view.cols + offset;
+      const row = r * n;
       for (let i = 0; i < n; i++) {
         const wi = W[row + i];
         if (wi === 0) continue;

@@ -113,7 +113,7 @@ function withTableReaders(plan: QuantPlan, weights: WeightTarget[], floats: Read
     const r = readers.get(w.value.name);
     if (!r) return w;
     const dims = r.weight.value.initializer!.dims;
-    const H = readerHessian(floats.get(r.weight.value.name)!, dims, r.layout, r.offset, r.width);
+    const H = readerHessian(floats.get(r.weight.value.name)!, dims, r.layout);
     hessians.set(w.value.name, [{ n: w.value.initializer!.dims[1], data: H }]);
     return { ...w, gptq: { rule: { layout: "out-in", channelAxis: 0, from: { input: 0 }, kind: "table" }, node: w.value.consumers[0]! } };
   });
