@@ -12,6 +12,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
+import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { accuracy, markdown, predictions, scratchDir, testSet } from "./common.ts";
 
 /** Each method as the QuantizeOptions it sets (on top of the width and the shared table). */
@@ -35,6 +36,49 @@ export const METHODS: Record<string, Partial<QuantizeOptions>> = {
   "gptq mse-clip bc act entropy": { rounding: "gptq", weightClip: "mse", biasCorrection: true, observer: "entropy" },
   "nearest act entropy": { rounding: "nearest", observer: "entropy" },
   "gpfq mse-clip act entropy": { rounding: "gpfq", weightClip: "mse", observer: "entropy" },
+  // --gather-pass-through: the embedding's output stays the table's codes (no second rounding).
+  "nearest gpt": { rounding: "nearest", gatherPassThrough: true },
+  "gptq gpt": { rounding: "gptq", gatherPassThrough: true },
+  "gptq mse-clip gpt": { rounding: "gptq", weightClip: "mse", gatherPassThrough: true },
+  "gptq act p99.9 gpt": { rounding: "gptq", observer: "percentile:99.9", gatherPassThrough: true },
+  "gptq mse-clip act p99.9 gpt": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", gatherPassThrough: true },
+  "gptq mse-clip act entropy gpt": { rounding: "gptq", weightClip: "mse", observer: "entropy", gatherPassThrough: true },
+  "gptq mse-clip act-order act p99.9 gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", gatherPassThrough: true },
+  // --embedding-gptq: the table's rows rounded against the LSTM's W (H = Wᵀ W).
+  "gptq eg": { rounding: "gptq", embeddingGptq: true },
+  "gptq eg gpt": { rounding: "gptq", embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip eg": { rounding: "gptq", weightClip: "mse", embeddingGptq: true },
+  "gptq mse-clip eg gpt": { rounding: "gptq", weightClip: "mse", embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip act p99.9 eg": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", embeddingGptq: true },
+  "gptq mse-clip act p99.9 eg gpt": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
+  "gptq act p99.9 eg gpt": { rounding: "gptq", observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip act-order act p99.9 eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip asym eg": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, embeddingGptq: true },
+  "gptq mse-clip asym eg gpt": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip asym g32 eg": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, groupSize: 32, embeddingGptq: true },
+  "gptq mse-clip act-order asym eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip asym g32 eg gpt": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, groupSize: 32, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip asym g64 eg gpt": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, groupSize: 64, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip act-order asym g32 eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, weightSymmetric: false, groupSize: 32, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip act-order act p99.9 asym eg gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
+  "gptq mse-clip act-order act p99.9 asym gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
+  // The `best` preset, and it less one setting at a time (leave-one-out).
+  best: RECIPE_PRESETS.best.settings as Partial<QuantizeOptions>,
+  "best - gather-pass-through": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true },
+  "best - embedding-gptq": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
+  "best - act-order": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
+  "best - asym": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
+  // Diagnostic for the generative models: the label embedding (read by /Expand_1, per tensor: rank 4) left at 8 bits.
+  "best - gpt label-w8": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, byNode: { "/Expand_1": { wbits: 8 } } },
+  // 2-bit weights: group scales, asymmetric codes (4 levels, not 3) and act-order on the clipped grid.
+  "gptq mse-clip asym": { rounding: "gptq", weightClip: "mse", weightSymmetric: false },
+  "gptq mse-clip g64": { rounding: "gptq", weightClip: "mse", groupSize: 64 },
+  "gptq mse-clip asym g32": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, groupSize: 32 },
+  "gptq mse-clip asym g64": { rounding: "gptq", weightClip: "mse", weightSymmetric: false, groupSize: 64 },
+  "gptq mse-clip act-order asym": { rounding: "gptq", weightClip: "mse", actOrder: true, weightSymmetric: false },
+  "gptq mse-clip act-order asym g32": { rounding: "gptq", weightClip: "mse", actOrder: true, weightSymmetric: false, groupSize: 32 },
+  "gptq mse-clip act-order g32 act p99.9": { rounding: "gptq", weightClip: "mse", actOrder: true, groupSize: 32, observer: "percentile:99.9" },
+  "nearest mse-clip asym g32": { rounding: "nearest", weightClip: "mse", weightSymmetric: false, groupSize: 32 },
 };
 const DEFAULT_METHODS = ["nearest", "nearest mse-clip", "gptq", "gptq mse-clip", "gptq mse-clip bc", "gpfq mse-clip", "gptq mse-clip act p99.9", "gptq mse-clip act entropy"];
 

@@ -16,10 +16,13 @@ export interface GptqTarget {
 export function gptqTargets(weights: readonly WeightTarget[]): GptqTarget[] {
   const out: GptqTarget[] = [];
   for (const w of weights) {
+    // A table's row view has no layer input to record (its H comes from the reading weight).
     if (!w.gptq) continue;
     const { rule, node } = w.gptq;
+    const kind = rule.kind;
+    if (kind === "table") continue;
     const input = "input" in rule.from ? node.inputs[rule.from.input] : node.outputs[rule.from.previousOutput];
-    if (input) out.push({ weight: w.value, input, kind: rule.kind });
+    if (input) out.push({ weight: w.value, input, kind });
   }
   return out;
 }

@@ -20,6 +20,7 @@ export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";
 export { biasCorrectionPass, type InputMeans } from "./bias-correct.ts";
 export * from "./policy.ts";
 export { gatherQuantizedRule } from "./gather-quantized.ts";
+export { gatheredTable, readerHessian, splitGatheredCodes, tableReaders, type GatheredCodes, type TableReader } from "./gathered-codes.ts";
 export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";
 
 /** The default-domain opset a policy needs: per-channel DequantizeLinear 13, INT4 and blocked scales 21. */

@@ -21,7 +21,8 @@ export interface GptqRule {
   /** The axis of the weight that holds output channels (GPTQ needs per-channel scales there). */
   channelAxis: number;
   from: GptqInput;
-  kind: "matmul" | "gemm" | "lstm-w" | "lstm-r";
+  /** `table`: an embedding rounded against the layer that reads its rows (--embedding-gptq; realize sets it, calibration never sees it). */
+  kind: "matmul" | "gemm" | "lstm-w" | "lstm-r" | "table";
 }
 
 /** A weight slot's per-channel axis, or why the slot stays float. */

@@ -41,6 +41,19 @@ export interface QuantPolicy {
    * its bias (the LSTM's B, a Gemm's C, a MatMul's following Add), E[x] from calibration.
    */
   biasCorrection: boolean;
+  /**
+   * Leave an activation that is only rows gathered from a quantized table (the embedding's
+   * output read by the LSTM) as the table's codes, one scale per row, instead of quantizing it
+   * again per tensor; only where the table is no wider than the activation's width
+   * (gathered-codes.ts). Off by default.
+   */
+  gatherPassThrough: boolean;
+  /**
+   * GPTQ-round an embedding table's rows against the weight of the one layer that reads them
+   * (H = Wᵀ W: a row's error e reaches that layer's output as W e) instead of to nearest.
+   * Needs `rounding: "gptq"`. Off by default.
+   */
+  embeddingGptq: boolean;
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -106,6 +119,7 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     throw new InputError(`--gpfq-inputs must be quantized or float, got ${String(opts.gpfqInputs)}`);
   }
   if (opts.gpfqInputs === "float" && opts.rounding !== "gpfq") throw new InputError("--gpfq-inputs applies to --rounding gpfq only");
+  if (opts.embeddingGptq && opts.rounding !== "gptq") throw new InputError("--embedding-gptq applies to --rounding gptq only");
   if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
@@ -122,6 +136,8 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     groupSize: opts.groupSize,
     weightClip: opts.weightClip ?? "max",
     biasCorrection: opts.biasCorrection ?? false,
+    gatherPassThrough: opts.gatherPassThrough ?? false,
+    embeddingGptq: opts.embeddingGptq ?? false,
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),

@@ -19,6 +19,8 @@ export function gpfqSetting(policy: QuantPolicy, observer: string): string {
     lstm_internals: policy.lstmInternals,
     weight_clip: policy.weightClip,
     bias_correction: policy.biasCorrection,
+    // Only when on, so that tables recorded before the option keep matching.
+    ...(policy.gatherPassThrough ? { gather_pass_through: true } : {}),
     act_order: policy.actOrder,
     observer: parseObserver(observer).spec,
     by_op_type: policy.byOpType,

@@ -10,6 +10,8 @@ import {
   lstmInternalTargets,
   planWeights,
   preparationPasses,
+  splitGatheredCodes,
+  type GatheredCodes,
   type ActivationTarget,
   type GptqTarget,
   type QuantPolicy,
@@ -35,6 +37,8 @@ export interface QuantPlan {
   gptq: GptqTarget[];
   /** With bias correction: the weights whose layer-input means calibration records. */
   means: GptqTarget[];
+  /** With `gatherPassThrough`: activations left as the codes of the table they were gathered from. */
+  gathered: GatheredCodes[];
   /** Weights left float, and why. */
   leftFloat: QuantReport["leftFloat"];
 }
@@ -48,11 +52,14 @@ export function plan(model: Model, policy: QuantPolicy): QuantPlan {
   new PassManager(preparationPasses(prepared, policy)).run(prepared);
   const internals = lstmInternalTargets(prepared, policy);
   const weights = planWeights(prepared, policy);
+  const all = activationTargets(prepared, policy, internals);
+  const { quantize, gathered } = policy.gatherPassThrough ? splitGatheredCodes(all, weights.targets, policy) : { quantize: all, gathered: [] };
   return {
     policy,
     model: prepared,
     weights: weights.targets,
-    activations: activationTargets(prepared, policy, internals),
+    activations: quantize,
+    gathered,
     internals,
     gptq: policy.rounding !== "nearest" ? gptqTargets(weights.targets) : [],
     means: policy.biasCorrection ? gptqTargets(weights.targets) : [],

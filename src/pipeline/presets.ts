@@ -26,6 +26,8 @@ export interface RecipeSettings {
   weightClip?: WeightClip;
   weightSymmetric?: boolean;
   biasCorrection?: boolean;
+  gatherPassThrough?: boolean;
+  embeddingGptq?: boolean;
   /** Per op type (`LSTM`, `Gemm`, ...) and per node name. */
   byOpType?: Record<string, Override>;
   byNode?: Record<string, Override>;
@@ -44,8 +46,17 @@ export const RECIPE_PRESETS: Record<string, RecipePreset> = {
     settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse" },
   },
   best: {
-    describe: "what measures best on WordNet-8 at W3A3, W4A4 and W2A8 (scripts/quant/lowbit.ts, README: Low-bit accuracy): per-channel weights clipped for the least squared error (--weight-clip mse), GPTQ rounding on that grid, activation ranges from the 99.9th percentile; LSTM as one op",
-    settings: { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9" },
+    describe:
+      "what measures best over wordnet8-disc, wordnet8-bilstm and wordnet26-disc at W3A3, W4A4 and W2A8 (scripts/quant/lowbit.ts, README: Low-bit accuracy): per-channel asymmetric weights clipped for the least squared error, GPTQ rounding with act-order on that grid, the embedding's rows GPTQ-rounded against the LSTM's input weight and read by the LSTM as the table's own codes (one scale per row, no second rounding), activation ranges from the 99.9th percentile; LSTM as one op. Asymmetric weights stay Q/DQ under lower",
+    settings: {
+      rounding: "gptq",
+      weightClip: "mse",
+      observer: "percentile:99.9",
+      actOrder: true,
+      weightSymmetric: false,
+      embeddingGptq: true,
+      gatherPassThrough: true,
+    },
   },
 };
 

@@ -63,6 +63,10 @@ export interface QuantizeOptions {
   weightClip?: WeightClip;
   /** Fold each layer's mean output error (W - Q(W)) E[x] into its bias (calibration records E[x]). */
   biasCorrection?: boolean;
+  /** Leave rows gathered from a quantized table (the embedding's output) as its codes, not re-quantized per tensor. */
+  gatherPassThrough?: boolean;
+  /** GPTQ-round an embedding table's rows against the weight of the layer that reads them (needs rounding gptq). */
+  embeddingGptq?: boolean;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -179,6 +183,8 @@ function checkQuantizeOutputs(
         weight_clip: policy.weightClip,
         bias_correction: policy.biasCorrection,
         weight_symmetric: policy.weightSymmetric,
+        gather_pass_through: policy.gatherPassThrough,
+        embedding_gptq: policy.embeddingGptq,
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false, format: run.format },

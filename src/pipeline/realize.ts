@@ -14,7 +14,9 @@ import {
   cleanupPass,
   emptyReport,
   gatherQuantizedRule,
+  readerHessian,
   rulePass,
+  tableReaders,
   weightTargetsPass,
   type ActivationTarget,
   type Hessians,
@@ -24,6 +26,9 @@ import {
 import { copyModel } from "./copy.ts";
 import { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
 import type { QuantPlan } from "./plan.ts";
+
+/** One weight's layer-input moments (one entry per matrix of its view). */
+type Moments = Hessians extends ReadonlyMap<string, infer V> ? V : never;
 
 export interface RealizeOptions {
   /** Evaluate the stored observer states with this spec (default: the table's own). */
@@ -46,7 +51,7 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
   const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, factory.spec, names);
   // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
   for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
-  let hessians: Hessians | undefined;
+  let hessians: Map<string, Moments> | undefined;
   if (needsGpfqMoments(policy)) {
     // GPFQ against the quantized model's inputs: moments recorded layer by layer for this very setting (gpfq.ts).
     if (!table.gpfq) throw new InputError("the calibration table has no GPFQ moments of the quantized model's layer inputs (recordGpfq; or --gpfq-inputs float)");
@@ -77,10 +82,16 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
     value: copy.value(t.value),
     uses: t.uses.map((u) => ({ node: copy.node(u.node), input: u.input })),
   }));
+  const rounded = policy.embeddingGptq ? withTableReaders(plan, weights, floats, (hessians ??= new Map())) : weights;
   const report = emptyReport();
   report.leftFloat.push(...plan.leftFloat);
+  const planned = new Set(plan.weights.map((w) => w.value));
+  for (const g of plan.gathered.filter((x) => planned.has(x.table))) {
+    const readers = [...new Set(g.value.consumers.map((n) => n.opType))].join("+");
+    report.quantized.push({ name: g.value.name, kind: "activation", bits: g.bits, granularity: `per-row (the codes of ${g.table.name})`, op: readers });
+  }
   new PassManager([
-    weightTargetsPass(weights, policy, report, hessians),
+    weightTargetsPass(rounded, policy, report, hessians),
     ...(means ? [biasCorrectionPass(weights, floats, means, report)] : []),
     rulePass(gatherQuantizedRule),
     activationTargetsPass(activations, policy, ranges, report),
@@ -89,4 +100,21 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
   const problems = validateModel(copy.model);
   if (problems.length) throw new Error(`the quantized model is invalid: ${problems[0]}`);
   return { model: copy.model, report, observer: factory.spec };
+}
+
+/**
+ * `--embedding-gptq`: the weights with each table that one layer reads whole (tableReaders)
+ * given GPTQ's row view and H = Wᵀ W of that layer's float weight, added to `hessians`.
+ * Bias correction keeps the plain targets (a table has no bias).
+ */
+function withTableReaders(plan: QuantPlan, weights: WeightTarget[], floats: ReadonlyMap<string, Float32Array>, hessians: Map<string, Moments>): WeightTarget[] {
+  const readers = new Map(tableReaders(plan.model, plan.weights).map((r) => [r.table.value.name, r]));
+  return weights.map((w) => {
+    const r = readers.get(w.value.name);
+    if (!r) return w;
+    const dims = r.weight.value.initializer!.dims;
+    const H = readerHessian(floats.get(r.weight.value.name)!, dims, r.layout);
+    hessians.set(w.value.name, [{ n: w.value.initializer!.dims[1], data: H }]);
+    return { ...w, gptq: { rule: { layout: "out-in", channelAxis: 0, from: { input: 0 }, kind: "table" }, node: w.value.consumers[0]! } };
+  });
 }

@@ -144,6 +144,8 @@ const SETTING_FIELDS: Record<keyof RecipeSettings, FieldCheck> = {
   }),
   weightSymmetric: typed("boolean"),
   biasCorrection: typed("boolean"),
+  gatherPassThrough: typed("boolean"),
+  embeddingGptq: typed("boolean"),
   byOpType: overrideMap,
   byNode: overrideMap,
 };

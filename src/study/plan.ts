@@ -51,6 +51,11 @@ export interface StudyOptions {
   granularity?: "per-channel" | "per-tensor";
   weightClip?: WeightClip;
   biasCorrection?: boolean;
+  /** GPTQ act-order, asymmetric weight codes, the embedding's rows as codes, the table GPTQ-rounded (set by a recipe such as `best`). */
+  actOrder?: boolean;
+  weightSymmetric?: boolean;
+  gatherPassThrough?: boolean;
+  embeddingGptq?: boolean;
   /**
    * A named recipe (RECIPE_PRESETS: `study`, `best`, ...): its settings fill in the options
    * above that are not given; one the study cannot vary (its own grid sets bits and calibration) is refused.
@@ -87,6 +92,11 @@ export interface StudySettings {
   /** Set only when not the default (`max`, off), so earlier studies keep their results' bytes. */
   weight_clip?: WeightClip;
   bias_correction?: boolean;
+  act_order?: boolean;
+  /** false: asymmetric weight codes. */
+  weight_symmetric?: boolean;
+  gather_pass_through?: boolean;
+  embedding_gptq?: boolean;
   /** The recipe named with --recipe, if any. */
   recipe?: string;
   rows: number | null;
@@ -181,7 +191,7 @@ export function normalizeSettings(given: StudyOptions): StudySettings {
   if (!(ROUNDINGS as readonly string[]).includes(rounding)) throw new InputError(`--rounding must be ${ROUNDINGS.join(", ")}, got ${String(rounding)}`);
   const granularity = opts.granularity ?? "per-channel";
   // makePolicy checks the rest (granularity and clip names) as quantize does.
-  makePolicy({ bits: 8, granularity, rounding, weightClip: opts.weightClip, biasCorrection: opts.biasCorrection });
+  makePolicy({ bits: 8, granularity, rounding, weightClip: opts.weightClip, biasCorrection: opts.biasCorrection, actOrder: opts.actOrder, embeddingGptq: opts.embeddingGptq });
   const weightClip = opts.weightClip ?? "max";
   const biasCorrection = opts.biasCorrection ?? false;
   const rowsOpt = opts.rows === undefined ? (q ? QUICK.rows : undefined) : opts.rows === 0 ? undefined : positive(opts.rows, "rows");
@@ -199,6 +209,10 @@ export function normalizeSettings(given: StudyOptions): StudySettings {
     granularity,
     ...(weightClip !== "max" ? { weight_clip: weightClip } : {}),
     ...(biasCorrection ? { bias_correction: true } : {}),
+    ...(opts.actOrder ? { act_order: true } : {}),
+    ...(opts.weightSymmetric === false ? { weight_symmetric: false } : {}),
+    ...(opts.gatherPassThrough ? { gather_pass_through: true } : {}),
+    ...(opts.embeddingGptq ? { embedding_gptq: true } : {}),
     ...(opts.recipe !== undefined ? { recipe: opts.recipe } : {}),
     rows: rowsOpt ?? null,
     calib_data: opts.calibData ?? null,
@@ -240,7 +254,7 @@ function numClasses(model: Model, labels: string[] | undefined, dataLabels: numb
 
 /** Labels as one string: base-36 digits when every class fits one, else comma-separated. */
 /** Recipe settings the study takes, as StudyOptions' names; the others it cannot vary per cell. */
-const STUDY_RECIPE_FIELDS = ["observer", "lstmInternals", "rounding", "granularity", "weightClip", "biasCorrection", "calibSize"] as const;
+const STUDY_RECIPE_FIELDS = ["observer", "lstmInternals", "rounding", "granularity", "weightClip", "biasCorrection", "actOrder", "weightSymmetric", "gatherPassThrough", "embeddingGptq", "calibSize"] as const;
 
 /**
  * The options with a named recipe's settings filled in where the options leave them open
@@ -416,6 +430,8 @@ function planCells(settings: StudySettings, models: PlanModel[]): Pick<Plan, "ca
       rounding: settings.rounding,
       // Bias correction needs the means in the table (absent: an earlier study's key, unchanged).
       ...(settings.bias_correction ? { bias_correction: true } : {}),
+      // The embedding's rows as codes: one activation fewer to observe.
+      ...(settings.gather_pass_through ? { gather_pass_through: true } : {}),
     };
     const hash = keyHash(key);
     let spec = calibIndex.get(hash);
@@ -452,6 +468,9 @@ function planCells(settings: StudySettings, models: PlanModel[]): Pick<Plan, "ca
             granularity: settings.granularity,
             ...(settings.weight_clip ? { weight_clip: settings.weight_clip } : {}),
             ...(settings.bias_correction ? { bias_correction: true } : {}),
+            ...(settings.act_order ? { act_order: true } : {}),
+            ...(settings.weight_symmetric === false ? { weight_symmetric: false } : {}),
+            ...(settings.embedding_gptq ? { embedding_gptq: true } : {}),
             calibration: own.key,
             reference: ref?.key ?? null,
           };

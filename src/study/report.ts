@@ -295,7 +295,7 @@ function settingsSection(r: StudyResults, info: RunInfo): string {
     ["calibration modes", `${s.calib.join(", ")} (reference: ${s.reference_calib})`],
     ["calibration", `${s.calib_size} rows from ${r.models.map((m) => m.calib_data.source).filter((v, i, a) => a.indexOf(v) === i).join(", ")}; seeds ${s.calib_seeds.join(", ")}`],
     ["observer", s.observer],
-    ["quantization", `weights ${s.granularity}, activations asymmetric per tensor, rounding ${s.rounding}${s.weight_clip ? `, weight clip ${s.weight_clip}` : ""}${s.bias_correction ? ", bias-corrected" : ""}, LSTM ${s.lstm_internals ? "decomposed, internals quantized" : "op kept"}${s.recipe ? ` (recipe ${s.recipe})` : ""}`],
+    ["quantization", `weights ${s.granularity}, activations asymmetric per tensor, rounding ${s.rounding}${s.weight_clip ? `, weight clip ${s.weight_clip}` : ""}${s.bias_correction ? ", bias-corrected" : ""}${s.act_order ? ", act-order" : ""}${s.weight_symmetric === false ? ", asymmetric weights" : ""}${s.embedding_gptq ? ", embedding GPTQ-rounded against the LSTM's W" : ""}${s.gather_pass_through ? ", embedding rows read as the table's codes" : ""}, LSTM ${s.lstm_internals ? "decomposed, internals quantized" : "op kept"}${s.recipe ? ` (recipe ${s.recipe})` : ""}`],
     ["noise", s.noise.map((n) => `${n.kind}: ${n.levels.join(", ")}`).join("; ") || "none"],
     ["noise seeds", s.seeds.join(", ")],
     ["test rows", s.rows === null ? "all" : `a fixed random sample of ${s.rows} (all when fewer)`],

@@ -153,6 +153,10 @@ function planFor(plan: Plan, m: PlanModel, bits: number): QuantPlan {
     rounding: s.rounding,
     weightClip: s.weight_clip,
     biasCorrection: s.bias_correction,
+    actOrder: s.act_order,
+    weightSymmetric: s.weight_symmetric,
+    gatherPassThrough: s.gather_pass_through,
+    embeddingGptq: s.embedding_gptq,
     exclude: [findRoles(model).scores.name],
   });
   return planQuantization(model, policy);

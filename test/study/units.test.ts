@@ -76,10 +76,18 @@ describe("study pieces", () => {
     expect(study.bias_correction).toBeUndefined();
     // An option given wins over the recipe.
     expect(normalizeSettings({ models: ["m"], recipe: "study", rounding: "gptq" }).rounding).toBe("gptq");
-    expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse", observer: "percentile:99.9" });
+    expect(normalizeSettings({ models: ["m"], recipe: "best" })).toMatchObject({ granularity: "per-channel", rounding: "gptq", weight_clip: "mse", observer: "percentile:99.9", act_order: true, weight_symmetric: false, embedding_gptq: true, gather_pass_through: true });
     // Without a recipe the settings hold no new keys, so earlier studies keep their bytes.
     expect(Object.keys(normalizeSettings({ models: ["m"] }))).not.toContain("recipe");
     expect(() => normalizeSettings({ models: ["m"], recipe: "fastest" })).toThrow("--recipe: unknown recipe 'fastest' (known: default, study, best)");
+    // The low-bit settings a recipe may set reach the study's settings (and so its cache keys).
+    RECIPE_PRESETS.test_low = { describe: "x", settings: { rounding: "gptq", actOrder: true, weightSymmetric: false, gatherPassThrough: true, embeddingGptq: true } };
+    try {
+      expect(normalizeSettings({ models: ["m"], recipe: "test_low" })).toMatchObject({ act_order: true, weight_symmetric: false, gather_pass_through: true, embedding_gptq: true });
+    } finally {
+      delete RECIPE_PRESETS.test_low;
+    }
+    expect(normalizeSettings({ models: ["m"] })).not.toHaveProperty("act_order");
     RECIPE_PRESETS.test_only = { describe: "x", settings: { calib: "natural" } };
     try {
       expect(() => normalizeSettings({ models: ["m"], recipe: "test_only" })).toThrow(/sets calib, which the study runner does not take/);

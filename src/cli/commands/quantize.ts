@@ -39,6 +39,8 @@ interface Args extends LowerArgs {
   "weight-clip"?: string;
   "bias-correction"?: boolean;
   "weight-symmetric"?: boolean;
+  "gather-pass-through"?: boolean;
+  "embedding-gptq"?: boolean;
   format: string;
   force: boolean;
   eval: boolean;
@@ -106,6 +108,8 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("weight-clip", { type: "string", choices: [...WEIGHT_CLIPS], describe: "weight scales (default max): each channel's (group's) max, or the clipping of it with the least squared rounding error (mse)" })
       .option("bias-correction", { type: "boolean", describe: "fold each layer's mean output error (W - Q(W)) E[x] into its bias (LSTM B, Gemm C, MatMul's Add), E[x] from calibration" })
       .option("weight-symmetric", { type: "boolean", describe: "symmetric weight codes (zero point 0; the default); --no-weight-symmetric maps each channel's min/max onto every code (4 levels at 2 bits, not 3; lower leaves such weights Q/DQ)" })
+      .option("gather-pass-through", { type: "boolean", describe: "leave rows gathered from a quantized table (the embedding's output read by the LSTM) as the table's codes, one scale per row, instead of quantizing them again per tensor; only where the table is no wider than the activations" })
+      .option("embedding-gptq", { type: "boolean", describe: "with --rounding gptq: round an embedding table's rows against the weight of the one layer that reads them (H = W^T W of the LSTM's input weight), not to nearest" })
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
@@ -136,6 +140,8 @@ export const quantizeCommand: CommandModule<object, Args> = {
         weightClip: args["weight-clip"] as WeightClip | undefined,
         biasCorrection: args["bias-correction"],
         weightSymmetric: args["weight-symmetric"],
+        gatherPassThrough: args["gather-pass-through"],
+        embeddingGptq: args["embedding-gptq"],
       },
       recipe,
     );
