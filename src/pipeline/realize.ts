@@ -122,7 +122,13 @@ function activationRanges(plan: QuantPlan, table: CalibrationTable, observer: st
   const names = plan.activations.map((t) => t.value.name);
   const bits = new Map(plan.activations.map((t) => [t.value.name, t.bits]));
   const ranges = new Map<string, [number, number]>();
-  const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, observer, names);
+  // The op type that reads a tensor's quantized copy, when all its readers share one (mse-tanh measures the error after a Tanh).
+  const readers = new Map(plan.activations.map((t) => [t.value.name, new Set(t.uses.map((u) => u.node.opType))]));
+  const reader = (name: string) => {
+    const types = readers.get(name);
+    return types?.size === 1 ? [...types][0] : undefined;
+  };
+  const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, observer, names, reader);
   for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
   return ranges;
 }
