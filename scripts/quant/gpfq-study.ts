@@ -5,7 +5,7 @@
  * cross moments, recorded layer by layer (`quantized`, the default); round-to-nearest on the
  * same grid for reference. One calibration per model (512 balanced rows) serves every row.
  *
- *   npx tsx scripts/quant/gpfq-study.ts [MODELS...] [--bits 4,3] [--rows N] [--calib-size 512]
+ *   npx tsx scripts/quant/gpfq-study.ts [MODELS...] [--bits 4,3] [--rows N] [--calib-size 512] [--observer mse]
  *
  * Prints test accuracy (whole split, or a fixed sample of --rows) with the drop from float,
  * and the seconds the layer-by-layer recording took.
@@ -21,14 +21,14 @@ import { accuracy, markdown, predictions, scratchDir, testSet } from "./common.t
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { bits: { type: "string", default: "4,3" }, rows: { type: "string" }, "calib-size": { type: "string", default: "512" } },
+  options: { bits: { type: "string", default: "4,3" }, rows: { type: "string" }, "calib-size": { type: "string", default: "512" }, observer: { type: "string", default: "mse" } },
 });
 const models = positionals.length ? positionals : ["models/wordnet8-disc.onnx"];
 const dir = scratchDir("ptq-gpfq-study-");
 const f2 = (x: number) => (100 * x).toFixed(2);
 const out: (string | number)[][] = [];
 const study: PolicyOptions = { granularity: "per-tensor", lstmInternals: true, weightClip: "mse" };
-const observer = "mse";
+const observer = values.observer;
 
 for (const path of models) {
   const name = path.split("/").pop()!.replace(/\.onnx$/, "");
@@ -62,5 +62,5 @@ for (const path of models) {
     out.push(row);
   }
 }
-console.log(`study recipe (per-tensor, LSTM internals, MSE weight clip, mse ranges), ${values.rows ? `${values.rows} test rows` : "whole test split"}, ${values["calib-size"]} balanced calibration rows; accuracy in % (drop in points)\n`);
+console.log(`study recipe (per-tensor, LSTM internals, MSE weight clip, ${observer} ranges), ${values.rows ? `${values.rows} test rows` : "whole test split"}, ${values["calib-size"]} balanced calibration rows; accuracy in % (drop in points)\n`);
 console.log(markdown(["model", "float", "widths", "nearest", "gpfq x̃ = x", "gpfq cross moments", "recording s"], out));

@@ -57,28 +57,33 @@ export class PairedMoments {
   }
 }
 
+/** One layer of a GPFQ pass: its kind, its input in the float model and the value it reads in the quantized one. */
+export interface PairedLayer {
+  kind: GptqTarget["kind"];
+  input: string;
+  quantInput: string;
+}
+
 /**
- * Runs the float and the quantized model side by side on the rows `order` of `rows` and
- * returns the layer's GPFQ moments: `input` is the layer input in the float model,
- * `quantInput` the value the same layer reads in the quantized model (Scan-body values are
- * exposed as stacked scan outputs).
+ * Runs the float and the quantized model side by side on the rows `order` of `rows`, each cut
+ * down to what the layers' inputs need, and returns each layer's GPFQ moments (one pass for
+ * all of them): `input` is the layer input in the float model, `quantInput` the value the same
+ * layer reads in the quantized model (Scan-body values are exposed as stacked scan outputs).
  */
 export async function recordGpfqMoments(
   float: Model,
   quant: Model,
-  kind: GptqTarget["kind"],
-  input: string,
-  quantInput: string,
+  layers: readonly PairedLayer[],
   rows: { ids: number[][]; labels: number[] },
   order: number[],
   roles: ClassifierRoles,
   opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<GpfqMomentEntry[]> {
-  const acc = new PairedMoments(kind);
-  await runPairedCalibration([float, quant], [input, quantInput], rows, order, (x, xq, dims) => acc.add(x, xq, dims), {
+): Promise<GpfqMomentEntry[][]> {
+  const acc = layers.map((l) => new PairedMoments(l.kind));
+  await runPairedCalibration([float, quant], layers.map((l) => [l.input, l.quantInput] as const), rows, order, (i, x, xq, dims) => acc[i].add(x, xq, dims), {
     batch: opts.batch,
     onProgress: opts.onProgress,
     expose: (copy, values) => new Map(exposeScanInternals(copy, values).map((e) => [e.value.name, e.output.name])),
   }, roles);
-  return acc.entries(input, quantInput);
+  return acc.map((a, i) => a.entries(layers[i].input, layers[i].quantInput));
 }

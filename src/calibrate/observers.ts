@@ -7,15 +7,16 @@
  * | `minmax` | min, max | [min, max]; symmetric: [-m, m], m = max(|min|, |max|) |
  * | `percentile:P` | histograms of x and of abs(x) | symmetric: [-t, t], t = P-th percentile of abs(x); asymmetric: [(100-P)-th, P-th] percentile of x |
  * | `mse` | histograms of x and of abs(x) | the clip range minimising E[(x - fakeQuantize(x))^2], from the histogram of x |
+ * | `mse-tanh` | as `mse` | as `mse`; for a tensor that only Tanh reads (the LSTM cell state under `--lstm-internals`), the range minimising E[(tanh(x) - tanh(fakeQuantize(x)))^2] |
  * | `entropy` | histograms of x and of abs(x) | TensorRT's KL-divergence threshold t on the histogram of abs(x) |
  * | `batch-percentile:P` | per-batch sums | the mean over batches of each batch's exact percentiles (Brevitas) |
  *
  * Symmetric ranges are returned as [-t, t]. Percentiles interpolate linearly between order
  * statistics (numpy's default); for asymmetric ranges P >= 50 is the meaningful side (a
  * smaller P gives the same two percentiles, in order). Histogram percentiles are within one
- * bin width of the exact ones. Non-finite values are skipped. `percentile`, `mse` and
- * `entropy` keep the same state (two histograms of 2048 bins each, see histogram.ts), so a
- * calibration table made with one of them can be re-evaluated with any of the three.
+ * bin width of the exact ones. Non-finite values are skipped. `percentile`, `mse`, `mse-tanh`
+ * and `entropy` keep the same state (two histograms of 2048 bins each, see histogram.ts), so a
+ * calibration table made with one of them can be re-evaluated with any of the others.
  * `batch-percentile` holds only the open batch's values (exact percentiles by selection,
  * O(n)) and, across batches, three running sums.
  */
@@ -24,9 +25,9 @@ import { intRange, paramsFromRange, type IntFormat } from "../quant/math.ts";
 import { BatchPercentileObserver } from "./batch-percentile.ts";
 import { GrowingHistogram, type HistogramJSON } from "./histogram.ts";
 import { extent, readExtent, stateObject } from "./observer-state.ts";
-import { entropyLevels, histogramMse, klThresholdBins, searchCoarse, searchFine, symmetricRange } from "./range-search.ts";
+import { entropyLevels, histogramMse, histogramMseThrough, klThresholdBins, searchCoarse, searchFine, symmetricRange } from "./range-search.ts";
 
-export { histogramMse, klThresholdBins, selectQuantile } from "./range-search.ts";
+export { histogramMse, histogramMseThrough, klThresholdBins, selectQuantile } from "./range-search.ts";
 
 export interface Observer {
   /** The canonical spec of the observer (`percentile:99.99`, `mse`, ...). */
@@ -38,9 +39,10 @@ export interface Observer {
   endBatch?(): void;
   /**
    * The clip range [lo, hi] for this format. [0, 0] when nothing was observed. The
-   * quantizer passes it to paramsFromRange(lo, hi, format, symmetric).
+   * quantizer passes it to paramsFromRange(lo, hi, format, symmetric). `reader` names the one
+   * op type that reads the quantized tensor, when there is one (`mse-tanh` uses it).
    */
-  range(format: IntFormat, symmetric: boolean): [number, number];
+  range(format: IntFormat, symmetric: boolean, reader?: string): [number, number];
   /** Everything needed to recompute `range` for any format later (JSON-safe). */
   state(): ObserverState;
 }
@@ -53,7 +55,7 @@ export interface ObserverFactory {
   restore(state: unknown): Observer;
 }
 
-export type ObserverKind = "minmax" | "percentile" | "mse" | "entropy" | "batch-percentile";
+export type ObserverKind = "minmax" | "percentile" | "mse" | "mse-tanh" | "entropy" | "batch-percentile";
 
 export interface MinMaxState {
   kind: "minmax";
@@ -86,7 +88,7 @@ export interface BatchPercentileState {
 
 export type ObserverState = (MinMaxState | HistogramState | BatchPercentileState) & { spec: string };
 
-export const OBSERVER_NAMES = "minmax, percentile:P, mse, entropy, batch-percentile:P (P in (0, 100], e.g. percentile:99.99)";
+export const OBSERVER_NAMES = "minmax, percentile:P, mse, mse-tanh, entropy, batch-percentile:P (P in (0, 100], e.g. percentile:99.99)";
 
 export const DEFAULT_HISTOGRAM_BINS = 2048;
 
@@ -119,6 +121,10 @@ export function parseObserver(spec: string, opts: ObserverOptions = {}): Observe
     case "mse":
       noArg();
       return histogramFactory("mse", "mse", bins, (h, f, sym) => mseRange(h, f, sym));
+    case "mse-tanh":
+      noArg();
+      // Tanh saturates: past |x| of about 3 the error of x no longer reaches its output, so the range may clip there.
+      return histogramFactory("mse-tanh", "mse-tanh", bins, (h, f, sym, reader) => mseRange(h, f, sym, reader === "Tanh" ? Math.tanh : undefined));
     case "entropy":
       noArg();
       return histogramFactory("entropy", "entropy", bins, (h, f, sym) => entropyRange(h, f, sym));
@@ -205,7 +211,7 @@ class MinMaxObserver implements Observer {
 // ---------------------------------------------------------------------------------------
 // histogram observers: percentile, mse, entropy
 
-type RangeRule = (h: HistogramObserver, format: IntFormat, symmetric: boolean) => [number, number];
+type RangeRule = (h: HistogramObserver, format: IntFormat, symmetric: boolean, reader?: string) => [number, number];
 
 class HistogramObserver implements Observer {
   readonly spec: string;
@@ -248,10 +254,10 @@ class HistogramObserver implements Observer {
     }
   }
 
-  range(format: IntFormat, symmetric: boolean): [number, number] {
+  range(format: IntFormat, symmetric: boolean, reader?: string): [number, number] {
     intRange(format);
     if (this.count === 0) return [0, 0];
-    return this.rule(this, format, symmetric);
+    return this.rule(this, format, symmetric, reader);
   }
 
   state(): ObserverState {
@@ -302,17 +308,19 @@ function percentileRange(o: HistogramObserver, p: number, symmetric: boolean): [
  * f = 1/128 .. 1, then 32 finer steps around the best. Asymmetric, with L = min(min, 0)
  * and H = max(max, 0): [f L, f H] over the same fractions, then two rounds of coordinate
  * search (the low end with the high end fixed, then the reverse), then a fine search of
- * each end. Ties go to the wider range.
+ * each end. Ties go to the wider range. With `through`, the error is measured after that
+ * function: E[(g(x) - g(fakeQuantize(x)))^2] (histogramMseThrough).
  */
-function mseRange(o: HistogramObserver, format: IntFormat, symmetric: boolean): [number, number] {
+function mseRange(o: HistogramObserver, format: IntFormat, symmetric: boolean, through?: (x: number) => number): [number, number] {
   const bins = o.hist.nonEmptyBins();
   const L = Math.min(o.hist.min, 0);
   const H = Math.max(o.hist.max, 0);
-  const cost = (a: number, b: number): number => histogramMse(bins, a * L, b * H, format, symmetric);
+  const mse = (lo: number, hi: number, sym: boolean): number => (through ? histogramMseThrough(bins, lo, hi, format, sym, through) : histogramMse(bins, lo, hi, format, sym));
+  const cost = (a: number, b: number): number => mse(a * L, b * H, symmetric);
   if (symmetric) {
     const A = Math.max(-L, H);
     if (A === 0) return [0, 0];
-    const costT = (f: number): number => histogramMse(bins, -f * A, f * A, format, true);
+    const costT = (f: number): number => mse(-f * A, f * A, true);
     const f = searchFine(costT, searchCoarse(costT));
     return symmetricRange(f * A);
   }

@@ -78,36 +78,55 @@ export async function runCalibration(
 
 /**
  * Runs two models on the same calibration rows, run by run (same batches, same groups), and
- * hands one tensor of each to `pair` together: the float model's layer input beside the
- * quantized model's, for GPFQ's cross moments. Nothing is kept between runs, so memory is
- * one run's tensors whatever the number of rows.
+ * hands the tensors of each pair of targets to `pair` together: the float model's layer inputs
+ * beside the quantized model's, for GPFQ's cross moments. Each model runs only what its
+ * targets need: they become its only outputs and every node that does not lead to them is
+ * removed (as Brevitas stops the forward pass once the layer input is seen). Nothing is kept
+ * between runs, so memory is one run's tensors whatever the number of rows.
  */
 export async function runPairedCalibration(
   models: readonly [Model, Model],
-  targets: readonly [string, string],
+  targets: readonly (readonly [string, string])[],
   rows: { ids: number[][]; labels: number[] },
   order: number[],
-  pair: (a: Float32Array, b: Float32Array, dims: readonly number[]) => void,
+  pair: (index: number, a: Float32Array, b: Float32Array, dims: readonly number[]) => void,
   opts: RunnerOptions = {},
   inputs: ClassifierRoles,
 ): Promise<void> {
-  const sessions: { session: ort.InferenceSession; output: string; path?: string }[] = [];
+  const sessions: { session: ort.InferenceSession; outputs: string[]; path?: string }[] = [];
   try {
     for (let k = 0; k < 2; k++) {
       const copy = parseModel(serializeModel(models[k]), models[k].path);
-      const v = findValue(copy, targets[k]);
-      if (!v) throw new Error(`calibration target '${targets[k]}' is not in the model`);
-      const output = (opts.expose ?? exposeRootValues)(copy, [v]).get(v.name)!;
-      sessions.push({ session: await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, models[k].path), output, path: models[k].path });
+      const values = targets.map((t) => {
+        const v = findValue(copy, t[k]);
+        if (!v) throw new Error(`calibration target '${t[k]}' is not in the model`);
+        return v;
+      });
+      // Layers that share an input expose it once.
+      const exposed = (opts.expose ?? exposeRootValues)(copy, [...new Set(values)]);
+      const outputs = values.map((v) => exposed.get(v.name)!);
+      pruneTo(copy, outputs);
+      sessions.push({ session: await createSession(serializeModel(copy), { intraOpNumThreads: opts.threads ?? 2 }, models[k].path), outputs, path: models[k].path });
     }
+    const fetches = sessions.map((s) => [...new Set(s.outputs)]);
     await forEachRun(rows, order, opts, inputs, async (feeds) => {
-      const [a, b] = await Promise.all(sessions.map(async (s) => (await runSession(s.session, feeds, [s.output], s.path))[s.output]));
-      if (a.dims.join() !== b.dims.join()) throw new Error(`paired calibration tensors differ in shape ([${a.dims}] and [${b.dims}])`);
-      pair(a.data as Float32Array, b.data as Float32Array, a.dims);
+      const [a, b] = await Promise.all(sessions.map((s, k) => runSession(s.session, feeds, fetches[k], s.path)));
+      targets.forEach((_, i) => {
+        const [ta, tb] = [a[sessions[0].outputs[i]], b[sessions[1].outputs[i]]];
+        if (ta.dims.join() !== tb.dims.join()) throw new Error(`paired calibration tensors differ in shape ([${ta.dims}] and [${tb.dims}])`);
+        pair(i, ta.data as Float32Array, tb.data as Float32Array, ta.dims);
+      });
     });
   } finally {
     for (const s of sessions) await s.session.release();
   }
+}
+
+/** Keeps only `outputs` as the main graph's outputs and removes every node and initializer they do not need. */
+function pruneTo(model: Model, outputs: readonly string[]): void {
+  const keep = new Set(outputs);
+  model.graph.outputs = model.graph.outputs.filter((v) => keep.has(v.name));
+  model.graph.cleanup();
 }
 
 /**

@@ -388,6 +388,8 @@ export function rangesFor(
   symmetric: boolean,
   observer?: string,
   names?: readonly string[],
+  /** The one op type that reads each quantized tensor, where there is one (`mse-tanh` needs it). */
+  reader?: (name: string) => string | undefined,
 ): Map<string, [number, number]> {
   const factory = parseObserver(observer ?? table.options.observer);
   const formatOf = typeof format === "function" ? format : () => format;
@@ -402,7 +404,7 @@ export function rangesFor(
       if (err instanceof InputError) throw new InputError(`tensor ${JSON.stringify(name)}: ${err.message}`);
       throw err;
     }
-    out.set(name, o.range(formatOf(name), symmetric));
+    out.set(name, o.range(formatOf(name), symmetric, reader?.(name)));
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { Builder, DataType, InputError, Tensor, type Graph, type Model, type Node, type Value } from "../graph/index.ts";
-import { blockedScaleDims, groupCount, intRange, quantizeTensor, quantizeTensorBlocked } from "../quant/math.ts";
+import { blockedScaleDims, groupCount, intRange, quantizeTensor, quantizeTensorBlocked, type QuantizedTensor } from "../quant/math.ts";
 import { inputAxis, roundInLayout, type RoundingMethod } from "../quant/round.ts";
 import { ruleFor, type GptqRule } from "./ops.ts";
 import type { Pass } from "./pass.ts";
@@ -109,24 +109,36 @@ export function quantizeWeightsPass(policy: QuantPolicy, report: QuantReport, he
   };
 }
 
+/**
+ * Each weight's grid and nearest codes by name, as computed for one plan (its policy and float
+ * weights): a caller that applies the same targets again (GPFQ's layer-by-layer realizes)
+ * passes the same map so that the grid search (`--weight-clip mse`) runs once per weight.
+ */
+export type NearestCodes = Map<string, QuantizedTensor>;
+
 /** The planned weights' quantization as a pass over the model that holds them. */
-export function weightTargetsPass(targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians): Pass {
-  return { name: "quantize-weights", run: (model) => applyWeights(model, targets, policy, report, hessians) };
+export function weightTargetsPass(targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians, nearest?: NearestCodes): Pass {
+  return { name: "quantize-weights", run: (model) => applyWeights(model, targets, policy, report, hessians, nearest) };
 }
 
-function applyWeights(model: Model, targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians): boolean {
-  for (const target of targets) quantizeOne(model, target, policy, report, hessians);
+function applyWeights(model: Model, targets: readonly WeightTarget[], policy: QuantPolicy, report: QuantReport, hessians?: Hessians, nearest?: NearestCodes): boolean {
+  for (const target of targets) quantizeOne(model, target, policy, report, hessians, nearest);
   return targets.length > 0;
 }
 
-function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, report: QuantReport, hessians?: Hessians): void {
+function quantizeOne(model: Model, target: WeightTarget, policy: QuantPolicy, report: QuantReport, hessians?: Hessians, nearest?: NearestCodes): void {
   const { value, bits, axis } = target;
   const g = value.graph;
   const t = value.initializer!;
   const format = weightFormat(policy, bits);
-  const q = target.block
-    ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric, policy.weightClip)
-    : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric, policy.weightClip);
+  const known = nearest?.get(value.name);
+  // roundInLayout rewrites q.codes in place, so the memo keeps its own copy of the nearest codes.
+  const q = known
+    ? { ...known, codes: known.codes.slice() }
+    : target.block
+      ? quantizeTensorBlocked(t.data as Float32Array, t.dims, target.block.axis, target.block.size, format, policy.weightSymmetric, policy.weightClip)
+      : quantizeTensor(t.data as Float32Array, t.dims, axis, format, policy.weightSymmetric, policy.weightClip);
+  if (nearest && !known) nearest.set(value.name, { ...q, codes: q.codes.slice() });
   const h = hessians?.get(value.name);
   const method: RoundingMethod | null =
     policy.rounding === "gptq" ? { kind: "gptq", actOrder: policy.actOrder, dampening: policy.dampening } : policy.rounding === "gpfq" ? { kind: "gpfq", actOrder: policy.actOrder } : null;

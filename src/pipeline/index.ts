@@ -5,7 +5,7 @@
  */
 export { plan, type QuantPlan } from "./plan.ts";
 export { calibrate, type StageCalibrateOptions } from "./calibrate.ts";
-export { recordGpfq, type GpfqStageOptions } from "./gpfq.ts";
+export { gpfqPasses, recordGpfq, type GpfqStageOptions } from "./gpfq.ts";
 export { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
-export { realize, type RealizeOptions, type Realized } from "./realize.ts";
+export { realize, RealizeMemo, type RealizeOptions, type Realized } from "./realize.ts";
 export { copyModel, type ModelCopy } from "./copy.ts";

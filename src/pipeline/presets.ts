@@ -42,8 +42,8 @@ export const RECIPE_PRESETS: Record<string, RecipePreset> = {
   default: { describe: "ptq-onnx's defaults: per-channel weights, rounding to nearest, LSTM as one op", settings: {} },
   study: {
     describe:
-      "the study's setting (arXiv 2507.09687, Brevitas): per-tensor symmetric weights, LSTM internals (gates, cell, hidden state) re-quantized every step, GPFQ rounding, weights and activations at the same width (--bits); weight scales clipped for the least squared error, activation ranges from the internals' default observer (mse): the study's 99.99th percentile collapses the decomposed LSTM at 4 bits, and entropy collapses the generative one",
-    settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse" },
+      "the study's setting (arXiv 2507.09687, Brevitas): per-tensor symmetric weights, LSTM internals (gates, cell, hidden state) re-quantized every step, GPFQ rounding, weights and activations at the same width (--bits); weight scales clipped for the least squared error, activation ranges from mse-tanh (mse, with the cell state's range fitted after the Tanh that reads it: plain mse spends the cell state's codes on values Tanh flattens and collapses both models at 3 bits; the study's 99.99th percentile collapses the decomposed LSTM at 4 bits, and entropy collapses the generative one)",
+    settings: { granularity: "per-tensor", lstmInternals: true, rounding: "gpfq", weightClip: "mse", observer: "mse-tanh" },
   },
   best: {
     describe:

@@ -21,7 +21,7 @@ import { calibrate } from "./calibrate.ts";
 import { plan } from "./plan.ts";
 import { recordGpfq } from "./gpfq.ts";
 import { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
-import { realize } from "./realize.ts";
+import { realize, RealizeMemo } from "./realize.ts";
 import { checkReplace, type Replaced } from "./replace.ts";
 import { quantizationStamp } from "./stamp.ts";
 import { checkExactOverrides, overridesStamp, quantizedNodes, resolveOverrides, type LayerOverrides } from "./recipe.ts";
@@ -311,12 +311,14 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
   // The stamp names the table as read with --calib-table (GPFQ's moments are added in memory only), else the one written.
   const given = table;
   const realizeObserver = opts.calibTable ? opts.observer : observerSpec;
+  // GPFQ's passes and the last realize share their ranges and weight grids.
+  const memo = new RealizeMemo();
   if (needsGpfqMoments(policy) && table.gpfq?.setting !== gpfqSetting(policy, parseObserver(realizeObserver ?? table.options.observer).spec)) {
     // GPFQ against the quantized model's inputs: one more pass over the table's rows per layer.
     const data = loadLabelledData(source, { data: opts.data, tokenizer: opts.tokenizer, split: "val", skipBadLabels: opts.skipBadLabels });
-    table = await recordGpfq(quantPlan, table, data, { observer: realizeObserver, numClasses: numClasses(source, data.labels) });
+    table = await recordGpfq(quantPlan, table, data, { observer: realizeObserver, numClasses: numClasses(source, data.labels), memo });
   }
-  const realized = realize(quantPlan, table, { observer: realizeObserver });
+  const realized = realize(quantPlan, table, { observer: realizeObserver, memo });
   const { model, report } = realized;
   model.setMetadata("ptq-onnx.quantization", quantizationStamp(policy, opts.calibTable ? given : table, floatSha256, realized.observer, opts.recipe));
   if (tableOut) tablePath = tableOut;

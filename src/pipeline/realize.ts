@@ -20,6 +20,7 @@ import {
   weightTargetsPass,
   type ActivationTarget,
   type Hessians,
+  type NearestCodes,
   type QuantReport,
   type WeightTarget,
 } from "../passes/index.ts";
@@ -33,6 +34,33 @@ type Moments = Hessians extends ReadonlyMap<string, infer V> ? V : never;
 export interface RealizeOptions {
   /** Evaluate the stored observer states with this spec (default: the table's own). */
   observer?: string;
+  /** Shares the ranges and nearest weight codes between realizes of one plan (GPFQ's passes). */
+  memo?: RealizeMemo;
+}
+
+/**
+ * What realize computes alike on every call for one plan, one table's activation statistics
+ * and one observer: the activation ranges (`mse` searches every histogram) and each weight's
+ * grid and nearest codes (`--weight-clip mse` searches every channel's clipping). GPFQ's
+ * layer-by-layer recording realizes the model once per pass with only some weights' codes
+ * changed, so it shares one memo between its realizes and the last one: the same model, each
+ * search done once. A memo bound to another plan, statistics or observer starts over.
+ */
+export class RealizeMemo {
+  private key?: { plan: QuantPlan; tensors: CalibrationTable["tensors"]; observer: string };
+  ranges?: Map<string, [number, number]>;
+  nearest: NearestCodes = new Map();
+
+  /** Forgets what was computed for another plan, table statistics or observer. */
+  bind(plan: QuantPlan, table: CalibrationTable, observer: string): this {
+    const k = this.key;
+    if (!k || k.plan !== plan || k.tensors !== table.tensors || k.observer !== observer) {
+      this.key = { plan, tensors: table.tensors, observer };
+      this.ranges = undefined;
+      if (k?.plan !== plan) this.nearest = new Map();
+    }
+    return this;
+  }
 }
 
 export interface Realized {
@@ -45,12 +73,9 @@ export interface Realized {
 export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeOptions = {}): Realized {
   const { policy } = plan;
   const factory = parseObserver(opts.observer ?? table.options.observer);
-  const names = plan.activations.map((t) => t.value.name);
-  const bits = new Map(plan.activations.map((t) => [t.value.name, t.bits]));
-  const ranges = new Map<string, [number, number]>();
-  const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, factory.spec, names);
-  // A tensor that never saw a value (or only zeros) has no usable range: leave it float.
-  for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
+  const memo = opts.memo?.bind(plan, table, factory.spec);
+  const ranges = memo?.ranges ?? activationRanges(plan, table, factory.spec);
+  if (memo) memo.ranges = ranges;
   let hessians: Map<string, Moments> | undefined;
   if (needsGpfqMoments(policy)) {
     // GPFQ against the quantized model's inputs: moments recorded layer by layer for this very setting (gpfq.ts).
@@ -91,7 +116,7 @@ export function realize(plan: QuantPlan, table: CalibrationTable, opts: RealizeO
     report.quantized.push({ name: g.value.name, kind: "activation", bits: g.bits, granularity: `per-row (the codes of ${g.table.name})`, op: readers });
   }
   new PassManager([
-    weightTargetsPass(rounded, policy, report, hessians),
+    weightTargetsPass(rounded, policy, report, hessians, memo?.nearest),
     ...(means ? [biasCorrectionPass(weights, floats, means, report)] : []),
     rulePass(gatherQuantizedRule),
     activationTargetsPass(activations, policy, ranges, report),
@@ -117,4 +142,21 @@ function withTableReaders(plan: QuantPlan, weights: WeightTarget[], floats: Read
     hessians.set(w.value.name, [{ n: w.value.initializer!.dims[1], data: H }]);
     return { ...w, gptq: { rule: { layout: "out-in", channelAxis: 0, from: { input: 0 }, kind: "table" }, node: w.value.consumers[0]! } };
   });
+}
+
+/** Each planned activation's range under `observer`; a tensor that never saw a value (or only zeros) has none and stays float. */
+function activationRanges(plan: QuantPlan, table: CalibrationTable, observer: string): Map<string, [number, number]> {
+  const { policy } = plan;
+  const names = plan.activations.map((t) => t.value.name);
+  const bits = new Map(plan.activations.map((t) => [t.value.name, t.bits]));
+  const ranges = new Map<string, [number, number]>();
+  // The op type that reads a tensor's quantized copy, when all its readers share one (mse-tanh measures the error after a Tanh).
+  const readers = new Map(plan.activations.map((t) => [t.value.name, new Set(t.uses.map((u) => u.node.opType))]));
+  const reader = (name: string) => {
+    const types = readers.get(name);
+    return types?.size === 1 ? [...types][0] : undefined;
+  };
+  const all = rangesFor(table, (name) => activationFormat(policy, bits.get(name)!), policy.activationSymmetric, observer, names, reader);
+  for (const [name, range] of all) if (range[0] < range[1]) ranges.set(name, range);
+  return ranges;
 }

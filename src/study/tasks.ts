@@ -17,7 +17,7 @@ import { loadEvalData, metricsFor, ModelRunner, noisyIds, type EvalData } from "
 import type { NoiseStage } from "../eval/noise.ts";
 import { InputError, findRoles, loadModel, serializeModel, writeFileAtomic, type Model } from "../graph/index.ts";
 import { makePolicy } from "../passes/index.ts";
-import { calibrate, needsGpfqMoments, plan as planQuantization, realize, recordGpfq, type QuantPlan } from "../pipeline/index.ts";
+import { calibrate, needsGpfqMoments, plan as planQuantization, realize, RealizeMemo, recordGpfq, type QuantPlan } from "../pipeline/index.ts";
 import { compareModels, type CompareReport } from "../compare/compare.ts";
 import { encodeLabels, type CalibrationSpec, type CellSpec, type Plan, type PlanModel } from "./plan.ts";
 
@@ -207,13 +207,15 @@ export async function runQuantization(ctx: TaskContext, calibration: string, bit
   const stored = readCalibrationTable(calibPath(ctx.out, calibration));
   let table = stored;
   const p = planFor(ctx.plan, m, bits);
+  // GPFQ's passes and the last realize share their ranges and weight grids.
+  const memo = new RealizeMemo();
   if (needsGpfqMoments(p.policy)) {
     // GPFQ's moments belong to one width: recorded here, layer by layer, on the table's own rows.
     const model = floatModel(m);
     const data = loadLabelledData(model, { data: ctx.plan.settings.calib_data ?? undefined, tokenizer: ctx.plan.settings.tokenizer ?? undefined, split: "val" });
-    table = await recordGpfq(p, table, data, { observer: ctx.plan.settings.observer, numClasses: numClasses(model, data.labels) });
+    table = await recordGpfq(p, table, data, { observer: ctx.plan.settings.observer, numClasses: numClasses(model, data.labels), memo });
   }
-  const { model, report, observer } = realize(p, table, { observer: ctx.plan.settings.observer });
+  const { model, report, observer } = realize(p, table, { observer: ctx.plan.settings.observer, memo });
   // The stamp names the table file the cell reads (GPFQ's per-width moments are not written to it).
   model.setMetadata("ptq-onnx.quantization", quantizationStamp(p.policy, stored, m.sha256, observer));
   const bytes = serializeModel(model);

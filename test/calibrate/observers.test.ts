@@ -39,7 +39,7 @@ describe("parseObserver", () => {
   it("rejects unknown names and P outside (0, 100] with an InputError listing the valid names", () => {
     for (const bad of ["minimax", "percentile", "percentile:", "percentile:0", "percentile:100.5", "percentile:-1", "percentile:abc", "batch-percentile:0", "mse:3", ""]) {
       expect(() => parseObserver(bad), bad).toThrow(InputError);
-      expect(() => parseObserver(bad), bad).toThrow(/minmax, percentile:P, mse, entropy, batch-percentile:P/);
+      expect(() => parseObserver(bad), bad).toThrow(/minmax, percentile:P, mse, mse-tanh, entropy, batch-percentile:P/);
     }
   });
 });

@@ -72,7 +72,7 @@ describe("study pieces", () => {
 
   it("--recipe fills in the options not given; unknown names and settings the study cannot take are refused", () => {
     const study = normalizeSettings({ models: ["m"], recipe: "study" });
-    expect(study).toMatchObject({ granularity: "per-tensor", lstm_internals: true, rounding: "gpfq", weight_clip: "mse", observer: "mse", recipe: "study" });
+    expect(study).toMatchObject({ granularity: "per-tensor", lstm_internals: true, rounding: "gpfq", weight_clip: "mse", observer: "mse-tanh", recipe: "study" });
     expect(study.bias_correction).toBeUndefined();
     // An option given wins over the recipe.
     expect(normalizeSettings({ models: ["m"], recipe: "study", rounding: "gptq" }).rounding).toBe("gptq");
