@@ -34,6 +34,12 @@ export interface LowerOptions {
    */
   lookup?: "dequantize" | "mul";
   /**
+   * 4-bit asymmetric embedding rows (their q - z needs 5 bits), default `nibbles`: the split-
+   * nibble form over the codes q, packed 4-bit, with a Sub of the gathered per-row zero point
+   * before the scale; `int8`: int8 rows of q - z (the 5-8 bit form, twice the size). Both exact.
+   */
+  asymmetricLookup?: "nibbles" | "int8";
+  /**
    * MatMul/Gemm weights of at most this many elements (K x N) stay a float MatMul/Gemm over
    * their dequantized codes (bit-for-bit the Q/DQ model's weights) instead of an int8 kernel:
    * for a classifier head the float op measured 1 us cheaper per run at batch 1 in the per-op
@@ -101,7 +107,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   }
   if (!qdq.weights.length) throw new InputError("has no quantized weights to lower", file);
 
-  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lookup: opts.lookup ?? "mul", floatWeights: opts.floatWeights ?? FLOAT_WEIGHTS, opset: 0, lowered: new Map(), staticActivations: new Set() };
+  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lookup: opts.lookup ?? "mul", asymmetricLookup: opts.asymmetricLookup ?? "nibbles", floatWeights: opts.floatWeights ?? FLOAT_WEIGHTS, opset: 0, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
   // First, on the Q/DQ graph: without the sort, the embedding's rows go straight to the
   // LSTM's Transpose, which the lookup rule then folds into time-major ids.
