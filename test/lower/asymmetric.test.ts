@@ -120,17 +120,26 @@ describe("asymmetric weights lowered as q - z (int8) or with zero points (MatMul
 });
 
 describe("blocked weight scales (--group-size) lowered to MatMulNBits", () => {
-  for (const symmetric of [true, false]) {
-    it(`wide-tiny, --group-size 32, 4 bits, ${symmetric ? "symmetric" : "asymmetric"}: the head to MatMulNBits blocks of 32, the LSTM left Q/DQ (one scale per gate row)`, async () => {
-      const { file, rows } = await quantized("wide-tiny", 3, `g32${symmetric ? "" : "-asym"}`, { bits: 4, groupSize: 32, weightSymmetric: symmetric });
+  for (const [bits, abits, symmetric] of [[4, 4, true], [4, 4, false], [2, 8, false]] as const) {
+    it(`wide-tiny, --group-size 32, W${bits}A${abits}, ${symmetric ? "symmetric" : "asymmetric"}: the head to MatMulNBits blocks of 32, the LSTM left Q/DQ (one scale per gate row)`, async () => {
+      const { file, rows } = await quantized("wide-tiny", 3, `g32-w${bits}${symmetric ? "" : "-asym"}`, { bits, abits, groupSize: 32, weightSymmetric: symmetric });
       const blocked = readQdq(loadModel(file)).weights.filter((w) => w.blockSize !== null);
       expect(blocked.length).toBe(3);
       const { report } = await lowerAndCheck(file, rows, { floatWeights: 0 });
       const head = report.lowered.find((l) => l.op === "Gemm")!;
       expect(head.kernel).toBe("MatMulNBits");
-      expect(head.weights[0].storage).toBe(`uint4 packed, blocks of 32${symmetric ? "" : ", zero points"}`);
+      expect(head.weights[0].storage).toBe(`uint${bits} packed, blocks of 32${symmetric ? "" : ", zero points"}`);
       expect(report.left).toEqual([{ node: expect.any(String), op: "LSTM", reason: expect.stringMatching(/has blocked scales \(block_size 32\): DynamicQuantizeLSTM takes one scale per gate row$/) }]);
       expect(report.lowered.map((l) => l.op).sort()).toEqual(["Gather", "Gemm"]);
+      // With accuracy_level 0 (float activations) the only kernel left computes the Q/DQ
+      // model's own product: scores equal to the Q/DQ model less the head's activation pair.
+      const exact = loadModel(file);
+      const exactReport = lowerModel(exact, { floatWeights: 0, accuracyLevel: 0 });
+      const reference = loadModel(file);
+      for (const act of readQdq(reference).activations) if (exactReport.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+      reference.graph.cleanup();
+      const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(exact), rows, { intraOpThreads: 1 }));
+      expect(r.maxRel).toBeLessThan(1e-5);
       // The default keeps a head this small a float op over its dequantized (blocked) weights.
       const { report: byDefault } = await lowerAndCheck(file, rows, {});
       expect(byDefault.lowered.find((l) => l.op === "Gemm")!.kernel).toBe("Gemm (float, dequantized weights)");
