@@ -90,7 +90,8 @@ export const ORT_FORMAT = "ort";
  * DynamicQuantizeLSTM, Gemm/MatMul to the int8 GEMM (MatMulIntegerToFloat, measured faster
  * here than MatMulNBits, which `matmul: "nbits"` selects), embedding lookups to
  * GatherBlockQuantized (2-4 bits) or int8 rows (5-8 bits), each weight bit-for-bit the Q/DQ
- * model's; the activation Q/DQ pairs of kernels that quantize their own inputs are dropped,
+ * model's (asymmetric codes as q - z with zero point 0, or with MatMulNBits' zero points;
+ * blocked Gemm/MatMul scales on MatMulNBits with their block size); the activation Q/DQ pairs of kernels that quantize their own inputs are dropped,
  * and the exporter's last-step selection is read from the LSTM's Y_h (lastStepRule). What cannot be lowered stays Q/DQ and is reported with the reason. Throws
  * InputError for a model that is not a ptq-onnx Q/DQ model, and when nothing could be lowered.
  */
