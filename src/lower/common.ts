@@ -1,5 +1,5 @@
 import type { Node, Value } from "../graph/index.ts";
-import type { QdqModel, QuantizedWeight } from "../quant/qdq.ts";
+import { paramIndexer, type QdqModel, type QuantizedWeight } from "../quant/qdq.ts";
 
 /** onnxruntime's contrib domain, where the integer kernels live. */
 export const MS_DOMAIN = "com.microsoft";
@@ -13,6 +13,8 @@ export interface LowerContext {
   accuracyLevel: 0 | 4;
   /** 5-8 bit embedding lookups: one blocked DequantizeLinear of the gathered rows (opset 21) or Cast and Mul by the gathered scales. */
   lookup: "dequantize" | "mul";
+  /** 4-bit asymmetric embedding rows: split nibbles of q and a Sub of the row's zero point, or int8 rows of q - z. */
+  asymmetricLookup: "nibbles" | "int8";
   /** MatMul/Gemm weights of at most this many elements stay a float op over their dequantized codes. */
   floatWeights: number;
   /** The default-domain opset the rules' output needs (raised at the end when above the model's). */
@@ -24,14 +26,54 @@ export interface LowerContext {
 }
 
 /**
- * Why a quantized weight cannot be read by an integer kernel as it is, or null when it can:
- * the kernels take symmetric codes (zero point 0) with one scale per tensor or per channel.
+ * The codes less their zero points, q - z, element by element: with zero point 0 and the same
+ * scales they dequantize to exactly the Q/DQ model's values, s * (q - z). Asymmetric n-bit
+ * codes (q and z both on the signed n-bit grid) give values in [-(2^n - 1), 2^n - 1]: int8 for
+ * n <= 7. Symmetric codes (zero point 0) come back as they are.
  */
-export function unsupportedWeight(w: QuantizedWeight): string | null {
-  if (w.blockSize !== null) return `${w.name} has blocked scales (block_size ${w.blockSize}), not per channel`;
-  if (w.zeroPoints.some((z) => z !== 0)) return `${w.name} has nonzero zero points (the kernels take symmetric codes)`;
+export function centeredCodes(w: QuantizedWeight): Int32Array {
+  if (w.zeroPoints.every((z) => z === 0)) return w.codes;
+  const param = paramIndexer(w);
+  return Int32Array.from(w.codes, (q, i) => q - w.zeroPoints[param(i)]);
+}
+
+/** The smallest and largest of some codes. */
+export function codeRange(codes: Int32Array): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (const c of codes) {
+    if (c < lo) lo = c;
+    if (c > hi) hi = c;
+  }
+  return [lo, hi];
+}
+
+/** The narrowest signed width holding codes in [lo, hi] (at least 1). */
+export function signedBits([lo, hi]: [number, number]): number {
+  let b = 1;
+  while (lo < -(2 ** (b - 1)) || hi > 2 ** (b - 1) - 1) b++;
+  return b;
+}
+
+/**
+ * Why a quantized weight cannot be stored as int8 codes with zero point 0 and one scale per
+ * tensor or per channel (DynamicQuantizeLSTM, the int8 GEMM, the embedding's row forms), or
+ * null when it can. Asymmetric codes are stored as q - z (see centeredCodes), so only blocked
+ * scales, codes wider than 8 bits and asymmetric 8-bit codes whose q - z leaves int8 are refused.
+ * `kernel` and `per` name the kernel and what its scales run along, for the reason.
+ */
+export function unsupportedWeight(w: QuantizedWeight, kernel = "the int8 kernel", per = "channel"): string | null {
   if (w.bits > 8) return `${w.name} has ${w.bits}-bit codes (the kernels take at most 8)`;
+  if (w.blockSize !== null) return `${w.name} has blocked scales (block_size ${w.blockSize}): ${kernel} takes one scale per ${per}`;
+  const [lo, hi] = codeRange(centeredCodes(w));
+  if (lo < -128 || hi > 127) return `${w.name} has asymmetric ${w.bits}-bit codes whose q - z spans [${lo}, ${hi}], past int8: ${kernel} takes int8 codes with zero point 0`;
   return null;
+}
+
+/** `w` with its codes centered (q - z) and zero points 0: the same dequantized values. */
+export function centered(w: QuantizedWeight): QuantizedWeight {
+  const codes = centeredCodes(w);
+  return codes === w.codes ? w : { ...w, codes, zeroPoints: new Int32Array(w.zeroPoints.length) };
 }
 
 /** The scale of output channel `c` when the channels run along `axis` (or the one scale). */

@@ -34,6 +34,12 @@ export interface LowerOptions {
    */
   lookup?: "dequantize" | "mul";
   /**
+   * 4-bit asymmetric embedding rows (their q - z needs 5 bits), default `nibbles`: the split-
+   * nibble form over the codes q, packed 4-bit, with a Sub of the gathered per-row zero point
+   * before the scale; `int8`: int8 rows of q - z (the 5-8 bit form, twice the size). Both exact.
+   */
+  asymmetricLookup?: "nibbles" | "int8";
+  /**
    * MatMul/Gemm weights of at most this many elements (K x N) stay a float MatMul/Gemm over
    * their dequantized codes (bit-for-bit the Q/DQ model's weights) instead of an int8 kernel:
    * for a classifier head the float op measured 1 us cheaper per run at batch 1 in the per-op
@@ -84,7 +90,8 @@ export const ORT_FORMAT = "ort";
  * DynamicQuantizeLSTM, Gemm/MatMul to the int8 GEMM (MatMulIntegerToFloat, measured faster
  * here than MatMulNBits, which `matmul: "nbits"` selects), embedding lookups to
  * GatherBlockQuantized (2-4 bits) or int8 rows (5-8 bits), each weight bit-for-bit the Q/DQ
- * model's; the activation Q/DQ pairs of kernels that quantize their own inputs are dropped,
+ * model's (asymmetric codes as q - z with zero point 0, or with MatMulNBits' zero points;
+ * blocked Gemm/MatMul scales on MatMulNBits with their block size); the activation Q/DQ pairs of kernels that quantize their own inputs are dropped,
  * and the exporter's last-step selection is read from the LSTM's Y_h (lastStepRule). What cannot be lowered stays Q/DQ and is reported with the reason. Throws
  * InputError for a model that is not a ptq-onnx Q/DQ model, and when nothing could be lowered.
  */
@@ -101,7 +108,7 @@ export function lowerModel(model: Model, opts: LowerOptions = {}): LowerReport {
   }
   if (!qdq.weights.length) throw new InputError("has no quantized weights to lower", file);
 
-  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lookup: opts.lookup ?? "mul", floatWeights: opts.floatWeights ?? FLOAT_WEIGHTS, opset: 0, lowered: new Map(), staticActivations: new Set() };
+  const ctx: LowerContext = { qdq, matmul: opts.matmul ?? "integer", accuracyLevel: opts.accuracyLevel ?? 4, lookup: opts.lookup ?? "mul", asymmetricLookup: opts.asymmetricLookup ?? "nibbles", floatWeights: opts.floatWeights ?? FLOAT_WEIGHTS, opset: 0, lowered: new Map(), staticActivations: new Set() };
   const log: RuleOutcome[] = [];
   // First, on the Q/DQ graph: without the sort, the embedding's rows go straight to the
   // LSTM's Transpose, which the lookup rule then folds into time-major ids.

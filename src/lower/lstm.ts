@@ -1,7 +1,7 @@
 import { Builder, DataType, Tensor, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
 import { weightOf, type QuantizedWeight } from "../quant/qdq.ts";
-import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
+import { MS_DOMAIN, centered, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 
 interface LstmMatch {
   lstm: Node;
@@ -35,7 +35,10 @@ const SHARED_ATTRIBUTES = ["direction", "hidden_size", "activations", "activatio
  * int8 weights by activations it quantizes to 8 bits itself, every step, and takes one scale
  * per tensor or per gate row ([num_directions, 4*hidden]) with zero point 0 for int8; W and R
  * are stored transposed, [num_directions, input, 4*hidden]. The n-bit codes keep their grid
- * in int8 storage, so the weights are exactly the Q/DQ model's.
+ * in int8 storage, so the weights are exactly the Q/DQ model's. Asymmetric codes are stored as
+ * q - z with zero point 0 (the kernel takes int8 weights only with zero points all 0, or uint8
+ * with one zero point for every channel), which fits int8 up to 7 bits; blocked scales stay
+ * Q/DQ (the kernel takes one scale per gate row).
  */
 export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
   return {
@@ -48,7 +51,7 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
       if (!w || !r) return `only ${w ? "W" : "R"} is quantized; DynamicQuantizeLSTM needs both`;
       if (lstm.getInt("layout", 0) !== 0) return "layout=1 (batch first): DynamicQuantizeLSTM has no layout attribute";
       for (const q of [w, r]) {
-        const why = unsupportedWeight(q);
+        const why = unsupportedWeight(q, "DynamicQuantizeLSTM", "gate row");
         if (why) return why;
         if (q.dims.length !== 3) return `${q.name} is not [num_directions, 4*hidden, size]`;
         if (q.axis !== null && q.axis !== 1) return `${q.name} has scales along axis ${q.axis}, not per gate row`;
@@ -58,7 +61,8 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
     apply({ lstm, w, r }) {
       const b = new Builder(lstm.graph);
       const [dirs, gates] = w.dims;
-      const transposed = (q: QuantizedWeight, label: string) => {
+      const transposed = (original: QuantizedWeight, label: string) => {
+        const q = centered(original);
         const [, rows, cols] = q.dims;
         const codes = new Int8Array(q.codes.length);
         // [dirs, 4H, cols] -> [dirs, cols, 4H]
@@ -80,7 +84,7 @@ export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
       const node = b.replace(lstm, "DynamicQuantizeLSTM", inputs, { domain: MS_DOMAIN, keep: SHARED_ATTRIBUTES });
       ctx.lowered.set(node, {
         from: "LSTM",
-        weights: [w, r].map((q) => ({ name: q.name, bits: q.bits, storage: "int8" })),
+        weights: [w, r].map((q) => ({ name: q.name, bits: q.bits, storage: q.zeroPoints.some((z) => z !== 0) ? "int8 (q - z, zero point 0)" : "int8" })),
       });
     },
   };

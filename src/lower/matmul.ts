@@ -1,7 +1,7 @@
 import { Builder, DataType, Tensor, type Attributes, type Node, type Value } from "../graph/index.ts";
 import type { RewriteRule } from "../passes/rewrite.ts";
-import { activationOf, dequantize, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
-import { MS_DOMAIN, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
+import { activationOf, dequantize, paramIndexer, weightOf, type QuantizedWeight } from "../quant/qdq.ts";
+import { MS_DOMAIN, centered, channelScale, unsupportedWeight, type LowerContext } from "./common.ts";
 import { kernelBits, packRows, rowBlock } from "./pack.ts";
 
 interface MatMulMatch {
@@ -17,9 +17,14 @@ interface MatMulMatch {
 
 /**
  * The com.microsoft.MatMulNBits node for A x W (W quantized, [K, N] or [N, K]): B is [N,
- * blocks, bytes] of unsigned codes (see rowBlock for the block length), scales [N, blocks],
- * every block of a row with that output channel's scale. Codes of 3 bits go in 4-bit storage and of
- * 5 to 7 bits in 8-bit storage: onnxruntime 1.30's CPU kernel takes 2, 4 and 8.
+ * blocks, bytes] of unsigned codes, scales [N, blocks]. Blocked weights (--group-size) keep
+ * their blocks along K (block_size is theirs: a power of two of at least 16, the kernel's
+ * rule); otherwise every block of a row (see rowBlock for its length) carries that output
+ * channel's scale. Codes of 3 bits go in 4-bit storage and of 5 to 7 bits in 8-bit storage:
+ * onnxruntime 1.30's CPU kernel takes 2, 4 and 8. A signed code q is stored as q + 2^(bits-1);
+ * asymmetric weights add the zero_points input, z + 2^(bits-1) per block, packed like the
+ * codes (rows padded to whole bytes), so the kernel's (code - zero point) x scale is the Q/DQ
+ * model's (q - z) x s; symmetric ones leave it out (the implicit zero point 2^(bits-1)).
  */
 function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const { node, a, w, nAxis } = m;
@@ -28,15 +33,26 @@ function matMulNBits(ctx: LowerContext, m: MatMulMatch): void {
   const bias = biasVector(m, builder);
   const K = w.dims[1 - nAxis];
   const bits = kernelBits(w.bits);
-  const block = rowBlock(K);
-  const at = nAxis === 0 ? (n: number, k: number) => w.codes[n * K + k] : (n: number, k: number) => w.codes[k * N + n];
-  const packed = packRows(N, K, Math.ceil(K / block) * block, bits, at);
+  const block = w.blockSize ?? rowBlock(K);
+  const index = nAxis === 0 ? (n: number, k: number) => n * K + k : (n: number, k: number) => k * N + n;
+  const packed = packRows(N, K, Math.ceil(K / block) * block, bits, (n, k) => w.codes[index(n, k)]);
   const blocks = Math.ceil(K / block);
-  const scales = Float32Array.from({ length: N * blocks }, (_, i) => channelScale(w, nAxis, Math.floor(i / blocks)));
+  // The scale (and zero point) of block b of row n: those of its first element.
+  const param = paramIndexer(w);
+  const at = (i: number) => param(index(Math.floor(i / blocks), (i % blocks) * block));
+  const scales = Float32Array.from({ length: N * blocks }, (_, i) => w.scales[at(i)]);
   const b = builder.initializer(Tensor.fromData(`${w.name}_nbits`, DataType.UINT8, [N, blocks, packed.length / N / blocks], packed));
   const s = builder.initializer(Tensor.fromData(`${w.name}_nbits_scale`, DataType.FLOAT, [N, blocks], scales));
-  const lowered = replaceProduct(builder, m, "MatMulNBits", [a, b, s, null, null, bias], { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel });
-  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: `uint${bits} packed` }] });
+  const asymmetric = w.zeroPoints.some((z) => z !== 0);
+  let zeros: Value | null = null;
+  if (asymmetric) {
+    const perByte = 8 / bits;
+    const zp = packRows(N, blocks, Math.ceil(blocks / perByte) * perByte, bits, (n, j) => w.zeroPoints[at(n * blocks + j)]);
+    zeros = builder.initializer(Tensor.fromData(`${w.name}_nbits_zero_point`, DataType.UINT8, [N, zp.length / N], zp));
+  }
+  const lowered = replaceProduct(builder, m, "MatMulNBits", [a, b, s, zeros, null, bias], { K, N, bits, block_size: block, accuracy_level: ctx.accuracyLevel });
+  const storage = `uint${bits} packed${w.blockSize !== null ? `, blocks of ${block}` : ""}${asymmetric ? ", zero points" : ""}`;
+  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage }] });
 }
 
 /**
@@ -69,7 +85,9 @@ function biasVector(m: MatMulMatch, builder: Builder): Value | null {
  * com.microsoft.DynamicQuantizeMatMul.
  */
 function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
-  const { node, a, w, nAxis } = m;
+  const { node, a, nAxis } = m;
+  // Asymmetric codes as q - z with zero point 0 (unsupportedWeight checked they fit int8).
+  const w = centered(m.w);
   const builder = new Builder(node.graph);
   const N = w.dims[nAxis];
   const K = w.dims[1 - nAxis];
@@ -84,7 +102,7 @@ function matMulInteger(ctx: LowerContext, m: MatMulMatch): void {
   const lowered = act
     ? replaceProduct(builder, m, "MatMulIntegerToFloat", [act.quantize.outputs[0]!, b, act.quantize.inputs[1]!, bScale, act.quantize.inputs[2] ?? null, bZero, bias])
     : replaceProduct(builder, m, "DynamicQuantizeMatMul", [a, b, bScale, bZero, bias]);
-  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: "int8" }] });
+  ctx.lowered.set(lowered, { from: node.opType, weights: [{ name: w.name, bits: w.bits, storage: w === m.w ? "int8" : "int8 (q - z, zero point 0)" }] });
   if (act) ctx.staticActivations.add(act.value.name);
 }
 
@@ -104,19 +122,29 @@ function floatMatMul(ctx: LowerContext, m: MatMulMatch): void {
   ctx.lowered.set(node, { from: node.opType, kernel: `${node.opType} (float, dequantized weights)`, weights: [{ name: w.name, bits: w.bits, storage: "float32 (dequantized codes)" }] });
 }
 
-/** The kernel for A x W: MatMulNBits when asked, else the int8 GEMM, measured faster here (see lowerModel). */
+/**
+ * Whether A x W stays the float op over W's dequantized codes: a small weight (see
+ * LowerOptions.floatWeights), not a language model's projection, which keeps its kernel
+ * whatever its size (scoring only the masked positions, scored-rows.ts, rewrites around it).
+ */
+function staysFloat(ctx: LowerContext, w: QuantizedWeight, product: Value | null | undefined): boolean {
+  return w.codes.length <= ctx.floatWeights && !product?.consumers.some((n) => n.opType === "LogSoftmax");
+}
+
+/**
+ * The kernel for A x W: the float op for a small weight; MatMulNBits when asked, for blocked
+ * scales (the only kernel that takes them) and for asymmetric 8-bit codes whose q - z leaves
+ * int8 (its zero points take them as they are); else the int8 GEMM, measured faster here (see lowerModel).
+ */
 function lowerMatMul(ctx: LowerContext, m: MatMulMatch): void {
-  // A language-model projection keeps its kernel whatever its size: scoring only the masked
-  // positions (scored-rows.ts) rewrites around that kernel. The bias Add, if any, stays as it
-  // was with the float op (a Gemm keeps its C).
-  const product = (m.add ?? m.node).outputs[0];
-  if (m.w.codes.length <= ctx.floatWeights && !product?.consumers.some((n) => n.opType === "LogSoftmax")) {
+  // The bias Add, if any, stays as it was with the float op (a Gemm keeps its C).
+  if (staysFloat(ctx, m.w, (m.add ?? m.node).outputs[0])) {
     floatMatMul(ctx, m);
     return;
   }
   // With a folded bias Add, the kernel takes the Add's place (its output, read by the same
   // nodes or a graph output) under the MatMul's name.
-  if (ctx.matmul === "nbits") matMulNBits(ctx, m);
+  if (ctx.matmul === "nbits" || unsupportedWeight(m.w) !== null) matMulNBits(ctx, m);
   else matMulInteger(ctx, m);
   ctx.lowered.get([...ctx.lowered.keys()].at(-1)!)!.from = m.add ? `${m.node.opType}+Add` : m.node.opType;
 }
@@ -140,11 +168,22 @@ function biasAdd(node: Node, N: number): { add: Node; bias: Value } | null {
   return { add, bias };
 }
 
-/** Why a weight cannot feed MatMulNBits with its output channels along `nAxis`, or null. */
-function unsupported(w: QuantizedWeight, nAxis: 0 | 1): string | null {
-  const why = unsupportedWeight(w);
-  if (why) return why;
+/**
+ * Why A x W (W's output channels along `nAxis`, `product` the value the kernel would write)
+ * cannot be lowered, or null. The float op takes any grid (it reads the dequantized values);
+ * MatMulNBits takes per-channel or per-tensor scales, blocks along K of a power of two of at
+ * least 16, and zero points, so every 2-8 bit matrix with such scales has a kernel.
+ */
+function unsupported(ctx: LowerContext, w: QuantizedWeight, nAxis: 0 | 1, product: Value | null | undefined): string | null {
   if (w.dims.length !== 2) return `${w.name} is not a matrix`;
+  if (w.bits > 8) return `${w.name} has ${w.bits}-bit codes (the kernels take at most 8)`;
+  if (staysFloat(ctx, w, product)) return null;
+  if (w.blockSize !== null) {
+    if (w.axis !== 1 - nAxis) return `${w.name} has blocked scales along its output axis, not along K`;
+    const b = w.blockSize;
+    if (b < 16 || (b & (b - 1)) !== 0) return `${w.name} has blocks of ${b}: MatMulNBits takes powers of two of at least 16`;
+    return null;
+  }
   if (w.axis !== null && w.axis !== nAxis) return `${w.name} has scales along its input axis, not per output channel`;
   return null;
 }
@@ -160,7 +199,7 @@ export function gemmRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
       if (node.getInt("transA", 0) !== 0) return "transA=1";
       if ((node.getFloat("alpha") ?? 1) !== 1 || (node.getFloat("beta") ?? 1) !== 1) return "alpha or beta is not 1";
       const nAxis = node.getInt("transB", 0) === 1 ? 0 : 1;
-      const why = unsupported(w, nAxis);
+      const why = unsupported(ctx, w, nAxis, node.outputs[0]);
       if (why) return why;
       const c = node.inputs[2] ?? null;
       const N = w.dims[nAxis];
@@ -181,9 +220,9 @@ export function matMulRule(ctx: LowerContext): RewriteRule<MatMulMatch> {
     match(node) {
       const w = weightOf(ctx.qdq, node.inputs[1] ?? null);
       if (!w) return weightOf(ctx.qdq, node.inputs[0] ?? null) ? "the quantized weight is MatMul's left operand" : "B is not a quantized weight";
-      const why = unsupported(w, 1);
-      if (why) return why;
       const folded = biasAdd(node, w.dims[1]);
+      const why = unsupported(ctx, w, 1, (folded?.add ?? node).outputs[0]);
+      if (why) return why;
       return { node, a: node.inputs[0]!, w, nAxis: 1, bias: folded?.bias ?? null, add: folded?.add ?? null };
     },
     apply: (m) => lowerMatMul(ctx, m),

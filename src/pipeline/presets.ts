@@ -47,7 +47,7 @@ export const RECIPE_PRESETS: Record<string, RecipePreset> = {
   },
   best: {
     describe:
-      "what measures best over wordnet8-disc, wordnet8-bilstm and wordnet26-disc at W3A3, W4A4 and W2A8 (scripts/quant/lowbit.ts, README: Low-bit accuracy): per-channel asymmetric weights clipped for the least squared error, GPTQ rounding with act-order on that grid, the embedding's rows GPTQ-rounded against the LSTM's input weight and read by the LSTM as the table's own codes (one scale per row, no second rounding), activation ranges from the 99.9th percentile; LSTM as one op. Asymmetric weights stay Q/DQ under lower",
+      "what measures best over wordnet8-disc, wordnet8-bilstm and wordnet26-disc at W3A3, W4A4 and W2A8 (scripts/quant/lowbit.ts, README: Low-bit accuracy): per-channel asymmetric weights clipped for the least squared error, GPTQ rounding with act-order on that grid, the embedding's rows GPTQ-rounded against the LSTM's input weight and read by the LSTM as the table's own codes (one scale per row, no second rounding), activation ranges from the 99.9th percentile; LSTM as one op. lower deploys it: asymmetric codes up to 7 bits are stored as q - z (int8, zero point 0) or with MatMulNBits' zero points, bit for bit",
     settings: {
       rounding: "gptq",
       weightClip: "mse",

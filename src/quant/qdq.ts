@@ -445,7 +445,8 @@ function scalarOf(v: Value | null | undefined): number | undefined {
 /**
  * The split-nibble lookup `ptq-onnx lower` writes for 3- and 4-bit embeddings, from its row
  * Gather: Gather(uint8 [rows, width/2]) -> Mod 16 and BitShift 4 right -> Concat -> 
- * DequantizeLinear(scale 1, zero point 8) -> Mul by Gather([rows, 1] per-row scales). Returns
+ * DequantizeLinear(scale 1, zero point 8) -> [Sub of Gather([rows, 1] per-row zero points), for
+ * asymmetric rows] -> Mul by Gather([rows, 1] per-row scales). Returns
  * the table as codes (per-row scales) and the value the rows end in, or null for any other form.
  */
 export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output: Value } | null {
@@ -458,7 +459,15 @@ export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output
   if (!high || concat?.opType !== "Concat" || concat.inputs[0] !== low!.outputs[0] || concat.inputs[1] !== high.outputs[0]) return null;
   const dq = concat.outputs[0]?.consumers[0];
   if (dq?.opType !== "DequantizeLinear" || scalarOf(dq.inputs[1]) !== 1 || scalarOf(dq.inputs[2]) !== 8) return null;
-  const mul = dq.outputs[0]?.consumers[0];
+  // Asymmetric rows: the nibbles hold q, and a Sub of the row's zero point (gathered from a [rows, 1] float table) comes before the scale.
+  let mul = dq.outputs[0]?.consumers[0];
+  let zeroTable: Float64Array | null = null;
+  if (mul?.opType === "Sub") {
+    const zeros = mul.inputs[1]?.producer?.opType === "Gather" ? mul.inputs[1]!.producer!.inputs[0]?.initializer : undefined;
+    if (!zeros || zeros.dims[0] !== data.dims[0] || zeros.size !== data.dims[0]) return null;
+    zeroTable = zeros.toNumbers();
+    mul = mul.outputs[0]?.consumers[0];
+  }
   // The row scales, gathered from a [rows, 1] table (or from [rows] and unsqueezed, as lowered files before it did).
   let scaleRows = mul?.opType === "Mul" ? mul.inputs[1]?.producer : undefined;
   if (scaleRows?.opType === "Unsqueeze") scaleRows = scaleRows.inputs[0]?.producer;
@@ -475,5 +484,6 @@ export function splitNibbleLookup(gather: Node): { codes: QuantizedCodes; output
     }
   }
   const s = Float32Array.from(scales.toNumbers());
-  return { codes: { dims: [n, 2 * half], codes, scales: s, zeroPoints: new Int32Array(n), axis: 0, blockSize: null }, output: mul.outputs[0]! };
+  const zeroPoints = zeroTable ? Int32Array.from(zeroTable) : new Int32Array(n);
+  return { codes: { dims: [n, 2 * half], codes, scales: s, zeroPoints, axis: 0, blockSize: null }, output: mul.outputs[0]! };
 }
