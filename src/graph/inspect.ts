@@ -146,15 +146,37 @@ const KERNEL_WEIGHTS: Record<string, { inputs: number[]; packed: boolean; params
   GatherBlockQuantized: { inputs: [0], packed: true, params: [2, 3] },
 };
 
-/** The narrowest signed width (2 to 8 bits) holding every code; packed codes are unsigned around 2^(bits-1). */
+/**
+ * The bit width of a kernel's weight grid. Packed codes: the narrowest signed width (2 to 8
+ * bits) holding every code, read unsigned around 2^(bits-1). int8 codes: the widest per-channel
+ * span (channels along the last axis, as every int8 kernel here stores them), since an
+ * asymmetric n-bit grid is stored as q - z, which needs n + 1 bits as a signed number but
+ * takes at most 2^n values in each channel.
+ */
 function gridBits(node: Node, v: Value, packed: boolean): number {
   const t = v.initializer!;
   const raw = t.toNumbers();
-  const bits = packed ? node.getInt("bits", 4) : 8;
-  const perByte = packed ? 8 / bits : 1;
+  if (!packed) {
+    const channels = t.dims.length ? t.dims[t.dims.length - 1] : 1;
+    let span = 0;
+    for (let c = 0; c < channels; c++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let i = c; i < raw.length; i += channels) {
+        if (raw[i] < lo) lo = raw[i];
+        if (raw[i] > hi) hi = raw[i];
+      }
+      if (hi >= lo) span = Math.max(span, hi - lo);
+    }
+    let b = 2;
+    while (b < 8 && span > 2 ** b - 1) b++;
+    return b;
+  }
+  const bits = node.getInt("bits", 4);
+  const perByte = 8 / bits;
   let absMax = 0;
   for (let i = 0; i < raw.length * perByte; i++) {
-    const c = packed ? ((raw[Math.floor(i / perByte)] >> ((i % perByte) * bits)) & ((1 << bits) - 1)) - 2 ** (bits - 1) : raw[i];
+    const c = ((raw[Math.floor(i / perByte)] >> ((i % perByte) * bits)) & ((1 << bits) - 1)) - 2 ** (bits - 1);
     absMax = Math.max(absMax, c < 0 ? -c - 1 : c);
   }
   let b = 2;

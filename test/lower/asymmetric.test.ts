@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores } from "../../src/eval/predict.ts";
-import { loadModel, serializeModel, validateModel } from "../../src/graph/index.ts";
+import { inspectModel, loadModel, serializeModel, validateModel, type Model } from "../../src/graph/index.ts";
 import { lowerModel, type LowerOptions, type LowerReport } from "../../src/lower/index.ts";
 import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
@@ -31,7 +31,7 @@ async function quantized(name: string, classes: number, tag: string, opts: Parti
  * scores close to the Q/DQ model less the activation pairs the kernels replace (their dynamic
  * 8-bit quantization is the one difference), and top-1 agreement with the Q/DQ model itself.
  */
-async function lowerAndCheck(file: string, rows: number[][], options: LowerOptions): Promise<{ report: LowerReport; ops: string[] }> {
+async function lowerAndCheck(file: string, rows: number[][], options: LowerOptions): Promise<{ report: LowerReport; ops: string[]; model: Model }> {
   const model = loadModel(file);
   const weights = readQdq(model).weights;
   const report = lowerModel(model, options);
@@ -63,7 +63,7 @@ async function lowerAndCheck(file: string, rows: number[][], options: LowerOptio
   expect(vsReference.maxRel, "score error vs the Q/DQ model less the dropped pairs").toBeLessThan(0.06);
   // As the symmetric tests at 4 bits: barely trained fixtures with close scores, where n-bit activations move the top-1.
   expect(vsQdq.agreement, "top-1 vs the Q/DQ model").toBeGreaterThanOrEqual(0.8);
-  return { report, ops: model.allNodes().map((n) => n.opType) };
+  return { report, ops: model.allNodes().map((n) => n.opType), model };
 }
 
 describe("asymmetric weights lowered as q - z (int8) or with zero points (MatMulNBits)", () => {
@@ -87,13 +87,16 @@ describe("asymmetric weights lowered as q - z (int8) or with zero points (MatMul
           ...(bits === 4 ? ([["int8 rows", { asymmetricLookup: "int8" }]] as [string, LowerOptions][]) : []),
         ];
         for (const [variant, options] of variants) {
-          const { report, ops } = await lowerAndCheck(file, rows, options);
+          const { report, ops, model } = await lowerAndCheck(file, rows, options);
           // Only the generative model's label embedding, read by Expand (no kernel, as with symmetric codes).
           expect(report.left, `${variant}: nothing left Q/DQ`).toEqual(generative ? [{ node: expect.any(String), op: "Expand", reason: "no integer kernel for Expand; its weight stays DequantizeLinear" }] : []);
           expect(ops).not.toContain("LSTM");
           const lstms = report.lowered.filter((l) => l.kernel === "DynamicQuantizeLSTM");
           expect(lstms.length).toBeGreaterThan(0);
           for (const l of lstms) for (const w of l.weights) expect(w.storage).toBe("int8 (q - z, zero point 0)");
+          // inspect reads the grid's width back from the stored codes: q - z of n-bit codes needs
+          // n + 1 bits as a signed number but spans at most 2^n values in a channel.
+          for (const k of inspectModel(model).integer_kernels.filter((k) => k.op === "DynamicQuantizeLSTM")) for (const w of k.weights) expect(w.bits, `${variant} ${w.name}`).toBe(bits);
           const lookup = report.lowered.find((l) => l.op === "Gather")!;
           // q - z of 2- and 3-bit rows fits a nibble; 4-bit rows keep q in nibbles and subtract z (or int8 rows of q - z).
           const expected = bits < 4 ? "Gather (split 4-bit rows)" : variant === "int8 rows" ? "Gather (int8 rows)" : "Gather (split 4-bit rows, zero points)";
