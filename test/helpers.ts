@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
-import { tokenLookups, type Model } from "../src/graph/index.ts";
+import { seededRng } from "../src/data/random.ts";
+import { findRoles, serializeModel, tokenLookups, type Model } from "../src/graph/index.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
@@ -122,4 +123,37 @@ export function maxScoreDiff(a: { scores: readonly ArrayLike<number>[] }, b: { s
   let m = 0;
   a.scores.forEach((row, i) => Array.from(row).forEach((v, j) => (m = Math.max(m, Math.abs(v - b.scores[i][j])))));
   return m;
+}
+
+/** Seeded rows of ids in [2, vocab) of 3 to 8 tokens, labelled by row (i mod classes), as a calibration pool. */
+export function seededPool(n: number, vocab: number, classes: number, sha256 = "0".repeat(64)) {
+  const rng = seededRng(5);
+  const ids = Array.from({ length: n }, () => Array.from({ length: 3 + (rng.nextUint32() % 6) }, () => 2 + (rng.nextUint32() % (vocab - 2))));
+  return { ids, labels: ids.map((_, i) => i % classes), source: "test:pool", sha256 };
+}
+
+/** Every row's score vector, each row run alone (no padding), 1 thread. */
+export async function rowScores(model: Model, rows: number[][]): Promise<Float32Array[]> {
+  const roles = findRoles(model);
+  const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    const out: Float32Array[] = [];
+    for (const r of rows) {
+      const feeds: Record<string, ort.Tensor> = { [roles.tokenIds.name]: new ort.Tensor("int64", BigInt64Array.from(r, BigInt), [1, r.length]) };
+      if (roles.lengths) feeds[roles.lengths.name] = new ort.Tensor("int64", BigInt64Array.from([BigInt(r.length)]), [1]);
+      out.push((await session.run(feeds))[roles.scores.name].data as Float32Array);
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Sum of squared differences between two sets of score vectors. */
+export function squaredError(a: readonly ArrayLike<number>[], b: readonly ArrayLike<number>[]): number {
+  let sum = 0;
+  a.forEach((row, r) => {
+    for (let j = 0; j < row.length; j++) sum += (row[j] - b[r][j]) ** 2;
+  });
+  return sum;
 }

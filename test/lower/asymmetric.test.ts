@@ -11,7 +11,7 @@ import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
 import { dequantize, readQdq } from "../../src/quant/qdq.ts";
 import { ROOT, fixtureModel, tempDir, writeIdPool } from "../helpers.ts";
-import { compare, kernelCodes, transpose } from "./kernel-codes.ts";
+import { compare, kernelCodes, transpose, withoutDroppedPairs } from "./kernel-codes.ts";
 
 const dir = tempDir("ptq-onnx-lower-asym-");
 
@@ -53,9 +53,7 @@ async function lowerAndCheck(file: string, rows: number[][], options: LowerOptio
       expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
     });
   }
-  const reference = loadModel(file);
-  for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
-  reference.graph.cleanup();
+  const reference = withoutDroppedPairs(loadModel(file), report.dropped_activations);
   const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
   const vsReference = compare(await predictScores(serializeModel(reference), rows, { batch: 16, intraOpThreads: 1 }), lowered);
   const vsQdq = compare(await predictScores(file, rows, { batch: 16, intraOpThreads: 1 }), lowered);
@@ -138,9 +136,7 @@ describe("blocked weight scales (--group-size) lowered to MatMulNBits", () => {
       // model's own product: scores equal to the Q/DQ model less the head's activation pair.
       const exact = loadModel(file);
       const exactReport = lowerModel(exact, { floatWeights: 0, accuracyLevel: 0 });
-      const reference = loadModel(file);
-      for (const act of readQdq(reference).activations) if (exactReport.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
-      reference.graph.cleanup();
+      const reference = withoutDroppedPairs(loadModel(file), exactReport.dropped_activations);
       const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(exact), rows, { intraOpThreads: 1 }));
       expect(r.maxRel).toBeLessThan(1e-5);
       // The default keeps a head this small a float op over its dequantized (blocked) weights.

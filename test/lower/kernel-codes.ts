@@ -4,8 +4,8 @@
  */
 import { expect } from "vitest";
 import type { PredictResult } from "../../src/eval/predict.ts";
-import type { Node } from "../../src/graph/index.ts";
-import { splitNibbleLookup, type QuantizedCodes } from "../../src/quant/qdq.ts";
+import type { Model, Node } from "../../src/graph/index.ts";
+import { readQdq, splitNibbleLookup, type QuantizedCodes } from "../../src/quant/qdq.ts";
 
 /** The codes and scales an integer kernel stores for one weight, decoded from the kernel's own layout. */
 export function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
@@ -84,4 +84,14 @@ export function compare(a: PredictResult, b: PredictResult): { agreement: number
 /** A [rows, cols] matrix transposed. */
 export function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
   return Float32Array.from({ length: rows * cols }, (_, x) => values[(x % rows) * cols + Math.floor(x / rows)]);
+}
+
+/**
+ * The Q/DQ model less the activation pairs a lowering dropped (`dropped`: their float names),
+ * changed in place: what the kernels compute apart from their own dynamic 8-bit quantization.
+ */
+export function withoutDroppedPairs(qdq: Model, dropped: readonly string[]): Model {
+  for (const act of readQdq(qdq).activations) if (dropped.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
+  qdq.graph.cleanup();
+  return qdq;
 }

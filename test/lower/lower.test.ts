@@ -8,7 +8,7 @@ import { DataType, loadModel, serializeModel, validateModel, type Model } from "
 import { lowerModel } from "../../src/lower/index.ts";
 import { dequantize, readQdq } from "../../src/quant/qdq.ts";
 import { ROOT, fixtureModel, runCli, tempDir, writeIdPool } from "../helpers.ts";
-import { compare, kernelCodes, transpose } from "./kernel-codes.ts";
+import { compare, kernelCodes, transpose, withoutDroppedPairs } from "./kernel-codes.ts";
 
 const ZOO_FIXTURES = join(ROOT, "test", "zoo", "fixtures");
 const TINY_TEST = join(ZOO_FIXTURES, "tiny-test.jsonl");
@@ -95,9 +95,7 @@ describe("lowering models quantized by ptq-onnx", () => {
           // Scores. Against the Q/DQ model itself the dropped activation pairs differ: calibrated
           // n-bit there, quantized to 8 bits per run in the kernels. Against the Q/DQ model less
           // exactly those pairs only the kernels' own arithmetic differs.
-          const reference = loadModel(qdqFile);
-          for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
-          reference.graph.cleanup();
+          const reference = withoutDroppedPairs(loadModel(qdqFile), report.dropped_activations);
           const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });
           const vsQdq = compare(qdqScores, lowered);
           const vsReference = compare(await predictScores(serializeModel(reference), rows, { batch: 16, intraOpThreads: 1 }), lowered);
@@ -137,9 +135,7 @@ describe("LSTM inputs the kernel shares", () => {
     expect(model.allNodes().find((n) => n.opType === "LSTM")).toBeUndefined();
     expect([kernel.inputs[5] ?? null, kernel.inputs[6] ?? null]).toEqual([null, null]);
     expect(loadModel(qdqFile).allNodes().find((n) => n.opType === "LSTM")!.inputs[5]?.producer?.opType).toBe("ConstantOfShape");
-    const reference = withLens();
-    for (const act of readQdq(reference).activations) if (report.dropped_activations.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
-    reference.graph.cleanup();
+    const reference = withoutDroppedPairs(withLens(), report.dropped_activations);
     const rows = loadLabelledData(model, { data, split: "test" }).ids;
     const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
     expect(r.agreement).toBeGreaterThanOrEqual(0.95);

@@ -1,36 +1,13 @@
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { seededRng } from "../../src/data/random.ts";
-import { InputError, findRoles, loadModel, serializeModel, type Model } from "../../src/graph/index.ts";
+import { InputError, findRoles, loadModel, type Model } from "../../src/graph/index.ts";
 import { makePolicy, readerHessian, tableReaders } from "../../src/passes/index.ts";
 import { calibrate, plan, realize } from "../../src/pipeline/index.ts";
 import { outputError } from "../../src/quant/layout.ts";
 import { dequantize, readQdq } from "../../src/quant/qdq.ts";
-import { fixtureModel } from "../helpers.ts";
+import { fixtureModel, seededPool, rowScores } from "../helpers.ts";
 
-/** Seeded rows of the fixture vocabulary, labelled by row. */
-function pool(n: number, vocab: number, classes: number) {
-  const rng = seededRng(5);
-  const ids = Array.from({ length: n }, () => Array.from({ length: 3 + (rng.nextUint32() % 6) }, () => 2 + (rng.nextUint32() % (vocab - 2))));
-  return { ids, labels: ids.map((_, i) => i % classes), source: "test:pool", sha256: "0".repeat(64) };
-}
 
-/** Scores of each row, run alone (no padding). */
-async function scores(model: Model, rows: number[][]): Promise<Float32Array[]> {
-  const roles = findRoles(model);
-  const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  try {
-    const out: Float32Array[] = [];
-    for (const r of rows) {
-      const feeds: Record<string, ort.Tensor> = { [roles.tokenIds.name]: new ort.Tensor("int64", BigInt64Array.from(r, BigInt), [1, r.length]) };
-      if (roles.lengths) feeds[roles.lengths.name] = new ort.Tensor("int64", BigInt64Array.from([BigInt(r.length)]), [1]);
-      out.push((await session.run(feeds))[roles.scores.name].data as Float32Array);
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
-}
 
 /** The first LSTM: its X is the embedding's rows (through moves only). */
 const firstLstm = (m: Model) => m.graph.nodes.find((n) => n.opType === "LSTM")!;
@@ -48,7 +25,7 @@ describe("--gather-pass-through and --embedding-gptq", () => {
     it(`${c.name}: the embedding's rows reach the LSTM as the table's codes (no second Q/DQ), reported per row; the only change from the plain plan`, async () => {
       const source = loadModel(fixtureModel(c.name));
       const exclude = [findRoles(source).scores.name];
-      const data = pool(48, c.vocab, c.classes);
+      const data = seededPool(48, c.vocab, c.classes);
       const on = plan(source, makePolicy({ bits: 3, exclude, gatherPassThrough: true }));
       const off = plan(source, makePolicy({ bits: 3, exclude }));
       const x = firstLstm(on.model).inputs[0]!;
@@ -67,7 +44,7 @@ describe("--gather-pass-through and --embedding-gptq", () => {
       // Realized without the option, the only difference is that Q/DQ: its scores differ, both stay near float.
       const plain = realize(off, table);
       const rows = data.ids.slice(0, 12);
-      const [f, a, b] = [await scores(source, rows), await scores(q.model, rows), await scores(plain.model, rows)];
+      const [f, a, b] = [await rowScores(source, rows), await rowScores(q.model, rows), await rowScores(plain.model, rows)];
       const err = (s: Float32Array[]) => s.reduce((t, r, i) => t + r.reduce((u, v, j) => u + (v - f[i][j]) ** 2, 0), 0);
       expect(err(a)).not.toBe(err(b));
       expect(err(a)).toBeLessThan(err(b) * 4);
@@ -85,7 +62,7 @@ describe("--gather-pass-through and --embedding-gptq", () => {
     it(`${c.name}: --embedding-gptq rounds the table's rows against the LSTM's W: less error in W e than rounding to nearest`, async () => {
       const source = loadModel(fixtureModel(c.name));
       const exclude = [findRoles(source).scores.name];
-      const data = pool(48, c.vocab, c.classes);
+      const data = seededPool(48, c.vocab, c.classes);
       const base = plan(source, makePolicy({ wbits: 2, abits: 8, exclude, rounding: "gptq" }));
       const { table } = await calibrate(base, data, { mode: "balanced", size: 48, seed: 0, observer: "minmax", numClasses: c.classes, modelFile: `${c.name}.onnx`, modelSha256: "0".repeat(64) });
       const eg = realize(plan(source, makePolicy({ wbits: 2, abits: 8, exclude, rounding: "gptq", embeddingGptq: true })), table);

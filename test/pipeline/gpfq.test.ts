@@ -3,35 +3,12 @@ import { describe, expect, it } from "vitest";
 import { runCalibration } from "../../src/calibrate/runner.ts";
 import { exposeScanInternals } from "../../src/calibrate/expose.ts";
 import { selectCalibrationRows, parseCalibMode } from "../../src/calibrate/select.ts";
-import { seededRng } from "../../src/data/random.ts";
-import { findRoles, loadModel, serializeModel, type Model } from "../../src/graph/index.ts";
+import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
 import { makePolicy } from "../../src/passes/index.ts";
 import { calibrate, plan, realize, recordGpfq } from "../../src/pipeline/index.ts";
-import { fixtureModel } from "../helpers.ts";
+import { fixtureModel, seededPool, rowScores, squaredError } from "../helpers.ts";
 
-/** Seeded rows of the fixture vocabulary, labelled by row. */
-function pool(n: number, vocab: number, classes: number) {
-  const rng = seededRng(5);
-  const ids = Array.from({ length: n }, () => Array.from({ length: 3 + (rng.nextUint32() % 6) }, () => 2 + (rng.nextUint32() % (vocab - 2))));
-  return { ids, labels: ids.map((_, i) => i % classes), source: "test:pool", sha256: "1".repeat(64) };
-}
 
-/** Every row's score vector, each row run alone. */
-async function scores(model: Model, rows: number[][]): Promise<Float32Array[]> {
-  const roles = findRoles(model);
-  const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  try {
-    const out: Float32Array[] = [];
-    for (const r of rows) {
-      const feeds: Record<string, ort.Tensor> = { [roles.tokenIds.name]: new ort.Tensor("int64", BigInt64Array.from(r, BigInt), [1, r.length]) };
-      if (roles.lengths) feeds[roles.lengths.name] = new ort.Tensor("int64", BigInt64Array.from([BigInt(r.length)]), [1]);
-      out.push((await session.run(feeds))[roles.scores.name].data as Float32Array);
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
-}
 
 const CASES = [
   { name: "disc-tiny", vocab: 50, classes: 4, internals: false },
@@ -44,7 +21,7 @@ describe("GPFQ with the quantized model's layer inputs (recordGpfq, layer by lay
     it(`${c.name}${c.internals ? " (LSTM internals)" : ""}: records H̃ and G per layer against the model quantized so far, and rounds with them`, async () => {
       const source = loadModel(fixtureModel(c.name));
       const scoresName = findRoles(source).scores.name;
-      const data = pool(48, c.vocab, c.classes);
+      const data = seededPool(48, c.vocab, c.classes, "1".repeat(64));
       const policy = (bits: number, extra = {}) => makePolicy({ bits, granularity: "per-tensor", lstmInternals: c.internals, rounding: "gpfq", exclude: [scoresName], ...extra });
       const planned = plan(source, policy(3));
       const calibOpts = { mode: "balanced", size: 48, seed: 0, observer: "minmax", numClasses: c.classes, modelFile: "m.onnx", modelSha256: "0".repeat(64) };
@@ -85,8 +62,8 @@ describe("GPFQ with the quantized model's layer inputs (recordGpfq, layer by lay
       entry.cross.forEach((g, i) => expect(Math.abs(g - G[i])).toBeLessThan(1e-9 * scale + 1e-12));
 
       // Checked against the float model: the scores' error is below round-to-nearest's on the same grid.
-      const float = await scores(source, data.ids);
-      const error = async (m: Model) => (await scores(m, data.ids)).reduce((a, row, r) => a + row.reduce((b, v, j) => b + (v - float[r][j]) ** 2, 0), 0);
+      const float = await rowScores(source, data.ids);
+      const error = async (m: Model) => squaredError(await rowScores(m, data.ids), float);
       const gpfq = realize(planned, withGpfq);
       expect(gpfq.report.quantized.filter((q) => q.rounding === "gpfq").map((q) => q.name).sort()).toEqual(Object.keys(moments).sort());
       const nearest = realize(plan(source, makePolicy({ bits: 3, granularity: "per-tensor", lstmInternals: c.internals, exclude: [scoresName] })), table);

@@ -1,27 +1,9 @@
-import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { seededRng } from "../../src/data/random.ts";
-import { findRoles, loadModel, serializeModel, type Model } from "../../src/graph/index.ts";
+import { findRoles, loadModel, type Model } from "../../src/graph/index.ts";
 import { makePolicy } from "../../src/passes/index.ts";
 import { calibrate, plan, realize, RealizeMemo } from "../../src/pipeline/index.ts";
-import { fixtureModel } from "../helpers.ts";
-
-/** Every row's score vector (one row per run). */
-async function scores(model: Model, rows: number[][]): Promise<Float32Array[]> {
-  const roles = findRoles(model);
-  const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  try {
-    const out: Float32Array[] = [];
-    for (const r of rows) {
-      const feeds: Record<string, ort.Tensor> = { [roles.tokenIds.name]: new ort.Tensor("int64", BigInt64Array.from(r, BigInt), [1, r.length]) };
-      if (roles.lengths) feeds[roles.lengths.name] = new ort.Tensor("int64", BigInt64Array.from([BigInt(r.length)]), [1]);
-      out.push((await session.run(feeds))[roles.scores.name].data as Float32Array);
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
-}
+import { fixtureModel, rowScores, squaredError } from "../helpers.ts";
 
 describe("--observer mse-tanh under --lstm-internals", () => {
   it("changes only the cell state's range (the one tensor only Tanh reads), from the same mse table", async () => {
@@ -46,8 +28,8 @@ describe("--observer mse-tanh under --lstm-internals", () => {
       else expect(tanh.ranges.get(name)).toEqual(r);
     }
     // Checked against the float model: the scores' squared error is lower with the cell state's range fitted after the Tanh.
-    const float = await scores(source, ids);
-    const error = async (m: Model) => (await scores(m, ids)).reduce((a, row, r) => a + row.reduce((b, v, j) => b + (v - float[r][j]) ** 2, 0), 0);
+    const float = await rowScores(source, ids);
+    const error = async (m: Model) => squaredError(await rowScores(m, ids), float);
     const [eMse, eTanh] = [await error(mse.model), await error(tanh.model)];
     expect(eMse).toBeGreaterThan(0);
     expect(eTanh).toBeLessThan(eMse);
