@@ -6,7 +6,7 @@
 #
 #   scripts/bench/lowered.sh [--out DIR] [--only NAME[,NAME]] [--gen-rows N] [--runs N] [--rounds N] [--stages quantize,eval,bench]
 #
-# Models: the zoo (models/*.onnx: wordnet8-disc, wordnet26-disc, wordnet8-bilstm, wordnet8-gen,
+# Models: the zoo (models/*.onnx: wordnet8-disc, wordnet26-disc, wordnet8-bilstm, wordnet8-gen, wordnet26-gen,
 # spam-disc, spam-gen) and, from outside it, test/fixtures/models/disc-tiny.onnx
 # (calibrated and evaluated on a seeded pool of random ids: its accuracy means nothing, its
 # agreement with the float model does; timed on the same rows).
@@ -49,7 +49,7 @@ POOL=$OUT/disc-tiny.pool.jsonl
   for (let i = 0; i < 600; i++) lines.push(JSON.stringify({ ids: Array.from({ length: 4 + Math.floor(r() * 17) }, () => 2 + Math.floor(r() * 48)), label: i % 3 }));
   process.stdout.write(lines.join("\n") + "\n");' >"$POOL"
 
-MODELS=(models/wordnet8-disc.onnx models/wordnet26-disc.onnx models/wordnet8-bilstm.onnx models/wordnet8-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
+MODELS=(models/wordnet8-disc.onnx models/wordnet26-disc.onnx models/wordnet8-bilstm.onnx models/wordnet8-gen.onnx models/wordnet26-gen.onnx models/spam-disc.onnx models/spam-gen.onnx test/fixtures/models/disc-tiny.onnx)
 for FLOAT in "${MODELS[@]}"; do
   NAME=$(basename "$FLOAT" .onnx)
   [[ -z $ONLY || ",$ONLY," == *",$NAME,"* ]] || continue
