@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { findRoles, loadModel, serializeModel } from "../../src/graph/index.ts";
 import { makePolicy } from "../../src/passes/index.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { plan } from "../../src/pipeline/index.ts";
-import { fixtureModel, rowScores } from "../helpers.ts";
+import { applyRecipe, loadRecipe } from "../../src/pipeline/recipe.ts";
+import { fixtureModel, rowScores, tempDir } from "../helpers.ts";
 import { rng } from "../quant/problems.ts";
 
 /** Seeded rows of 1..12 ids below the vocabulary (never pad or unknown). */
@@ -43,5 +46,16 @@ describe("plan with equalize", () => {
     expect(() => makePolicy({ equalize: true, equalizeAlpha: 1.5 })).toThrow("--equalize-alpha must be in (0, 1], got 1.5");
     expect(() => makePolicy({ equalizeAlpha: 0.25 })).toThrow("--equalize-alpha applies to --equalize only");
     expect(makePolicy({ equalize: true, equalizeAlpha: 1 })).toMatchObject({ equalize: true, equalizeAlpha: 1 });
+  });
+
+  it("a recipe file's `equalize` and `equalizeAlpha` reach the policy; a field of the wrong type is bad input naming the file", () => {
+    const dir = tempDir();
+    const good = join(dir, "eq.json");
+    writeFileSync(good, JSON.stringify({ version: 1, equalize: true, equalizeAlpha: 0.25 }));
+    const settings = applyRecipe({ bits: 3 }, loadRecipe(good));
+    expect(makePolicy(settings)).toMatchObject({ equalize: true, equalizeAlpha: 0.25 });
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ version: 1, equalize: "yes" }));
+    expect(() => loadRecipe(bad)).toThrow(/equalize/);
   });
 });
