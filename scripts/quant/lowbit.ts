@@ -64,6 +64,8 @@ export const METHODS: Record<string, Partial<QuantizeOptions>> = {
   "gptq mse-clip act-order act p99.9 asym gpt": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
   // The `best` preset, and it less one setting at a time (leave-one-out).
   best: RECIPE_PRESETS.best.settings as Partial<QuantizeOptions>,
+  // Exact embedding equalization before calibration (its own table: calibration must see the equalized model).
+  "best + equalize": { ...(RECIPE_PRESETS.best.settings as Partial<QuantizeOptions>), equalize: true },
   "best - gather-pass-through": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true },
   "best - embedding-gptq": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
   "best - act-order": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
@@ -107,15 +109,24 @@ const f1 = (x: number): string => (100 * x).toFixed(2);
 for (const path of models) {
   const name = path.split("/").pop()!.replace(/\.onnx$/, "");
   const set = testSet(path, values.rows ? Number(values.rows) : undefined);
-  const calib = join(dir, `${name}.calib.json`);
-  // One table for every method: GPTQ's moments and bias correction's means, histogram observer state.
-  await quantizeModel({ model: path, out: join(dir, `${name}.seed.onnx`), bits: 8, calib: "balanced", calibSize: Number(values["calib-size"]), observer: values.observer, rounding: "gptq", biasCorrection: true, saveCalibTable: calib });
+  // One table for every method (GPTQ's moments and bias correction's means, histogram observer
+  // state), and one more for the methods that equalize: their float model, so their ranges, differ.
+  const tables = new Map<boolean, string>();
+  const tableFor = async (equalize: boolean): Promise<string> => {
+    let calib = tables.get(equalize);
+    if (calib) return calib;
+    calib = join(dir, `${name}${equalize ? ".eq" : ""}.calib.json`);
+    await quantizeModel({ model: path, out: join(dir, `${name}.seed.onnx`), bits: 8, calib: "balanced", calibSize: Number(values["calib-size"]), observer: values.observer, rounding: "gptq", biasCorrection: true, equalize, saveCalibTable: calib });
+    tables.set(equalize, calib);
+    return calib;
+  };
   const float = accuracy(set.labels, await predictions(path, set));
   console.error(`${name} float: ${f1(float)}`);
   for (const [wbits, abits] of widths) {
     const row: (string | number)[] = [name, f1(float), `W${wbits}A${abits}`];
     for (const m of methods) {
       const out = join(dir, `${name}.variant.onnx`);
+      const calib = await tableFor(METHODS[m].equalize ?? false);
       await quantizeModel({ model: path, out, bits: wbits, wbits, abits, calib: "balanced", calibTable: calib, saveCalibTable: false, ...METHODS[m] });
       const acc = accuracy(set.labels, await predictions(out, set));
       row.push(`${f1(acc)} (${(100 * (acc - float)).toFixed(2)})`);

@@ -29,7 +29,7 @@ function errorSummary(deq: ArrayLike<number>, float: Float64Array): { errors: Fl
 /** Float weights by name, from the float model prepared as `meta` was (LSTM decomposition renames and transposes W and R). */
 function floatWeights(floatFile: string, meta: QuantizationMeta, names: Iterable<string>): Map<string, Float64Array> {
   const model = loadValidModel(floatFile);
-  const policy = makePolicy({ wbits: meta.wbits, abits: meta.abits, granularity: meta.granularity, lstmInternals: meta.lstm_internals, packInt4: meta.pack_int4 });
+  const policy = makePolicy({ wbits: meta.wbits, abits: meta.abits, granularity: meta.granularity, lstmInternals: meta.lstm_internals, packInt4: meta.pack_int4, equalize: meta.equalize !== undefined, equalizeAlpha: meta.equalize });
   new PassManager(preparationPasses(model, policy)).run(model);
   const byName = new Map<string, Value>();
   for (const g of model.graphs()) for (const v of g.initializers) byName.set(v.name, v);
@@ -56,7 +56,7 @@ export function compareWeights(
   let floatB: Map<string, Float64Array> | null = null;
   if (floatFile) {
     floatA = floatWeights(floatFile, meta.a, names);
-    const samePrep = meta.a.lstm_internals === meta.b.lstm_internals && meta.a.pack_int4 === meta.b.pack_int4;
+    const samePrep = meta.a.lstm_internals === meta.b.lstm_internals && meta.a.pack_int4 === meta.b.pack_int4 && meta.a.equalize === meta.b.equalize;
     floatB = samePrep ? floatA : floatWeights(floatFile, meta.b, names);
   }
   const layers: LayerComparison[] = [];

@@ -2,8 +2,10 @@
  * Exact equalization of an embedding table and the LSTM input projection it feeds (the math
  * is src/quant/equalize.ts): E's column j is divided by s_j and W's input column j multiplied
  * by s_j. Applied only where that cannot change the float function: the looked-up rows reach
- * the LSTM's X with their columns in place (through Identity or Transposes that keep the last
- * axis) and feed nothing else that reads values, and E and W are read by nothing else.
+ * the LSTM's X with their columns in place (through Identity, Transposes that keep the last
+ * axis, and Gathers of whole rows along another axis: the packed-sequence sort of the
+ * bidirectional zoo model) and feed nothing else that reads values, and E and W are read by
+ * nothing else.
  */
 import { DataType, Tensor, type Model, type Node, type Value } from "../graph/index.ts";
 import { columnAbsMax, equalizationScales, equalizeEmbedding, type EqualizationOptions } from "../quant/equalize.ts";
@@ -60,7 +62,9 @@ function equalizable(gather: Node): { E: Value; W: Value } | null {
   const E = gather.inputs[0];
   const t = E?.initializer;
   if (!E || !t || t.dataType !== DataType.FLOAT || t.dims.length !== 2 || E.consumers.length !== 1) return null;
-  const lstm = followColumns(gather.outputs[0]);
+  // The looked-up rows' rank: the ids' rank plus the feature axis, where the ids' shape is declared.
+  const ids = gather.inputs[1]?.shape;
+  const lstm = followColumns(gather.outputs[0], ids ? ids.length + 1 : undefined);
   const W = lstm?.inputs[1];
   const wt = W?.initializer;
   if (!lstm || !W || !wt || wt.dataType !== DataType.FLOAT || W.consumers.length !== 1 || wt.dims.length !== 3 || wt.dims[2] !== t.dims[1]) return null;
@@ -68,8 +72,11 @@ function equalizable(gather: Node): { E: Value; W: Value } | null {
   return { E, W };
 }
 
-/** The LSTM whose X receives `v`'s values with the last axis (the features) in place, or null. */
-function followColumns(v: Value | null | undefined): Node | null {
+/**
+ * The LSTM whose X receives `v`'s values with the last axis (the features) in place, or null.
+ * `rank`: v's rank where known (a Gather needs it to tell its axis from the last one).
+ */
+function followColumns(v: Value | null | undefined, rank: number | undefined): Node | null {
   for (let hops = 0; v && hops < 8; hops++) {
     if (v.isGraphOutput) return null;
     const readers = v.consumers.filter((n) => !SHAPE_ONLY.has(n.opType));
@@ -80,8 +87,18 @@ function followColumns(v: Value | null | undefined): Node | null {
       v = n.outputs[0];
       continue;
     }
+    if (n.opType === "Gather") {
+      // Whole rows picked along an axis other than the features': columns stay in place.
+      // The output's rank depends on the indices', unknown here: a later Gather bails out.
+      const axis = n.getInt("axis", 0);
+      if (rank === undefined || n.inputs[0] !== v || n.inputs[1] === v || axis < -rank || (axis < 0 ? axis + rank : axis) >= rank - 1) return null;
+      v = n.outputs[0];
+      rank = undefined;
+      continue;
+    }
     const perm = n.opType === "Transpose" ? n.getInts("perm") : undefined;
     if (!perm || perm[perm.length - 1] !== perm.length - 1) return null;
+    rank = perm.length;
     v = n.outputs[0];
   }
   return null;

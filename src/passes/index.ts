@@ -8,6 +8,7 @@ import { decomposeLstm } from "./decompose-lstm.ts";
 import { lstmInternals, type LstmRole } from "./lstm-internals.ts";
 import { gatherQuantizedRule } from "./gather-quantized.ts";
 import { rulePass } from "./rewrite.ts";
+import { equalizeEmbeddingPass, type EqualizedPair } from "./equalize-embedding.ts";
 
 export { cleanupPass, PassManager, type Pass, type PassResult } from "./pass.ts";
 export { upgradeOpsetPass } from "./opset.ts";
@@ -22,6 +23,7 @@ export * from "./policy.ts";
 export { gatherQuantizedRule } from "./gather-quantized.ts";
 export { gatheredTable, readerHessian, splitGatheredCodes, tableReaders, type GatheredCodes, type TableReader } from "./gathered-codes.ts";
 export { rulePass, type RewriteRule, type RuleOutcome } from "./rewrite.ts";
+export { equalizeEmbeddingPass, type EmbeddingEqualizationOptions, type EqualizedPair } from "./equalize-embedding.ts";
 
 /** The default-domain opset a policy needs: per-channel DequantizeLinear 13, INT4 and blocked scales 21. */
 export function requiredOpset(model: Model, policy: QuantPolicy): number {
@@ -40,11 +42,17 @@ export function lstmInternalTargets(model: Model, policy: QuantPolicy): Value[] 
 }
 
 /**
- * Passes that change the graph's structure before calibration (so that calibration sees the
- * tensors that will be quantized): the opset upgrade and, with `lstmInternals`, LSTM decomposition.
+ * Passes that change the graph before calibration (so that calibration sees the tensors that
+ * will be quantized): the opset upgrade, with `equalize` the exact embedding equalization (the
+ * pairs it scaled pushed onto `equalized`; before decomposition, which removes the LSTM op it
+ * looks for) and, with `lstmInternals`, LSTM decomposition.
  */
-export function preparationPasses(model: Model, policy: QuantPolicy): Pass[] {
-  return [upgradeOpsetPass(requiredOpset(model, policy)), ...(policy.lstmInternals ? [decomposeLstm()] : [])];
+export function preparationPasses(model: Model, policy: QuantPolicy, equalized: EqualizedPair[] = []): Pass[] {
+  return [
+    upgradeOpsetPass(requiredOpset(model, policy)),
+    ...(policy.equalize ? [equalizeEmbeddingPass({ alpha: policy.equalizeAlpha }, equalized)] : []),
+    ...(policy.lstmInternals ? [decomposeLstm()] : []),
+  ];
 }
 
 export interface PipelineOptions {

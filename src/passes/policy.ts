@@ -54,6 +54,15 @@ export interface QuantPolicy {
    * Needs `rounding: "gptq"`. Off by default.
    */
   embeddingGptq: boolean;
+  /**
+   * Exact embedding equalization (equalize-embedding.ts) as a preparation pass, before
+   * calibration: the embedding's column j divided by s_j and the LSTM's input weight column
+   * multiplied by s_j (powers of two, so the float function is unchanged), where the graph
+   * allows it. Off by default: it measured worse (src/quant/README.md).
+   */
+  equalize: boolean;
+  /** Migration strength of the equalization: s_j = actMax_j^alpha / weightMax_j^(1 - alpha), in (0, 1]. */
+  equalizeAlpha: number;
   byOpType: Record<string, Override>;
   byNode: Record<string, Override>;
   /** Tensor names never touched (the final scores by default). */
@@ -72,6 +81,7 @@ export type Rounding = (typeof ROUNDINGS)[number];
 export const DEFAULT_DAMPENING = 0.01;
 export const GPFQ_INPUTS = ["quantized", "float"] as const;
 export type GpfqInputs = (typeof GPFQ_INPUTS)[number];
+export const DEFAULT_EQUALIZE_ALPHA = 0.5;
 export const WEIGHT_CLIPS = ["max", "mse"] as const;
 export type WeightClip = (typeof WEIGHT_CLIPS)[number];
 
@@ -120,6 +130,10 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
   }
   if (opts.gpfqInputs === "float" && opts.rounding !== "gpfq") throw new InputError("--gpfq-inputs applies to --rounding gpfq only");
   if (opts.embeddingGptq && opts.rounding !== "gptq") throw new InputError("--embedding-gptq applies to --rounding gptq only");
+  if (opts.equalizeAlpha !== undefined) {
+    if (!(opts.equalizeAlpha > 0 && opts.equalizeAlpha <= 1)) throw new InputError(`--equalize-alpha must be in (0, 1], got ${String(opts.equalizeAlpha)}`);
+    if (!opts.equalize && opts.equalizeAlpha !== DEFAULT_EQUALIZE_ALPHA) throw new InputError("--equalize-alpha applies to --equalize only");
+  }
   if (opts.actOrder && (opts.rounding ?? "nearest") === "nearest") throw new InputError("--act-order applies to --rounding gptq or gpfq only");
   return {
     wbits: opts.wbits ?? bits,
@@ -138,6 +152,8 @@ export function makePolicy(opts: PolicyOptions): QuantPolicy {
     biasCorrection: opts.biasCorrection ?? false,
     gatherPassThrough: opts.gatherPassThrough ?? false,
     embeddingGptq: opts.embeddingGptq ?? false,
+    equalize: opts.equalize ?? false,
+    equalizeAlpha: opts.equalizeAlpha ?? DEFAULT_EQUALIZE_ALPHA,
     byOpType: opts.byOpType ?? {},
     byNode: opts.byNode ?? {},
     exclude: new Set(opts.exclude ?? []),

@@ -21,6 +21,7 @@ export function gpfqSetting(policy: QuantPolicy, observer: string): string {
     bias_correction: policy.biasCorrection,
     // Only when on, so that tables recorded before the option keep matching.
     ...(policy.gatherPassThrough ? { gather_pass_through: true } : {}),
+    ...(policy.equalize ? { equalize: policy.equalizeAlpha } : {}),
     act_order: policy.actOrder,
     observer: parseObserver(observer).spec,
     by_op_type: policy.byOpType,

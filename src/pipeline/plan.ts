@@ -17,6 +17,7 @@ import {
   type QuantPolicy,
   type QuantReport,
   type WeightTarget,
+  type EqualizedPair,
 } from "../passes/index.ts";
 import { copyModel } from "./copy.ts";
 
@@ -39,6 +40,11 @@ export interface QuantPlan {
   means: GptqTarget[];
   /** With `gatherPassThrough`: activations left as the codes of the table they were gathered from. */
   gathered: GatheredCodes[];
+  /**
+   * With `equalize`: the embedding / LSTM input-weight pairs the preparation equalized in
+   * `model` (empty where the graph allows none); null when the policy does not equalize.
+   */
+  equalized: EqualizedPair[] | null;
   /** Weights left float, and why. */
   leftFloat: QuantReport["leftFloat"];
 }
@@ -49,7 +55,9 @@ export interface QuantPlan {
  */
 export function plan(model: Model, policy: QuantPolicy): QuantPlan {
   const prepared = copyModel(model).model;
-  new PassManager(preparationPasses(prepared, policy)).run(prepared);
+  // The copy, never `model`, is equalized: calibration then sees the equalized float model.
+  const equalized: EqualizedPair[] = [];
+  new PassManager(preparationPasses(prepared, policy, equalized)).run(prepared);
   const internals = lstmInternalTargets(prepared, policy);
   const weights = planWeights(prepared, policy);
   const all = activationTargets(prepared, policy, internals);
@@ -63,6 +71,7 @@ export function plan(model: Model, policy: QuantPolicy): QuantPlan {
     internals,
     gptq: policy.rounding !== "nearest" ? gptqTargets(weights.targets) : [],
     means: policy.biasCorrection ? gptqTargets(weights.targets) : [],
+    equalized: policy.equalize ? equalized : null,
     leftFloat: weights.leftFloat,
   };
 }

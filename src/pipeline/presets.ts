@@ -28,6 +28,9 @@ export interface RecipeSettings {
   biasCorrection?: boolean;
   gatherPassThrough?: boolean;
   embeddingGptq?: boolean;
+  /** Exact embedding equalization before calibration, and its alpha in (0, 1]. */
+  equalize?: boolean;
+  equalizeAlpha?: number;
   /** Per op type (`LSTM`, `Gemm`, ...) and per node name. */
   byOpType?: Record<string, Override>;
   byNode?: Record<string, Override>;

@@ -14,7 +14,7 @@ import {
   type NamedPath,
 } from "../graph/index.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
-import { makePolicy, roundingSpec, type GpfqInputs, type QuantPolicy, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
+import { makePolicy, roundingSpec, type GpfqInputs, type QuantPolicy, type EqualizedPair, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
 import { calibrate } from "./calibrate.ts";
@@ -67,6 +67,12 @@ export interface QuantizeOptions {
   gatherPassThrough?: boolean;
   /** GPTQ-round an embedding table's rows against the weight of the layer that reads them (needs rounding gptq). */
   embeddingGptq?: boolean;
+  /**
+   * Exact embedding equalization before calibration (s from the table's column maxima), with
+   * its alpha in (0, 1] (0.5 by default); reported, not an error, where the graph allows none.
+   */
+  equalize?: boolean;
+  equalizeAlpha?: number;
   /** Replace an existing file at the default output path even if other settings made it. */
   force?: boolean;
   byOpType?: QuantPolicy["byOpType"];
@@ -96,6 +102,11 @@ export interface QuantizeResult {
   left_float: QuantReport["leftFloat"];
   /** With bias correction: per weight, the bias corrected (null when there was none to correct, with the reason). */
   bias_correction: QuantReport["biasCorrection"];
+  /**
+   * With --equalize: the embedding / LSTM input-weight pairs equalized (`scaled`: columns whose
+   * scale is not 1), empty where the graph allows none; null without --equalize.
+   */
+  equalization: EqualizedPair[] | null;
   bytes: { input: number; output: number };
   /** Whether an existing file at `output` was replaced, and its ptq-onnx settings if it had them. */
   replaced: boolean;
@@ -185,6 +196,7 @@ function checkQuantizeOutputs(
         weight_symmetric: policy.weightSymmetric,
         gather_pass_through: policy.gatherPassThrough,
         embedding_gptq: policy.embeddingGptq,
+        ...(policy.equalize ? { equalize: policy.equalizeAlpha } : {}),
       };
     },
     { defaultName: opts.out === undefined, force: opts.force ?? false, format: run.format },
@@ -340,6 +352,7 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     left_float: report.leftFloat,
     bytes: { input: statSync(opts.model).size, output: 0 },
     bias_correction: report.biasCorrection,
+    equalization: quantPlan.equalized,
     replaced: replaced.replaced,
     replaced_made_with: replaced.made_with,
     warnings: weights.warnings,

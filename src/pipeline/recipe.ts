@@ -146,6 +146,8 @@ const SETTING_FIELDS: Record<keyof RecipeSettings, FieldCheck> = {
   biasCorrection: typed("boolean"),
   gatherPassThrough: typed("boolean"),
   embeddingGptq: typed("boolean"),
+  equalize: typed("boolean"),
+  equalizeAlpha: typed("number"),
   byOpType: overrideMap,
   byNode: overrideMap,
 };

@@ -9,10 +9,10 @@ import type { QuantizationMeta } from "./stamp.ts";
  */
 export type QuantSettings = Omit<QuantizationMeta, "float_sha256" | "calib_sha256"> & { rounding: string; group_size?: number; weight_clip?: string; bias_correction?: boolean; weight_symmetric?: boolean; gather_pass_through?: boolean; embedding_gptq?: boolean };
 
-const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "weight_clip", "bias_correction", "weight_symmetric", "gather_pass_through", "embedding_gptq", "recipe", "overrides"];
+const SETTING_KEYS: (keyof QuantSettings)[] = ["wbits", "abits", "granularity", "lstm_internals", "pack_int4", "calib", "calib_size", "seed", "observer", "rounding", "group_size", "weight_clip", "bias_correction", "weight_symmetric", "gather_pass_through", "embedding_gptq", "equalize", "recipe", "overrides"];
 
 /** Settings that outputs of earlier versions do not record, with the value those versions used. */
-const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest", weight_clip: "max", bias_correction: false, weight_symmetric: true, gather_pass_through: false, embedding_gptq: false };
+const RECORDED_LATER: Partial<Record<keyof QuantSettings, unknown>> = { rounding: "nearest", weight_clip: "max", bias_correction: false, weight_symmetric: true, gather_pass_through: false, embedding_gptq: false, equalize: false };
 
 export interface Replaced {
   /** Whether a file is already at the output path (the write replaces it). */

@@ -22,6 +22,8 @@ export interface QuantizationMeta {
   calib_sha256: string;
   /** The recipe (preset name or file) the settings came from, when one was given. */
   recipe?: string;
+  /** With `--equalize`: its alpha (the float model was equalized before calibration). */
+  equalize?: number;
   /** Per-layer bits (policy byOpType / byNode), when any. */
   overrides?: { by_op_type: Record<string, Override>; by_node: Record<string, Override> };
 }
@@ -48,6 +50,7 @@ export function quantizationStamp(policy: QuantPolicy, table: CalibrationTable, 
     ...(!policy.weightSymmetric ? { weight_symmetric: false } : {}),
     ...(policy.gatherPassThrough ? { gather_pass_through: true } : {}),
     ...(policy.embeddingGptq ? { embedding_gptq: true } : {}),
+    ...(policy.equalize ? { equalize: policy.equalizeAlpha } : {}),
     ...(recipe !== undefined ? { recipe } : {}),
     ...(overrides ? { overrides } : {}),
     calib_sha256: sha256Bytes(serializeCalibrationTable(table)),

@@ -10,7 +10,7 @@ import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
 import { parseNoiseLevels, type NoiseKind } from "../eval/noise.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
-import { makePolicy, ROUNDINGS, type Rounding, type WeightClip } from "../passes/policy.ts";
+import { DEFAULT_EQUALIZE_ALPHA, makePolicy, ROUNDINGS, type Rounding, type WeightClip } from "../passes/policy.ts";
 import { presetByName } from "../pipeline/presets.ts";
 import { canonicalJson, fileSha256, keyHash, STUDY_CODE_VERSION } from "./hash.ts";
 
@@ -56,6 +56,9 @@ export interface StudyOptions {
   weightSymmetric?: boolean;
   gatherPassThrough?: boolean;
   embeddingGptq?: boolean;
+  /** Exact embedding equalization before calibration (recipe field `equalize`), and its alpha. */
+  equalize?: boolean;
+  equalizeAlpha?: number;
   /**
    * A named recipe (RECIPE_PRESETS: `study`, `best`, ...): its settings fill in the options
    * above that are not given; one the study cannot vary (its own grid sets bits and calibration) is refused.
@@ -97,6 +100,8 @@ export interface StudySettings {
   weight_symmetric?: boolean;
   gather_pass_through?: boolean;
   embedding_gptq?: boolean;
+  /** With equalization: its alpha. */
+  equalize?: number;
   /** The recipe named with --recipe, if any. */
   recipe?: string;
   rows: number | null;
@@ -191,7 +196,7 @@ export function normalizeSettings(given: StudyOptions): StudySettings {
   if (!(ROUNDINGS as readonly string[]).includes(rounding)) throw new InputError(`--rounding must be ${ROUNDINGS.join(", ")}, got ${String(rounding)}`);
   const granularity = opts.granularity ?? "per-channel";
   // makePolicy checks the rest (granularity and clip names) as quantize does.
-  makePolicy({ bits: 8, granularity, rounding, weightClip: opts.weightClip, biasCorrection: opts.biasCorrection, actOrder: opts.actOrder, embeddingGptq: opts.embeddingGptq });
+  makePolicy({ bits: 8, granularity, rounding, weightClip: opts.weightClip, biasCorrection: opts.biasCorrection, actOrder: opts.actOrder, embeddingGptq: opts.embeddingGptq, equalize: opts.equalize, equalizeAlpha: opts.equalizeAlpha });
   const weightClip = opts.weightClip ?? "max";
   const biasCorrection = opts.biasCorrection ?? false;
   const rowsOpt = opts.rows === undefined ? (q ? QUICK.rows : undefined) : opts.rows === 0 ? undefined : positive(opts.rows, "rows");
@@ -213,6 +218,7 @@ export function normalizeSettings(given: StudyOptions): StudySettings {
     ...(opts.weightSymmetric === false ? { weight_symmetric: false } : {}),
     ...(opts.gatherPassThrough ? { gather_pass_through: true } : {}),
     ...(opts.embeddingGptq ? { embedding_gptq: true } : {}),
+    ...(opts.equalize ? { equalize: opts.equalizeAlpha ?? DEFAULT_EQUALIZE_ALPHA } : {}),
     ...(opts.recipe !== undefined ? { recipe: opts.recipe } : {}),
     rows: rowsOpt ?? null,
     calib_data: opts.calibData ?? null,
@@ -254,7 +260,7 @@ function numClasses(model: Model, labels: string[] | undefined, dataLabels: numb
 
 /** Labels as one string: base-36 digits when every class fits one, else comma-separated. */
 /** Recipe settings the study takes, as StudyOptions' names; the others it cannot vary per cell. */
-const STUDY_RECIPE_FIELDS = ["observer", "lstmInternals", "rounding", "granularity", "weightClip", "biasCorrection", "actOrder", "weightSymmetric", "gatherPassThrough", "embeddingGptq", "calibSize"] as const;
+const STUDY_RECIPE_FIELDS = ["observer", "lstmInternals", "rounding", "granularity", "weightClip", "biasCorrection", "actOrder", "weightSymmetric", "gatherPassThrough", "embeddingGptq", "equalize", "equalizeAlpha", "calibSize"] as const;
 
 /**
  * The options with a named recipe's settings filled in where the options leave them open
@@ -432,6 +438,8 @@ function planCells(settings: StudySettings, models: PlanModel[]): Pick<Plan, "ca
       ...(settings.bias_correction ? { bias_correction: true } : {}),
       // The embedding's rows as codes: one activation fewer to observe.
       ...(settings.gather_pass_through ? { gather_pass_through: true } : {}),
+      // Equalization changes the float model calibration runs.
+      ...(settings.equalize !== undefined ? { equalize: settings.equalize } : {}),
     };
     const hash = keyHash(key);
     let spec = calibIndex.get(hash);
@@ -471,6 +479,7 @@ function planCells(settings: StudySettings, models: PlanModel[]): Pick<Plan, "ca
             ...(settings.act_order ? { act_order: true } : {}),
             ...(settings.weight_symmetric === false ? { weight_symmetric: false } : {}),
             ...(settings.embedding_gptq ? { embedding_gptq: true } : {}),
+            ...(settings.equalize !== undefined ? { equalize: settings.equalize } : {}),
             calibration: own.key,
             reference: ref?.key ?? null,
           };

@@ -157,6 +157,8 @@ function planFor(plan: Plan, m: PlanModel, bits: number): QuantPlan {
     weightSymmetric: s.weight_symmetric,
     gatherPassThrough: s.gather_pass_through,
     embeddingGptq: s.embedding_gptq,
+    equalize: s.equalize !== undefined,
+    equalizeAlpha: s.equalize,
     exclude: [findRoles(model).scores.name],
   });
   return planQuantization(model, policy);

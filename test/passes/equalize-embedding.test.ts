@@ -36,4 +36,25 @@ describe("embedding equalization on the zoo model", () => {
     model.graph.addOutput(gather.outputs[0]!);
     expect(equalizeEmbeddingPass().run(model)).toBe(false);
   });
+
+  it("follows the bidirectional zoo model's packed-sequence sort (a Gather of whole rows along the batch axis) and keeps its scores (< 1e-5)", async () => {
+    const model = loadModel(`${ROOT}/models/wordnet8-bilstm.onnx`);
+    const vocab = model.graph.lookup("emb.weight")!.initializer!.dims[0];
+    const expected = await scores(model, vocab);
+    const report: EqualizedPair[] = [];
+    expect(equalizeEmbeddingPass({}, report).run(model)).toBe(true);
+    expect(report).toEqual([expect.objectContaining({ embedding: "emb.weight", weight: model.graph.nodes.find((n) => n.opType === "LSTM")!.inputs[1]!.name })]);
+    const got = await scores(model, vocab);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it("stops at a Gather along the feature axis (it would mix the columns' order)", () => {
+    const model = loadModel(`${ROOT}/models/wordnet8-bilstm.onnx`);
+    const emb = model.graph.nodes.find((n) => n.opType === "Gather" && n.inputs[0]?.name === "emb.weight")!;
+    const sort = emb.outputs[0]!.consumers.find((n) => n.opType === "Gather")!;
+    sort.setAttribute("axis", -1);
+    expect(equalizeEmbeddingPass().run(model)).toBe(false);
+  });
 });

@@ -88,6 +88,14 @@ describe("study pieces", () => {
       delete RECIPE_PRESETS.test_low;
     }
     expect(normalizeSettings({ models: ["m"] })).not.toHaveProperty("act_order");
+    RECIPE_PRESETS.test_eq = { describe: "x", settings: { equalize: true, equalizeAlpha: 0.25 } };
+    try {
+      expect(normalizeSettings({ models: ["m"], recipe: "test_eq" }).equalize).toBe(0.25);
+      expect(() => normalizeSettings({ models: ["m"], equalizeAlpha: 0.25 })).toThrow("--equalize-alpha applies to --equalize only");
+    } finally {
+      delete RECIPE_PRESETS.test_eq;
+    }
+    expect(normalizeSettings({ models: ["m"] })).not.toHaveProperty("equalize");
     RECIPE_PRESETS.test_only = { describe: "x", settings: { calib: "natural" } };
     try {
       expect(() => normalizeSettings({ models: ["m"], recipe: "test_only" })).toThrow(/sets calib, which the study runner does not take/);

@@ -2,7 +2,7 @@ import type { CommandModule } from "yargs";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER, quantizeModel, type QuantizeResult } from "../../pipeline/quantize-file.ts";
 import { DEFAULT_SAMPLE_ROWS } from "../../eval/compare-sample.ts";
 import { InputError } from "../../graph/errors.ts";
-import { DEFAULT_DAMPENING, GPFQ_INPUTS, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../../passes/policy.ts";
+import { DEFAULT_DAMPENING, DEFAULT_EQUALIZE_ALPHA, GPFQ_INPUTS, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../../passes/policy.ts";
 import { integerArg, numberArg } from "../options.ts";
 import { formatBytes, printJson, table } from "../output.ts";
 import { makeProgress, progressMode, progressOption } from "../progress.ts";
@@ -41,6 +41,8 @@ interface Args extends LowerArgs {
   "weight-symmetric"?: boolean;
   "gather-pass-through"?: boolean;
   "embedding-gptq"?: boolean;
+  equalize?: boolean;
+  "equalize-alpha"?: number;
   format: string;
   force: boolean;
   eval: boolean;
@@ -68,6 +70,14 @@ function printSummary(r: QuantizeResult, extras: QuantizeExtras): void {
   const corrected = r.bias_correction.filter((b) => b.bias !== null);
   if (r.bias_correction.length) lines.push("", `bias correction: ${corrected.length} of ${r.bias_correction.length} weights (${corrected.map((b) => b.bias).join(", ")})`);
   for (const b of r.bias_correction) if (b.bias === null) lines.push(`  ${b.weight}: not corrected, ${b.reason}`);
+  if (r.equalization) {
+    lines.push(
+      "",
+      r.equalization.length
+        ? `equalization: ${r.equalization.map((e) => `${e.embedding} and ${e.weight} (${e.scaled} columns rescaled)`).join("; ")}`
+        : "equalization: nothing equalized (no float embedding table read only by one LSTM's X, with that LSTM's W read by nothing else)",
+    );
+  }
   if (r.left_float.length) lines.push("", table([["left float", "why"], ...r.left_float.map((l) => [l.name, l.reason])]));
   if (r.replaced) lines.push("", `replaced the existing ${r.output}${r.replaced_made_with ? ` (made with ${madeWith(r.replaced_made_with)})` : ""}`);
   const more = extrasText(extras);
@@ -110,6 +120,18 @@ export const quantizeCommand: CommandModule<object, Args> = {
       .option("weight-symmetric", { type: "boolean", describe: "symmetric weight codes (zero point 0; the default); --no-weight-symmetric maps each channel's min/max onto every code (4 levels at 2 bits, not 3; lower stores up to 7 bits as q - z, exactly)" })
       .option("gather-pass-through", { type: "boolean", describe: "leave rows gathered from a quantized table (the embedding's output read by the LSTM) as the table's codes, one scale per row, instead of quantizing them again per tensor; only where the table is no wider than the activations" })
       .option("embedding-gptq", { type: "boolean", describe: "with --rounding gptq: round an embedding table's rows against the weight of the one layer that reads them (H = W^T W of the LSTM's input weight), not to nearest" })
+      .option("equalize", { type: "boolean", describe: "exact embedding equalization before calibration: the embedding's column j divided by s_j and the LSTM's input weight column j multiplied by s_j (powers of two: the float scores are unchanged), s_j = max|E[:,j]|^alpha / max|W[:,j]|^(1-alpha) from the table's own column maxima (they bound every looked-up row); only where a float embedding's rows reach one LSTM's X with their columns in place (the zoo's discriminative models), else reported and skipped. A --calib-table must come from a run with the same --equalize (the table does not record it). Off by default: it measured worse" })
+      .option("equalize-alpha", {
+        type: "string",
+        requiresArg: true,
+        describe: `with --equalize: migration strength alpha in (0, 1] (default ${DEFAULT_EQUALIZE_ALPHA})`,
+        // Open at 0: alpha 0 would ignore the embedding's ranges altogether (makePolicy words its own check the same).
+        coerce: (v: unknown) => {
+          const n = Array.isArray(v) || String(v).trim() === "" ? NaN : Number(v);
+          if (!(n > 0 && n <= 1)) throw new InputError(`--equalize-alpha must be in (0, 1], got '${Array.isArray(v) ? v.join(" ") : String(v)}'`);
+          return n;
+        },
+      })
       .option("seed", integerArg("seed", 0, { default: 0, describe: "seed for choosing calibration rows" }))
       .option("format", { type: "string", default: "qdq", choices: [...FORMATS], describe: "qdq: portable Q/DQ model; ort: lowered to onnxruntime's integer kernels (see lower)" })
       .option("force", { type: "boolean", default: false, describe: "replace an existing default-named output made with other settings" })
@@ -142,6 +164,8 @@ export const quantizeCommand: CommandModule<object, Args> = {
         weightSymmetric: args["weight-symmetric"],
         gatherPassThrough: args["gather-pass-through"],
         embeddingGptq: args["embedding-gptq"],
+        equalize: args.equalize,
+        equalizeAlpha: args["equalize-alpha"],
       },
       recipe,
     );
