@@ -51,7 +51,8 @@ export interface CalibrationTable {
   version: typeof TABLE_VERSION;
   model: { file: string; sha256: string };
   data: { file: string; sha256: string; rows: number };
-  options: { mode: string; size: number; seed: number; observer: string };
+  /** `equalize`: the alpha of the embedding equalization the calibrated model had (absent: none). */
+  options: { mode: string; size: number; seed: number; observer: string; equalize?: number };
   composition: { per_class: number[]; shortfalls: Shortfall[] };
   tensors: Record<string, TensorEntry>;
   /**
@@ -262,6 +263,7 @@ export function validateCalibrationTable(json: unknown, file?: string): Calibrat
   int(options.size, "options.size", 1);
   if (typeof options.seed !== "number" || !Number.isSafeInteger(options.seed)) fail("options.seed must be an integer");
   const observerSpec = str(options.observer, "options.observer");
+  if (options.equalize !== undefined && !(typeof options.equalize === "number" && options.equalize > 0 && options.equalize <= 1)) fail("options.equalize must be a number in (0, 1]");
   const composition = obj(top.composition, "composition");
   if (!Array.isArray(composition.per_class) || composition.per_class.length === 0) fail("composition.per_class must be a non-empty array");
   const perClass = composition.per_class as unknown[];

@@ -17,7 +17,7 @@ import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { makePolicy, roundingSpec, type GpfqInputs, type QuantPolicy, type EqualizedPair, type QuantReport, type Rounding, type WeightClip } from "../passes/index.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { checkedCalibrationTableText, readCalibrationTable, sha256File, type CalibrationTable } from "../calibrate/table.ts";
-import { calibrate } from "./calibrate.ts";
+import { calibrate, tableEqualization } from "./calibrate.ts";
 import { plan } from "./plan.ts";
 import { recordGpfq } from "./gpfq.ts";
 import { gpfqSetting, needsGpfqMoments } from "./gpfq-setting.ts";
@@ -299,6 +299,11 @@ export async function quantizeInMemory(opts: QuantizeOptions, output: OutputForm
     }
     if (policy.biasCorrection && !table.means) {
       throw new InputError("has no layer-input means for bias correction (calibrate with --bias-correction)", opts.calibTable);
+    }
+    const equalized = tableEqualization(quantPlan);
+    if (table.options.equalize !== equalized) {
+      const says = (alpha: number | undefined) => (alpha === undefined ? "without --equalize" : `with --equalize-alpha ${alpha}`);
+      throw new InputError(`was calibrated ${says(table.options.equalize)}, but this quantization runs ${says(equalized)}: its ranges belong to another float model`, opts.calibTable);
     }
     perClass = table.composition.per_class;
     shortfalls = table.composition.shortfalls;

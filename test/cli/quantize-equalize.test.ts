@@ -31,6 +31,17 @@ describe("ptq-onnx quantize --equalize", () => {
       expect(plain.status, plain.stderr).toBe(0);
       expect(JSON.parse(plain.stdout).equalization).toBeNull();
       expect(JSON.parse(loadModel(plainOut).metadata.get("ptq-onnx.quantization")!).equalize).toBeUndefined();
+      // The table records the equalization: reused under another setting it is refused, under the same one read.
+      const eqTable = JSON.parse(eq.stdout).calibration.table as string;
+      expect(JSON.parse(readFileSync(eqTable, "utf8")).options.equalize).toBe(alpha ? Number(alpha) : 0.5);
+      const mismatched = runCli([...common(model, pool), "--calib-table", eqTable, "-o", join(dir, `${name}.mismatch.onnx`)]);
+      expect(mismatched.status).toBe(2);
+      expect(mismatched.stderr.trim().split("\n")).toEqual([expect.stringMatching(/calib.*: was calibrated with --equalize-alpha [\d.]+, but this quantization runs without --equalize: its ranges belong to another float model$/)]);
+      expect(existsSync(join(dir, `${name}.mismatch.onnx`))).toBe(false);
+      const plainTable = JSON.parse(plain.stdout).calibration.table as string;
+      expect(runCli([...common(model, pool), "--equalize", ...(alpha ? ["--equalize-alpha", alpha] : []), "--calib-table", plainTable, "-o", join(dir, `${name}.mismatch2.onnx`)]).status).toBe(2);
+      const reused = runCli([...common(model, pool), "--equalize", ...(alpha ? ["--equalize-alpha", alpha] : []), "--calib-table", eqTable, "-o", join(dir, `${name}.reused.onnx`)]);
+      expect(reused.status, reused.stderr).toBe(0);
       const [a, b] = [await rowScores(loadModel(eqOut), ROWS), await rowScores(loadModel(plainOut), ROWS)];
       expect(a.every((r) => r.every(Number.isFinite))).toBe(true);
       expect(a.map((r) => Array.from(r))).not.toEqual(b.map((r) => Array.from(r)));
