@@ -103,7 +103,7 @@ describe("ptq-onnx robustness", () => {
       expect(p.accuracy.std).toBeGreaterThanOrEqual(0);
     }
     expect(sub[2].runs[0].agreement_with_clean).toBeLessThan(1);
-  }, 60_000);
+  });
 });
 
 describe("ptq-onnx bench", () => {
@@ -135,12 +135,12 @@ describe("ptq-onnx bench", () => {
     expect(r.models[0].bytes_vs_first).toBe(1);
     expect(r.models[0].results[0].vs_first).toEqual({ p50: 1, throughput: 1, peak_rss: 1 });
     expect(r.models[1].bytes_vs_first).toBeCloseTo(r.models[1].bytes / r.models[0].bytes, 12);
-  }, 60_000);
+  });
 
   it("times synthetic rows with --seq-len and prints a table", () => {
     const r = runCli(["bench", disc, "--seq-len", "5", "--batch", "2", "--threads", "1", "--runs", "2", "--warmup", "0"]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/inputs synthetic \(5 tokens\)/);
     expect(r.stdout).toMatch(/p50 ms\s+p90 ms\s+p99 ms\s+rows\/s\s+peak RSS/);
-  }, 60_000);
+  });
 });

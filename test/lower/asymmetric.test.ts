@@ -106,7 +106,7 @@ describe("asymmetric weights lowered as q - z (int8) or with zero points (MatMul
           if (variant === "integer" || (generative && variant !== "nbits")) expect(report.lowered.some((l) => l.kernel === "DynamicQuantizeMatMul" || l.kernel === "MatMulIntegerToFloat")).toBe(true);
         }
       }
-    }, 60_000);
+    });
   }
 
   it("8 bits: q - z leaves int8, so the LSTM stays Q/DQ with the reason; the head goes to MatMulNBits with zero points", async () => {
@@ -117,7 +117,7 @@ describe("asymmetric weights lowered as q - z (int8) or with zero points (MatMul
     const head = report.lowered.find((l) => l.op === "Gemm")!;
     expect(head.kernel).toBe("MatMulNBits");
     expect(head.weights[0].storage).toBe("uint8 packed, zero points");
-  }, 60_000);
+  });
 });
 
 describe("blocked weight scales (--group-size) lowered to MatMulNBits", () => {
@@ -142,6 +142,6 @@ describe("blocked weight scales (--group-size) lowered to MatMulNBits", () => {
       // The default keeps a head this small a float op over its dequantized (blocked) weights.
       const { report: byDefault } = await lowerAndCheck(file, rows, {});
       expect(byDefault.lowered.find((l) => l.op === "Gemm")!.kernel).toBe("Gemm (float, dequantized weights)");
-    }, 60_000);
+    });
   }
 });

@@ -15,7 +15,7 @@ const q4 = join(dir, "tiny-gen.q4.onnx");
 beforeAll(async () => {
   copyFileSync(join(ROOT, "test", "zoo", "fixtures", "tiny-gen.onnx"), float);
   await quantizeModel({ model: float, out: q4, bits: 4, calib: "balanced", data: DATA, calibSize: 30, saveCalibTable: false });
-}, 60_000);
+});
 
 /** Only the files a command was meant to write: no temporaries, no partial outputs. */
 const files = (): string[] => readdirSync(dir).sort();
@@ -85,7 +85,7 @@ describe("ptq-onnx lower", () => {
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
     expect(refused.stderr).toMatch(/need --format ort/);
     expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q8a8.ort.calib.json", "d.q8a8.ort.onnx"]);
-  }, 60_000);
+  });
 
   it("quantize --format ort writes only the lowered model and its calibration table", () => {
     const sub = tempDir("ptq-onnx-format-");
@@ -102,7 +102,7 @@ describe("ptq-onnx lower", () => {
     const refused = runCli(["quantize", model, "--bits", "4", "--calib", "balanced", "--data", DATA, "--format", "ort", "--lstm-internals"]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/--format ort cannot take --lstm-internals/);
-  }, 60_000);
+  });
 });
 
 describe("replacing lowered outputs (as quantize replaces Q/DQ ones)", () => {
@@ -137,7 +137,7 @@ describe("replacing lowered outputs (as quantize replaces Q/DQ ones)", () => {
     expect(forced.status).toBe(0);
     expect(JSON.parse(forced.stdout).replaced).toBe(true);
     expect(loadModel(made).metadata.get("ptq-onnx.format")).toBe("ort");
-  }, 60_000);
+  });
 
   it("quantize --format ort: in memory (no Q/DQ file, not even a temporary one), the same refusal and --force", () => {
     const sub = tempDir("ptq-onnx-format-replace-");
@@ -156,7 +156,7 @@ describe("replacing lowered outputs (as quantize replaces Q/DQ ones)", () => {
     expect(forced.status).toBe(0);
     expect(JSON.parse(forced.stdout).replaced_made_with).toMatchObject({ calib: "balanced" });
     expect(readdirSync(sub).sort()).toEqual(["d.onnx", "d.q4a4.ort.calib.json", "d.q4a4.ort.onnx"]);
-  }, 120_000);
+  });
 });
 
 describe("lowerModel", () => {
@@ -166,7 +166,7 @@ describe("lowerModel", () => {
     const report = lowerModel(loadModel(out));
     expect(report.lowered.map((l) => l.kernel).sort()).toEqual(["DynamicQuantizeLSTM", "Gather (split 4-bit rows)", "MatMulIntegerToFloat"]);
     for (const l of report.lowered) for (const w of l.weights) expect(w.bits).toBe(4);
-  }, 60_000);
+  });
 });
 
 describe("lowerModel refuses what it cannot lower", () => {
@@ -174,7 +174,7 @@ describe("lowerModel refuses what it cannot lower", () => {
     const out = join(dir, "internals.onnx");
     await quantizeModel({ model: float, out, bits: 4, calib: "balanced", data: DATA, calibSize: 20, lstmInternals: true, saveCalibTable: false });
     expect(() => lowerModel(loadModel(out))).toThrow(/--lstm-internals, a simulation format/);
-  }, 60_000);
+  });
 
   it("a Q/DQ model ptq-onnx did not write (no metadata)", () => {
     const m = loadModel(q4);

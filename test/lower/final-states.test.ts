@@ -49,7 +49,7 @@ describe("a bidirectional LSTM's final states joined by Transpose and Reshape (f
       const b = await predictScores(serializeModel(model), rows, { batch, intraOpThreads: 1 });
       expect(maxScoreDiff(a, b), `batch ${batch}`).toBe(0);
     }
-  }, 60_000);
+  });
 
   it("lowered (4 bits): reported, and identical to the lowering without it at batch 1 and 16", async () => {
     const file = join(dir, "bilstm.q4.onnx");
@@ -65,7 +65,7 @@ describe("a bidirectional LSTM's final states joined by Transpose and Reshape (f
       const b = await predictScores(serializeModel(folded), rows, { batch, intraOpThreads: 1 });
       expect(maxScoreDiff(a, b), `batch ${batch}`).toBe(0);
     }
-  }, 120_000);
+  });
 
   it("says why it does not apply: the directions out of order", () => {
     const model = loadModel(BILSTM);

@@ -60,7 +60,7 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
         // Measured 2026-11-30: identical to the last bit at both batch sizes.
         expect(maxScoreDiff(before, after), `batch ${batch}`).toBe(0);
       }
-    }, 60_000);
+    });
 
     it(`${c.name}: lowered with and without it, identical at batch 1`, async () => {
       const { file, rows } = await quantized(c, 4);
@@ -79,7 +79,7 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
       const b16 = await predictScores(serializeModel(folded), rows, { batch: 16, intraOpThreads: 1 });
       const agree = a16.predictions.filter((p, i) => p === b16.predictions[i]).length / rows.length;
       expect(agree).toBeGreaterThanOrEqual(0.95);
-    }, 60_000);
+    });
   }
 
   it("says why it does not apply: a reverse LSTM's Y_h is its first step, a bidirectional Y is reshaped; a packed export has nothing to fold", async () => {
@@ -95,7 +95,7 @@ describe("the last-step selection taken from the LSTM's Y_h (lastStepRule)", () 
     expect(fold(bilstm)).toEqual([expect.objectContaining({ applied: false, reason: "the data is not Y with its direction axis squeezed" })]);
     // wordnet8-bilstm (packed sequences) already feeds sequence_lens and reads Y_h: nothing to fold.
     expect(fold(loadModel(join(ROOT, "models", "wordnet8-bilstm.onnx")))).toEqual([]);
-  }, 60_000);
+  });
 });
 
 describe("gauss noise on lowered models", () => {
@@ -118,6 +118,6 @@ describe("gauss noise on lowered models", () => {
       expect(inserted[0].noise_std).toBeGreaterThan(0);
       const noisy = await predictScores(serializeModel(lowered), rows, { batch: 16, intraOpThreads: 1 });
       expect(maxScoreDiff(clean, noisy)).toBeGreaterThan(0);
-    }, 60_000);
+    });
   }
 });

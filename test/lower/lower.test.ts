@@ -107,7 +107,7 @@ describe("lowering models quantized by ptq-onnx", () => {
           expect(vsQdq.agreement, "top-1 vs the Q/DQ model").toBeGreaterThanOrEqual(bits === 8 ? 0.98 : 0.8);
           if (bits === 8) expect(vsQdq.maxRel, "score error vs the 8-bit Q/DQ model").toBeLessThan(0.08);
         }
-      }, 60_000);
+      });
     }
   }
 });
@@ -148,7 +148,7 @@ describe("LSTM inputs the kernel shares", () => {
     expect(partial.lowered.map((l) => l.op).sort()).toEqual(["Gather", "Gemm"]);
     // The LSTM still reads its calibrated Q/DQ input.
     expect(partial.kept_activations.map((k) => k.reason)).toEqual(["read by LSTM, which stays as it was"]);
-  }, 60_000);
+  });
 });
 
 describe("a MatMul's bias Add folded into the int8 GEMM", () => {
@@ -190,7 +190,7 @@ describe("a MatMul's bias Add folded into the int8 GEMM", () => {
     bias.dims.unshift(1);
     lowerModel(rowBias);
     expect(addOf(rowBias)?.opType, "a [1, N] bias keeps its Add").toBe("Add");
-  }, 60_000);
+  });
 });
 
 describe("a generative scorer's masked positions", () => {
@@ -250,5 +250,5 @@ describe("a generative scorer's masked positions", () => {
     expect(lowerModel(shared).rewrites.filter((r) => r.rule === "score-masked-positions-only")).toEqual([
       { rule: "score-masked-positions-only", node: "/LogSoftmax (LogSoftmax)", applied: false, reason: "its output is not read by one GatherElements (the pick of the observed tokens) only" },
     ]);
-  }, 90_000);
+  });
 });

@@ -51,7 +51,7 @@ describe("a packed-sequence export's row sort and unsort removed (packedSortRule
         const after = await predictScores(serializeModel(model), rows, { batch, intraOpThreads: 1 });
         expect(maxScoreDiff(before, after), `batch ${batch}`).toBe(0);
       }
-    }, 120_000);
+    });
 
     for (const bits of [8, 4]) {
       it(`${c.name}, ${bits}-bit: Q/DQ model folded is identical; lowered with and without it identical at batch 1 and 16`, async () => {

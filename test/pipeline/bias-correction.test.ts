@@ -89,7 +89,7 @@ describe("bias correction (--bias-correction)", () => {
         return Math.sqrt(s.reduce((a, v, i) => a + (v - float[i]) ** 2, 0));
       };
       expect(await gap(corrected.model)).toBeLessThan(await gap(plain.model));
-    }, 60_000);
+    });
   }
 
   it("needs the means in the table: a table calibrated without them is refused", async () => {

@@ -69,7 +69,7 @@ describe("GPFQ's recording in pruned, grouped passes with a shared realize memo"
       const viaMemo = realize(planned, fast, { memo }).model;
       const fresh = realize(planned, reference).model;
       expect(Buffer.from(serializeModel(viaMemo)).equals(Buffer.from(serializeModel(fresh)))).toBe(true);
-    }, 120_000);
+    });
   }
 
   it("cuts a chain of layers into one pass per layer (LSTM W, then R, then the head)", () => {

@@ -73,6 +73,6 @@ describe("GPFQ with the quantized model's layer inputs (recordGpfq, layer by lay
       // The moments belong to their setting: a 4-bit realize refuses them; float inputs need none.
       expect(() => realize(plan(source, policy(4)), withGpfq)).toThrow(/GPFQ moments were recorded for another setting/);
       expect(realize(plan(source, policy(3, { gpfqInputs: "float" })), table).report.quantized.some((q) => q.rounding === "gpfq")).toBe(true);
-    }, 120_000);
+    });
   }
 });

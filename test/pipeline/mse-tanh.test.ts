@@ -33,5 +33,5 @@ describe("--observer mse-tanh under --lstm-internals", () => {
     const [eMse, eTanh] = [await error(mse.model), await error(tanh.model)];
     expect(eMse).toBeGreaterThan(0);
     expect(eTanh).toBeLessThan(eMse);
-  }, 60_000);
+  });
 });

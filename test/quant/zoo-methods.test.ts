@@ -10,7 +10,7 @@ describe("rounding methods on the zoo model's real layers", () => {
   let problems: LayerProblem[] = [];
   beforeAll(async () => {
     problems = await layerProblems(`${ROOT}/models/wordnet8-disc.onnx`, dir, 32);
-  }, 120_000);
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("finds the LSTM's W and R and the head, with their moments", () => {
@@ -34,6 +34,6 @@ describe("rounding methods on the zoo model's real layers", () => {
           }
         }
       }
-    }, 120_000);
+    });
   }
 });
