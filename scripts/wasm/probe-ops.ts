@@ -175,7 +175,12 @@ function gatherBlockQuantized(kind: "uint8-8" | "uint8-4" | "int4"): Probe {
   return { name: `com.microsoft.GatherBlockQuantized, ${what}, block ${BLOCK}`, note: "embedding over quantized rows", model: m, feeds };
 }
 
-function gatherInt8Rows(): Probe {
+/**
+ * An embedding over int8 rows and a [V, 1] table of row scales: `mul` is the standard-ops form
+ * (Cast, Mul by the gathered scale), `dequantize` the `lookup: "dequantize"` form (one blocked
+ * DequantizeLinear, a block per row).
+ */
+function gatherInt8Rows(form: "mul" | "dequantize"): Probe {
   const { model: m, g } = model();
   const feeds: Record<string, Feed> = {};
   const V = 10;
@@ -183,26 +188,16 @@ function gatherInt8Rows(): Probe {
   const scale = init(g, "row_scale", DataType.FLOAT, [V, 1], Float32Array.from(floats(V), (v) => 0.01 + Math.abs(v) * 0.05));
   const indices = indicesInput(g, feeds, V);
   const rows = g.addNode({ opType: "Gather", inputs: [table, indices], outputs: ["rows"] });
-  const cast = g.addNode({ opType: "Cast", inputs: [rows.outputs[0]], outputs: ["rows_f"], attributes: { to: DataType.FLOAT } });
   const s = g.addNode({ opType: "Gather", inputs: [scale, indices], outputs: ["scales"] });
+  if (form === "dequantize") {
+    const y = g.addNode({ opType: "DequantizeLinear", inputs: [rows.outputs[0], s.outputs[0]], outputs: ["Y"], attributes: { axis: -1, block_size: K } });
+    g.addOutput(y.outputs[0]!, DataType.FLOAT);
+    return { name: "Gather of int8 rows and [V, 1] scales, blocked DequantizeLinear (opset 21, a block per row)", note: "embedding, lookup: dequantize", model: m, feeds };
+  }
+  const cast = g.addNode({ opType: "Cast", inputs: [rows.outputs[0]], outputs: ["rows_f"], attributes: { to: DataType.FLOAT } });
   const y = g.addNode({ opType: "Mul", inputs: [cast.outputs[0], s.outputs[0]], outputs: ["Y"] });
   g.addOutput(y.outputs[0]!, DataType.FLOAT);
   return { name: "Gather of int8 rows, Cast, Mul by per-row scale (standard ops)", note: "embedding fallback", model: m, feeds };
-}
-
-/** The `lookup: "dequantize"` form: Gather of int8 rows and of [V, 1] scales, one blocked DequantizeLinear (a block per row). */
-function gatherInt8RowsBlockedDequantize(): Probe {
-  const { model: m, g } = model();
-  const feeds: Record<string, Feed> = {};
-  const V = 10;
-  const table = init(g, "table", DataType.INT8, [V, K], Int8Array.from(ints(V * K, -127, 127)));
-  const scale = init(g, "row_scale", DataType.FLOAT, [V, 1], Float32Array.from(floats(V), (v) => 0.01 + Math.abs(v) * 0.05));
-  const indices = indicesInput(g, feeds, V);
-  const rows = g.addNode({ opType: "Gather", inputs: [table, indices], outputs: ["rows"] });
-  const s = g.addNode({ opType: "Gather", inputs: [scale, indices], outputs: ["scales"] });
-  const y = g.addNode({ opType: "DequantizeLinear", inputs: [rows.outputs[0], s.outputs[0]], outputs: ["Y"], attributes: { axis: -1, block_size: K } });
-  g.addOutput(y.outputs[0]!, DataType.FLOAT);
-  return { name: "Gather of int8 rows and [V, 1] scales, blocked DequantizeLinear (opset 21, a block per row)", note: "embedding, lookup: dequantize", model: m, feeds };
 }
 
 const int8Weight = (g: Graph) => init(g, "B", DataType.INT8, [K, N], Int8Array.from(ints(K * N, -127, 127)));
@@ -395,8 +390,8 @@ export function probes(): Probe[] {
     gatherBlockQuantized("uint8-8"),
     gatherBlockQuantized("uint8-4"),
     gatherBlockQuantized("int4"),
-    gatherInt8Rows(),
-    gatherInt8RowsBlockedDequantize(),
+    gatherInt8Rows("mul"),
+    gatherInt8Rows("dequantize"),
     dynamicQuantizeMatMul(),
     matMulIntegerToFloat(),
     matMulInteger(),
