@@ -9,9 +9,9 @@ import { inspectModel, loadModel, serializeModel, validateModel, type Model } fr
 import { lowerModel, type LowerOptions, type LowerReport } from "../../src/lower/index.ts";
 import { RECIPE_PRESETS } from "../../src/pipeline/presets.ts";
 import { quantizeModel, type QuantizeOptions } from "../../src/pipeline/quantize-file.ts";
-import { dequantize, readQdq } from "../../src/quant/qdq.ts";
+import { readQdq } from "../../src/quant/qdq.ts";
 import { ROOT, fixtureModel, tempDir, writeIdPool } from "../helpers.ts";
-import { compare, kernelCodes, transpose, withoutDroppedPairs } from "./kernel-codes.ts";
+import { compare, expectWeightsAsQdq, withoutDroppedPairs } from "./kernel-codes.ts";
 
 const dir = tempDir("ptq-onnx-lower-asym-");
 
@@ -38,20 +38,7 @@ async function lowerAndCheck(file: string, rows: number[][], options: LowerOptio
   expect(validateModel(model)).toEqual([]);
   for (const k of model.allNodes()) {
     const lowered = report.lowered.find((l) => l.node === k.name);
-    if (!lowered) continue;
-    if (lowered.kernel.endsWith("(float, dequantized weights)")) {
-      const w = weights.find((q) => q.name === lowered.weights[0].name)!;
-      expect(Array.from(k.inputs[1]!.initializer!.toNumbers()), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
-      continue;
-    }
-    const decoded = kernelCodes(k);
-    expect(decoded.length).toBe(lowered.weights.length);
-    decoded.forEach((d, i) => {
-      const w = weights.find((q) => q.name === lowered.weights[i].name)!;
-      let mine = dequantize(d.codes);
-      if (d.codes.dims.length === 2 && w.dims.length === 2 && d.codes.dims[0] !== w.dims[0]) mine = transpose(mine, d.codes.dims[0], d.codes.dims[1]);
-      expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
-    });
+    if (lowered) expectWeightsAsQdq(k, lowered, weights);
   }
   const reference = withoutDroppedPairs(loadModel(file), report.dropped_activations);
   const lowered = await predictScores(serializeModel(model), rows, { batch: 16, intraOpThreads: 1 });

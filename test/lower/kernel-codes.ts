@@ -5,10 +5,11 @@
 import { expect } from "vitest";
 import type { PredictResult } from "../../src/eval/predict.ts";
 import type { Model, Node } from "../../src/graph/index.ts";
-import { readQdq, splitNibbleLookup, type QuantizedCodes } from "../../src/quant/qdq.ts";
+import type { LowerReport } from "../../src/lower/index.ts";
+import { dequantize, readQdq, splitNibbleLookup, type QuantizedCodes, type QuantizedWeight } from "../../src/quant/qdq.ts";
 
 /** The codes and scales an integer kernel stores for one weight, decoded from the kernel's own layout. */
-export function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
+function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
   const unpack = (bytes: Float64Array, rows: number, rowLen: number, length: number, bits: number): Int32Array => {
     const per = 8 / bits;
     const out = new Int32Array(rows * length);
@@ -82,7 +83,7 @@ export function compare(a: PredictResult, b: PredictResult): { agreement: number
 }
 
 /** A [rows, cols] matrix transposed. */
-export function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
   return Float32Array.from({ length: rows * cols }, (_, x) => values[(x % rows) * cols + Math.floor(x / rows)]);
 }
 
@@ -94,4 +95,32 @@ export function withoutDroppedPairs(qdq: Model, dropped: readonly string[]): Mod
   for (const act of readQdq(qdq).activations) if (dropped.includes(act.value.name)) act.output.replaceAllUsesWith(act.value);
   qdq.graph.cleanup();
   return qdq;
+}
+
+/** A lowering that kept a small weight layer as a float op over its dequantized codes. */
+export function isFloatKernel(l: { kernel: string }): boolean {
+  return l.kernel.endsWith("(float, dequantized weights)");
+}
+
+/**
+ * Expects every weight lowered node `k` stores to dequantize to exactly the Q/DQ model's values
+ * (`weights`, read before lowering): a float op's dequantized weight as it is, a kernel's codes
+ * decoded from its own layout; with `bits`, each also reported at that width.
+ */
+export function expectWeightsAsQdq(k: Node, lowered: LowerReport["lowered"][number], weights: readonly QuantizedWeight[], bits?: number): void {
+  if (isFloatKernel(lowered)) {
+    const w = weights.find((q) => q.name === lowered.weights[0].name)!;
+    expect(Array.from(k.inputs[1]!.initializer!.toNumbers()), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
+    return;
+  }
+  const decoded = kernelCodes(k);
+  expect(decoded.length).toBe(lowered.weights.length);
+  decoded.forEach((d, i) => {
+    const w = weights.find((q) => q.name === lowered.weights[i].name)!;
+    if (bits !== undefined) expect(lowered.weights[i].bits).toBe(bits);
+    let mine = dequantize(d.codes);
+    // MatMul kernels hold [K, N] or [N, K], whichever the op's weight is not, for some.
+    if (d.codes.dims.length === 2 && w.dims.length === 2 && d.codes.dims[0] !== w.dims[0]) mine = transpose(mine, d.codes.dims[0], d.codes.dims[1]);
+    expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
+  });
 }

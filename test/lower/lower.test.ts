@@ -6,9 +6,9 @@ import { loadLabelledData } from "../../src/data/resolve.ts";
 import { predictScores } from "../../src/eval/predict.ts";
 import { DataType, loadModel, serializeModel, validateModel, type Model } from "../../src/graph/index.ts";
 import { lowerModel } from "../../src/lower/index.ts";
-import { dequantize, readQdq } from "../../src/quant/qdq.ts";
+import { readQdq } from "../../src/quant/qdq.ts";
 import { ROOT, fixtureModel, runCli, tempDir, writeIdPool } from "../helpers.ts";
-import { compare, kernelCodes, transpose, withoutDroppedPairs } from "./kernel-codes.ts";
+import { compare, expectWeightsAsQdq, isFloatKernel, withoutDroppedPairs } from "./kernel-codes.ts";
 
 const ZOO_FIXTURES = join(ROOT, "test", "zoo", "fixtures");
 const TINY_TEST = join(ZOO_FIXTURES, "tiny-test.jsonl");
@@ -51,8 +51,7 @@ describe("lowering models quantized by ptq-onnx", () => {
           const weights = readQdq(model).weights;
           const report = lowerModel(model, options);
           expect(validateModel(model)).toEqual([]);
-          const floatHead = (l: { kernel: string }) => l.kernel.endsWith("(float, dequantized weights)");
-          const opOf = (l: { op: string; kernel: string }) => (l.kernel.startsWith("Gather (") ? (l.kernel.includes("DequantizeLinear") ? "DequantizeLinear" : "Mul") : floatHead(l) ? l.op : l.kernel);
+          const opOf = (l: { op: string; kernel: string }) => (l.kernel.startsWith("Gather (") ? (l.kernel.includes("DequantizeLinear") ? "DequantizeLinear" : "Mul") : isFloatKernel(l) ? l.op : l.kernel);
           const kernels = model.allNodes().filter((n) => n.domain === "com.microsoft" || report.lowered.some((l) => l.node === n.name));
           expect(kernels.map((n) => n.opType).sort()).toEqual(report.lowered.map(opOf).sort());
           const used = new Set(report.lowered.map((l) => l.kernel));
@@ -62,7 +61,7 @@ describe("lowering models quantized by ptq-onnx", () => {
           if (bits === 8 && variant === "nbits") expect(model.opset("")).toBe(21);
           // tiny-gen's projection runs in row chunks: DynamicQuantizeLinear over all its rows, then MatMulIntegerToFloat per chunk.
           const gemm = bits === 8 || c.name === "tiny-gen" ? "MatMulIntegerToFloat" : "DynamicQuantizeMatMul";
-          if (variant === "default" && !generative) expect([...used].filter((k) => floatHead({ kernel: k }))).toHaveLength(1);
+          if (variant === "default" && !generative) expect([...used].filter((k) => isFloatKernel({ kernel: k }))).toHaveLength(1);
           else expect(used.has(variant === "nbits" ? "MatMulNBits" : gemm)).toBe(true);
           // No float LSTM, Gemm or MatMul reads a quantized weight any more; what is left says why.
           expect(model.allNodes().some((n) => ["LSTM", "Gemm", "MatMul"].includes(n.opType) && !n.domain && !report.lowered.some((l) => l.node === n.name))).toBe(false);
@@ -73,24 +72,7 @@ describe("lowering models quantized by ptq-onnx", () => {
           expect(model.allNodes().filter((n) => n.opType === "QuantizeLinear").length).toBe(report.static_activations.length);
 
           // Every stored weight dequantizes to exactly the Q/DQ model's values.
-          for (const k of kernels) {
-            const lowered = report.lowered.find((l) => l.node === k.name)!;
-            if (floatHead(lowered)) {
-              const w = weights.find((q) => q.name === lowered.weights[0].name)!;
-              expect(Array.from(k.inputs[1]!.initializer!.toNumbers()), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
-              continue;
-            }
-            const decoded = kernelCodes(k);
-            expect(decoded.length).toBe(lowered.weights.length);
-            decoded.forEach((d, i) => {
-              const w = weights.find((q) => q.name === lowered.weights[i].name)!;
-              expect(lowered.weights[i].bits).toBe(bits);
-              let mine = dequantize(d.codes);
-              // MatMul kernels hold [K, N] or [N, K], whichever the op's weight is not, for some.
-              if (d.codes.dims.length === 2 && w.dims.length === 2 && d.codes.dims[0] !== w.dims[0]) mine = transpose(mine, d.codes.dims[0], d.codes.dims[1]);
-              expect(Array.from(mine), `${k.opType} ${w.name}`).toEqual(Array.from(dequantize(w)));
-            });
-          }
+          for (const k of kernels) expectWeightsAsQdq(k, report.lowered.find((l) => l.node === k.name)!, weights, bits);
 
           // Scores. Against the Q/DQ model itself the dropped activation pairs differ: calibrated
           // n-bit there, quantized to 8 bits per run in the kernels. Against the Q/DQ model less
