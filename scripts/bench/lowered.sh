@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Deployable integer models, measured: for each model, quantizes to 8 and 4 bits (Q/DQ,
-# balanced calibration), lowers each to onnxruntime's integer kernels (ptq-onnx lower), then
-# runs one `ptq-onnx bench float q8 q8-ort q4 q4-ort --batch 1,32 --threads 1` and `eval` on
-# the test split, and prints the table (scripts/bench/lowered-table.mjs OUT).
+# balanced calibration), lowers each to onnxruntime's integer kernels (ptq-onnx lower), makes
+# the baseline onnxruntime's own `quantize_dynamic` would (ort-dyn: int8 weights,
+# DynamicQuantizeLSTM; scripts/bench/ort-dynamic.ts), then runs one `ptq-onnx bench float q8
+# q8-ort q4 q4-ort ort-dyn --batch 1,32 --threads 1` and `eval` on the test split, and prints
+# the table (scripts/bench/lowered-table.mjs OUT).
 #
 #   scripts/bench/lowered.sh [--out DIR] [--only NAME[,NAME]] [--gen-rows N] [--runs N] [--rounds N] [--stages quantize,eval,bench]
 #
@@ -70,6 +72,13 @@ for FLOAT in "${MODELS[@]}"; do
     fi
     VERSIONS+=("$Q" "$OUT/$NAME.q$B.ort.onnx")
   done
+  # onnxruntime's own dynamic int8 quantization of the float model, the baseline to beat.
+  DYN=$OUT/$NAME.ort-dyn.onnx
+  if has quantize && [[ ! -f $DYN ]]; then
+    log "$NAME: onnxruntime-style dynamic quantization"
+    npx tsx scripts/bench/ort-dynamic.ts "$FLOAT" "$DYN"
+  fi
+  VERSIONS+=("$DYN")
   for V in "${VERSIONS[@]}"; do
     TAG=$(basename "$V" .onnx)
     if has eval && [[ -f $V ]]; then

@@ -58,14 +58,16 @@ function kernelCodes(node: Node): { name: string; codes: QuantizedCodes }[] {
     const scales = Float32Array.from(node.inputs[2]!.initializer!.toNumbers());
     return [{ name: node.inputs[0]!.name, codes: { dims: [V, D], codes, scales, zeroPoints: new Int32Array(scales.length), axis: 1, blockSize: node.getInt("block_size")! } }];
   }
-  // DynamicQuantizeLSTM: int8 [dirs, size, 4H] with scales [dirs, 4H]; back to [dirs, 4H, size] per gate row.
+  // DynamicQuantizeLSTM: int8 [dirs, size, 4H] with scales [dirs, 4H] or [dirs]; back to [dirs, 4H, size] per gate row.
   return [1, 2].map((i) => {
     const t = node.inputs[i]!.initializer!;
     const [dirs, size, gates] = t.dims;
     const src = t.toNumbers();
     const codes = new Int32Array(src.length);
     for (let d = 0; d < dirs; d++) for (let c = 0; c < size; c++) for (let g = 0; g < gates; g++) codes[(d * gates + g) * size + c] = src[(d * size + c) * gates + g];
-    const scales = Float32Array.from(node.inputs[i === 1 ? 8 : 10]!.initializer!.toNumbers());
+    // Scales [dirs, 4H], or [dirs] (one per direction) broadcast to every gate row.
+    const stored = node.inputs[i === 1 ? 8 : 10]!.initializer!.toNumbers();
+    const scales = stored.length === dirs ? Float32Array.from({ length: dirs * gates }, (_, k) => stored[Math.floor(k / gates)]) : Float32Array.from(stored);
     return { name: node.inputs[i]!.name, codes: { dims: [dirs * gates, size], codes, scales, zeroPoints: new Int32Array(dirs * gates), axis: 0, blockSize: null } };
   });
 }

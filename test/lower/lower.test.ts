@@ -94,6 +94,33 @@ describe("lowering models quantized by ptq-onnx", () => {
   }
 });
 
+describe("per-tensor LSTM weights", () => {
+  // One scale per direction and zero points [dirs] (the kernel's faster shapes), also for the
+  // bidirectional fixture, whose second direction onnxruntime gets wrong with zero points
+  // [dirs] beside per-row scales (lstmRule keeps [dirs, 4H] zero points there).
+  for (const name of ["disc-tiny", "bilstm-tiny"]) {
+    it(`${name}: scales and zero points per direction, weights bit-for-bit, scores close to the Q/DQ model's`, async () => {
+      const dir = tempDir("ptq-onnx-lower-tensor-");
+      const file = fixtureModel(name);
+      const data = writePool(dir, loadModel(file), name === "bilstm-tiny" ? 4 : 3);
+      const qdqFile = join(dir, `${name}.q8.onnx`);
+      await quantizeModel({ model: file, out: qdqFile, bits: 8, calib: "balanced", data, calibSize: 40, granularity: "per-tensor", saveCalibTable: false });
+      const model = loadModel(qdqFile);
+      const weights = readQdq(model).weights;
+      const report = lowerModel(model);
+      const kernel = model.allNodes().find((n) => n.opType === "DynamicQuantizeLSTM")!;
+      const dirs = name === "bilstm-tiny" ? 2 : 1;
+      for (const i of [8, 9, 10, 11]) expect(kernel.inputs[i]!.initializer!.dims, `input ${i}`).toEqual([dirs]);
+      expectWeightsAsQdq(kernel, report.lowered.find((l) => l.node === kernel.name)!, weights, 8);
+      const rows = loadLabelledData(model, { data, split: "test" }).ids;
+      const reference = withoutDroppedPairs(loadModel(qdqFile), report.dropped_activations);
+      const r = compare(await predictScores(serializeModel(reference), rows, { intraOpThreads: 1 }), await predictScores(serializeModel(model), rows, { intraOpThreads: 1 }));
+      expect(r.agreement).toBeGreaterThanOrEqual(0.95);
+      expect(r.maxRel).toBeLessThan(0.06);
+    });
+  }
+});
+
 describe("LSTM inputs the kernel shares", () => {
   it("sequence_lens is wired through, zero initial states dropped; a batch-first LSTM stays Q/DQ with the reason", async () => {
     const dir = tempDir("ptq-onnx-lower-seq-");

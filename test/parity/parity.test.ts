@@ -9,7 +9,7 @@ import { findEmulator } from "../../src/parity/emulator.ts";
 import { compareRuns, makeBatches, WORKER } from "../../src/parity/parity.ts";
 import { cpuinfoText, findProfile, PROFILES } from "../../src/parity/profiles.ts";
 import { fixtureModel, ROOT, tempDir } from "../helpers.ts";
-import { dynamicQuantize } from "./dynamic.ts";
+import { dynamicQuantize } from "../../src/lower/ort-dynamic.ts";
 
 /** Labelled id rows that fit every fixture's embedding (30 to 50 rows), 3 classes, seeded. */
 function writeRows(dir: string, n: number, name = "rows.jsonl"): string {

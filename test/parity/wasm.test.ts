@@ -9,7 +9,7 @@ import { parseProfiles } from "../../src/parity/parity.ts";
 import { unsupportedOps } from "../../src/parity/wasm.ts";
 import { runProbe } from "../../scripts/wasm/probe-ops.ts";
 import { ROOT, runCli, tempDir } from "../helpers.ts";
-import { dynamicQuantize } from "./dynamic.ts";
+import { dynamicQuantize } from "../../src/lower/ort-dynamic.ts";
 
 const FIXTURE = join(ROOT, "test", "zoo", "fixtures", "tiny-disc.onnx");
 const DATA = join(ROOT, "test", "zoo", "fixtures", "tiny-test.jsonl");

@@ -1,6 +1,9 @@
 /**
- * onnxruntime-style dynamic int8 quantization, for the parity tests: what
- * `onnxruntime.quantization.quantize_dynamic` makes of an LSTM classifier.
+ * onnxruntime-style dynamic int8 quantization of a float model: what
+ * `onnxruntime.quantization.quantize_dynamic` makes of an LSTM classifier (Python's
+ * onnxruntime is not installable here). It is the baseline a lowered model is measured
+ * against (scripts/bench/lowered.sh, the `ort-dyn` rows) and the model the parity tests run
+ * on every CPU profile; nothing in the quantizer uses it.
  *
  * - every LSTM becomes `com.microsoft.DynamicQuantizeLSTM`: W and R transposed to
  *   [dirs, in, 4H] and [dirs, H, 4H], 8-bit per tensor (one scale and zero point per
@@ -10,11 +13,14 @@
  *   activations, scale and zero point computed per run over the whole tensor) -> MatMulInteger
  *   with 8-bit weights -> Cast -> Mul by activation scale x weight scale (-> Add bias).
  *
+ * - with `{ gather: true }` (quantize_dynamic's default, its GatherQuant): a Gather reading a
+ *   float initializer table reads it as 8-bit per tensor, followed by DequantizeLinear.
+ *
  * onnxruntime fuses the MatMul part into MatMulIntegerToFloat / DynamicQuantizeMatMul when it
  * loads the model; the LSTM runs its own int8 GEMMs. Both go through MLAS's U8S8 kernels, which
  * differ per CPU (AVX2/VNNI on x86; NEON, or the dot-product instructions on ARMv8.2).
  */
-import { DataType, Tensor, type Model, type Node, type Value } from "../../src/graph/index.ts";
+import { DataType, Tensor, type Model, type Node, type Value } from "../graph/index.ts";
 
 export type WeightType = "int8" | "uint8";
 
@@ -152,20 +158,49 @@ function lowerMatMul(node: Node, type: WeightType): boolean {
   return true;
 }
 
-/** Rewrites the model in place; returns what it lowered. Weights int8 (onnxruntime's default) or uint8. */
-export function dynamicQuantize(model: Model, weightType: WeightType = "int8"): { lstm: number; matmul: number } {
+/** Gather(table, ids) with a float initializer table -> Gather of its 8-bit codes, DequantizeLinear (one scale). */
+function lowerGather(node: Node, type: WeightType): boolean {
+  const g = node.graph;
+  const table = constant(node.inputs[0]);
+  if (!table || table.dataType !== DataType.FLOAT || node.getInt("axis", 0) !== 0) return false;
+  const q = quantizeWeights(table.toNumbers(), type);
+  const name = node.name || "gather";
+  const codes = g.addInitializer(Tensor.fromData(`${name}_data_${type}`, elemType(type), table.dims, q.q));
+  const scale = g.addInitializer(Tensor.float32(`${name}_data_scale`, [], [q.scale]));
+  const zp = g.addInitializer(Tensor.fromData(`${name}_data_zero_point`, elemType(type), [], zeros(type, [q.zeroPoint])));
+  const out = node.outputs[0]!;
+  const ids = node.inputs[1]!;
+  g.removeNode(node);
+  const gathered = g.addNode({ opType: "Gather", name: `${name}_quant`, inputs: [codes, ids], outputs: [`${name}_codes`], attributes: { axis: 0 } });
+  g.addNode({ opType: "DequantizeLinear", name: `${name}_dequantize`, inputs: [gathered.outputs[0], scale, zp], outputs: [out] });
+  return true;
+}
+
+export interface DynamicQuantizeOptions {
+  /** Weights int8 (onnxruntime's default) or uint8. */
+  weightType?: WeightType;
+  /** Quantize Gathers of float tables too (quantize_dynamic does by default; default false). */
+  gather?: boolean;
+}
+
+/** Rewrites the model in place; returns what it quantized. */
+export function dynamicQuantize(model: Model, opts: DynamicQuantizeOptions = {}): { lstm: number; matmul: number; gather?: number } {
+  const { weightType = "int8", gather: withGather = false } = opts;
   let lstm = 0;
   let matmul = 0;
+  let gather = 0;
   for (const node of [...model.graph.nodes]) {
     if (node.opType === "LSTM" && node.domain === "") {
       lowerLstm(node, weightType);
       lstm++;
     } else if ((node.opType === "MatMul" || node.opType === "Gemm") && node.domain === "") {
       if (lowerMatMul(node, weightType)) matmul++;
+    } else if (withGather && node.opType === "Gather" && node.domain === "") {
+      if (lowerGather(node, weightType)) gather++;
     }
   }
   model.graph.toposort();
   model.graph.cleanup();
   model.setOpset("com.microsoft", 1);
-  return { lstm, matmul };
+  return withGather ? { lstm, matmul, gather } : { lstm, matmul };
 }

@@ -1,0 +1,97 @@
+// How low a lowered model's latency can go on this runtime: times, interleaved in one process
+// (1 thread, graph optimisation "all", the first seeded batch of zoo test rows as `ptq-onnx
+// bench` builds it), the float model, the lowered model and any other versions given (e.g.
+// onnxruntime's own dynamic quantization, scripts/bench/ort-dynamic.ts), beside two floors
+// built from the lowered model:
+//   - session: a one-op model (a Cast of the lengths) with the same inputs: what onnxruntime-node
+//     costs per `session.run` whatever the graph;
+//   - kernels: the lowered model's DynamicQuantizeLSTM nodes alone, each reading its input rows
+//     from a graph input (no lookup, no glue, no head), the same weights and lengths: what any
+//     graph built on onnxruntime's integer LSTM must pay at least, session included.
+// Prints the median ms per run over the rounds and each as a multiple of the float model's.
+//
+//   npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--runs 300] [--rounds 7]
+import * as ort from "onnxruntime-node";
+import { loadavg } from "node:os";
+import { DataType, loadModel, newModel, serializeModel, type Model } from "../../src/graph/index.ts";
+import { firstBenchBatch, median, takeOption, timeRuns } from "../lower/common.ts";
+
+const args = process.argv.slice(2);
+const batch = Number(takeOption(args, "--batch", "1"));
+const runs = Number(takeOption(args, "--runs", "300"));
+const rounds = Number(takeOption(args, "--rounds", "7"));
+if (args.length < 2) {
+  console.error("usage: npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--runs 300] [--rounds 7]");
+  process.exit(2);
+}
+const [floatFile, loweredFile, ...others] = args;
+
+/** A Cast of the lengths to float, with the classifier's two inputs. */
+function sessionFloor(): Model {
+  const m = newModel({ "": 17 }, 8);
+  const g = m.graph;
+  g.addInput("input_ids", DataType.INT64, ["batch", "seq"]);
+  const lengths = g.addInput("lengths", DataType.INT64, ["batch"]);
+  const out = g.addNode({ opType: "Cast", name: "floor", inputs: [lengths], outputs: ["out"], attributes: { to: DataType.FLOAT } });
+  g.addOutput(out.outputs[0]!, DataType.FLOAT, ["batch"]);
+  return m;
+}
+
+/**
+ * The lowered model's DynamicQuantizeLSTMs alone: each reads X from its own graph input
+ * (`x0`, `x1`, ...: [steps, batch, input size]) and the lengths as int32 (`seq_lens`), and
+ * writes only Y_h; everything else is cleaned up.
+ */
+function kernelsOnly(lowered: Model): { model: Model; inputSizes: number[] } {
+  const g = lowered.graph;
+  const lstms = g.nodes.filter((n) => n.opType === "DynamicQuantizeLSTM");
+  if (!lstms.length) throw new Error(`${loweredFile}: no DynamicQuantizeLSTM`);
+  g.inputs = [];
+  g.outputs = [];
+  g.outputInfo.clear();
+  const seqLens = g.addInput("seq_lens", DataType.INT32, ["batch"]);
+  const inputSizes: number[] = [];
+  for (const [k, n] of lstms.entries()) {
+    const w = n.inputs[1]!.initializer!; // [dirs, input size, 4 x hidden]
+    inputSizes.push(w.dims[1]);
+    n.setInput(0, g.addInput(`x${k}`, DataType.FLOAT, ["seq", "batch", w.dims[1]]));
+    n.setInput(4, seqLens);
+    // Only Y_h: Y (all steps) is not what a classifier reads, and Y_c is not needed.
+    const yh = n.outputs[1] ?? null;
+    if (!yh) throw new Error(`${n.label}: writes no Y_h`);
+    g.addOutput(yh, DataType.FLOAT);
+  }
+  g.cleanup();
+  return { model: lowered, inputSizes };
+}
+
+const opts: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3 };
+const { rows, steps, feeds } = firstBenchBatch(loadModel(floatFile), batch);
+const kernels = kernelsOnly(loadModel(loweredFile));
+// Seeded input rows for the kernels (their values do not change the work done).
+let seed = 1;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+const kernelFeeds: Record<string, ort.Tensor> = { seq_lens: new ort.Tensor("int32", Int32Array.from(feeds.lengths.data as BigInt64Array, Number), [rows]) };
+for (const [k, size] of kernels.inputSizes.entries()) kernelFeeds[`x${k}`] = new ort.Tensor("float32", Float32Array.from({ length: steps * rows * size }, rand), [steps, rows, size]);
+
+const versions: { name: string; source: string | Uint8Array; feeds: Record<string, ort.Tensor> }[] = [
+  { name: floatFile, source: floatFile, feeds },
+  { name: loweredFile, source: loweredFile, feeds },
+  ...others.map((f) => ({ name: f, source: f, feeds })),
+  { name: `kernels only (${kernels.inputSizes.length} DynamicQuantizeLSTM)`, source: serializeModel(kernels.model), feeds: kernelFeeds },
+  { name: "session floor (one Cast)", source: serializeModel(sessionFloor()), feeds },
+];
+const sessions: ort.InferenceSession[] = [];
+for (const v of versions) {
+  const s = typeof v.source === "string" ? await ort.InferenceSession.create(v.source, opts) : await ort.InferenceSession.create(v.source, opts);
+  for (let i = 0; i < 20; i++) await s.run(v.feeds); // warm-up
+  sessions.push(s);
+}
+const wall = versions.map(() => [] as number[]);
+for (let r = 0; r < rounds; r++) {
+  for (const [i, s] of sessions.entries()) wall[i].push((await timeRuns(s, versions[i].feeds, runs)).wall);
+}
+console.log(`batch ${rows} x ${steps} tokens, ${runs} runs x ${rounds} interleaved rounds, 1 thread, median ms per run (x float), load ${loadavg()[0].toFixed(2)}`);
+const base = median(wall[0]);
+for (const [i, v] of versions.entries()) console.log(`  ${median(wall[i]).toFixed(4).padStart(8)} ms  ${(median(wall[i]) / base).toFixed(2)}x  ${v.name}`);
+for (const s of sessions) await s.release();
