@@ -1,27 +1,32 @@
 // How low a lowered model's latency can go on this runtime: times, interleaved in one process
-// (1 thread, graph optimisation "all", the first seeded batch of zoo test rows as `ptq-onnx
-// bench` builds it), the float model, the lowered model and any other versions given (e.g.
+// (1 thread, graph optimisation "all", each run on the next of `--batches` seeded batches of zoo
+// test rows as `ptq-onnx bench` builds them, so sequence lengths vary as in bench), the float model, the lowered model and any other versions given (e.g.
 // onnxruntime's own dynamic quantization, scripts/bench/ort-dynamic.ts), beside two floors
 // built from the lowered model:
 //   - session: a one-op model (a Cast of the lengths) with the same inputs: what onnxruntime-node
 //     costs per `session.run` whatever the graph;
 //   - kernels: the lowered model's DynamicQuantizeLSTM nodes alone, each reading its input rows
-//     from a graph input (no lookup, no glue, no head), the same weights and lengths: what any
+//     from a graph input (no lookup, no glue, no head), the same weights and lengths, each
+//     writing what the lowered model reads of it (Y_h, or Y for a stacked layer): what any
 //     graph built on onnxruntime's integer LSTM must pay at least, session included.
 // Prints the median ms per run over the rounds and each as a multiple of the float model's.
+// --data FILE: rows from a labelled file (as `bench --data`) for a model without zoo data.
 //
-//   npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--runs 300] [--rounds 7]
+//   npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--batches 16] [--runs 300] [--rounds 7] [--data FILE]
 import * as ort from "onnxruntime-node";
 import { loadavg } from "node:os";
+import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
 import { DataType, loadModel, newModel, serializeModel, type Model } from "../../src/graph/index.ts";
-import { firstBenchBatch, median, takeOption, timeRuns } from "../lower/common.ts";
+import { median, takeOption } from "../lower/common.ts";
 
 const args = process.argv.slice(2);
 const batch = Number(takeOption(args, "--batch", "1"));
+const batchCount = Number(takeOption(args, "--batches", "16"));
+const data = takeOption(args, "--data", "");
 const runs = Number(takeOption(args, "--runs", "300"));
 const rounds = Number(takeOption(args, "--rounds", "7"));
 if (args.length < 2) {
-  console.error("usage: npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--runs 300] [--rounds 7]");
+  console.error("usage: npx tsx scripts/bench/floor.ts FLOAT.onnx LOWERED.onnx [OTHER.onnx...] [--batch 1] [--batches 16] [--runs 300] [--rounds 7] [--data FILE]");
   process.exit(2);
 }
 const [floatFile, loweredFile, ...others] = args;
@@ -56,42 +61,60 @@ function kernelsOnly(lowered: Model): { model: Model; inputSizes: number[] } {
     inputSizes.push(w.dims[1]);
     n.setInput(0, g.addInput(`x${k}`, DataType.FLOAT, ["seq", "batch", w.dims[1]]));
     n.setInput(4, seqLens);
-    // Only Y_h: Y (all steps) is not what a classifier reads, and Y_c is not needed.
-    const yh = n.outputs[1] ?? null;
-    if (!yh) throw new Error(`${n.label}: writes no Y_h`);
-    g.addOutput(yh, DataType.FLOAT);
+    // What the lowered model reads of it: Y_h (a classifier's last step), else Y (a stacked
+    // LSTM's next layer reads every step).
+    const out = n.outputs[1] ?? n.outputs[0] ?? null;
+    if (!out) throw new Error(`${n.label}: writes neither Y nor Y_h`);
+    g.addOutput(out, DataType.FLOAT);
   }
   g.cleanup();
   return { model: lowered, inputSizes };
 }
 
 const opts: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3 };
-const { rows, steps, feeds } = firstBenchBatch(loadModel(floatFile), batch);
+const inputs = benchInputs(loadModel(floatFile), data ? { data } : {});
+const batches = makeBatches(inputs.rows, batch, batchCount, inputs.padId, 0);
 const kernels = kernelsOnly(loadModel(loweredFile));
 // Seeded input rows for the kernels (their values do not change the work done).
 let seed = 1;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
-const kernelFeeds: Record<string, ort.Tensor> = { seq_lens: new ort.Tensor("int32", Int32Array.from(feeds.lengths.data as BigInt64Array, Number), [rows]) };
-for (const [k, size] of kernels.inputSizes.entries()) kernelFeeds[`x${k}`] = new ort.Tensor("float32", Float32Array.from({ length: steps * rows * size }, rand), [steps, rows, size]);
+type Feeds = Record<string, ort.Tensor>;
+const modelFeeds: Feeds[] = batches.map((b) => ({
+  input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
+  lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
+}));
+const kernelFeeds: Feeds[] = batches.map((b) => {
+  const f: Feeds = { seq_lens: new ort.Tensor("int32", Int32Array.from(b.lengths), [b.b]) };
+  for (const [k, size] of kernels.inputSizes.entries()) f[`x${k}`] = new ort.Tensor("float32", Float32Array.from({ length: b.t * b.b * size }, rand), [b.t, b.b, size]);
+  return f;
+});
 
-const versions: { name: string; source: string | Uint8Array; feeds: Record<string, ort.Tensor> }[] = [
-  { name: floatFile, source: floatFile, feeds },
-  { name: loweredFile, source: loweredFile, feeds },
-  ...others.map((f) => ({ name: f, source: f, feeds })),
+const versions: { name: string; source: string | Uint8Array; feeds: Feeds[] }[] = [
+  { name: floatFile, source: floatFile, feeds: modelFeeds },
+  { name: loweredFile, source: loweredFile, feeds: modelFeeds },
+  ...others.map((f) => ({ name: f, source: f, feeds: modelFeeds })),
   { name: `kernels only (${kernels.inputSizes.length} DynamicQuantizeLSTM)`, source: serializeModel(kernels.model), feeds: kernelFeeds },
-  { name: "session floor (one Cast)", source: serializeModel(sessionFloor()), feeds },
+  { name: "session floor (one Cast)", source: serializeModel(sessionFloor()), feeds: modelFeeds },
 ];
+
+/** Mean wall ms per run over `runs` runs, each on the next batch. */
+async function timeRuns(session: ort.InferenceSession, feeds: Feeds[], runs: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) await session.run(feeds[i % feeds.length]);
+  return (performance.now() - t0) / runs;
+}
 const sessions: ort.InferenceSession[] = [];
 for (const v of versions) {
   const s = typeof v.source === "string" ? await ort.InferenceSession.create(v.source, opts) : await ort.InferenceSession.create(v.source, opts);
-  for (let i = 0; i < 20; i++) await s.run(v.feeds); // warm-up
+  for (let i = 0; i < 20; i++) await s.run(v.feeds[i % v.feeds.length]); // warm-up
   sessions.push(s);
 }
 const wall = versions.map(() => [] as number[]);
 for (let r = 0; r < rounds; r++) {
-  for (const [i, s] of sessions.entries()) wall[i].push((await timeRuns(s, versions[i].feeds, runs)).wall);
+  for (const [i, s] of sessions.entries()) wall[i].push(await timeRuns(s, versions[i].feeds, runs));
 }
-console.log(`batch ${rows} x ${steps} tokens, ${runs} runs x ${rounds} interleaved rounds, 1 thread, median ms per run (x float), load ${loadavg()[0].toFixed(2)}`);
+const steps = batches.map((b) => b.t);
+console.log(`batch ${batch}, ${batches.length} batches of ${Math.min(...steps)}-${Math.max(...steps)} steps, ${runs} runs x ${rounds} interleaved rounds, 1 thread, median ms per run (x float), load ${loadavg()[0].toFixed(2)}`);
 const base = median(wall[0]);
 for (const [i, v] of versions.entries()) console.log(`  ${median(wall[i]).toFixed(4).padStart(8)} ms  ${(median(wall[i]) / base).toFixed(2)}x  ${v.name}`);
 for (const s of sessions) await s.release();
