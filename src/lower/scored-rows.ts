@@ -205,8 +205,9 @@ function defaultChunkRows(kernel: Node): number {
  * bit for bit: the kernels work row by row, and where the kernel quantized its input per run
  * (DynamicQuantizeMatMul), that is done once over all P rows before the Loop
  * (DynamicQuantizeLinear, the same range as before) and the Loop runs MatMulIntegerToFloat on
- * the codes. The rows are padded with zero codes to whole chunks (a Loop's scan outputs must
- * be equally shaped) and the padding's picks cut off after it. Returns the picks, [P].
+ * the codes. The P rows are shared evenly over ceil(P / chunk) chunks (a Loop's scan outputs
+ * must be equally shaped), the few rows short of whole chunks padded with zero codes and their
+ * picks cut off after it. Returns the picks, [P].
  */
 function chunkedPick(ctx: LowerContext, b: Builder, kernel: Node, softmax: Node, pick: Node, rows: Value, ids: Value, chunk: number): Value {
   const g = kernel.graph;
@@ -225,12 +226,17 @@ function chunkedPick(ctx: LowerContext, b: Builder, kernel: Node, softmax: Node,
   const P = b.op("Gather", [b.op("Shape", [rows], "rows_shape"), int64("first", [], [0])], "P");
   const size = int64("chunk_rows", [], [chunk]);
   const trips = b.op("Div", [b.op("Add", [P, int64("chunk_less_one", [], [chunk - 1])], "P_up"), size], "chunks");
-  const padRows = b.op("Sub", [b.op("Mul", [trips, size], "padded_P"), P], "pad_rows");
+  // The P rows shared evenly over those chunks, ceil(P / chunks) rows each (at most `chunk`), so
+  // fewer than `chunks` rows are padding: padding to whole chunks of `chunk` rows cost a batch of
+  // one gloss (32 rows in chunks of 26) half its run again. max(chunks, 1) keeps P = 0 defined.
+  const divisor = b.op("Max", [trips, int64("one", [], [1])], "chunks_at_least_1");
+  const even = b.op("Div", [b.op("Add", [P, b.op("Sub", [divisor, int64("one_again", [], [1])], "chunks_less_one")], "P_up_even"), divisor], "rows_per_chunk");
+  const padRows = b.op("Sub", [b.op("Mul", [trips, even], "padded_P"), P], "pad_rows");
   const pads = b.op("Concat", [int64("pads_head", [2], [0, 0]), b.op("Unsqueeze", [padRows, int64("axis0", [1], [0])], "pad_rows_1d"), int64("pads_tail", [1], [0])], "pads", { axis: 0 });
   const aPadded = b.op("Pad", [a, pads], "rows_padded");
   const idsPadded = b.op("Pad", [ids, pads], "token_column_padded");
 
-  // The body: iteration i takes rows [i * chunk, (i + 1) * chunk).
+  // The body: iteration i takes rows [i * rows_per_chunk, (i + 1) * rows_per_chunk).
   const body = new Graph(create(GraphProtoSchema, { name: b.name("chunk_body") }), g);
   const input = (name: string, type: number) => {
     const v = body.newValue(b.name(name));
@@ -241,8 +247,8 @@ function chunkedPick(ctx: LowerContext, b: Builder, kernel: Node, softmax: Node,
   const iter = input("iteration", DataType.INT64);
   const cond = input("condition", DataType.BOOL);
   const bb = new Builder(body, { prefix: b.name("chunk") });
-  const start = bb.op("Unsqueeze", [bb.op("Mul", [iter, size], "start_scalar"), int64("axis0_body", [1], [0])], "start");
-  const end = bb.op("Add", [start, size], "end");
+  const start = bb.op("Unsqueeze", [bb.op("Mul", [iter, even], "start_scalar"), int64("axis0_body", [1], [0])], "start");
+  const end = bb.op("Add", [start, even], "end");
   const axis0 = int64("slice_axis", [1], [0]);
   const aChunk = bb.op("Slice", [aPadded, start, end, axis0], "rows");
   const idsChunk = bb.op("Slice", [idsPadded, start, end, axis0], "token_ids");
@@ -258,7 +264,7 @@ function chunkedPick(ctx: LowerContext, b: Builder, kernel: Node, softmax: Node,
   const lp = bb.op("LogSoftmax", [inner.outputs[0]!], "log_probs", { axis: -1 });
   const picked = bb.op("GatherElements", [lp, idsChunk], "picked", { axis: -1 });
   body.addOutput(bb.op("Identity", [cond], "condition_out"), DataType.BOOL, []);
-  body.addOutput(picked, DataType.FLOAT, [chunk, 1]);
+  body.addOutput(picked, DataType.FLOAT, ["rows_per_chunk", 1]);
   // The old log-softmax and pick are dead now (the caller replaces the pick).
   g.removeNode(softmax);
   const loop = b.node("Loop", [trips, null], ["picked_chunks"]);
