@@ -12,9 +12,9 @@ import type { RecipeSettings } from "../pipeline/presets.ts";
 import type { QuantizeOptions } from "../pipeline/quantize-file.ts";
 import { plan as planQuantization } from "../pipeline/plan.ts";
 import { layerPolicy } from "../pipeline/quantize-file.ts";
-import { loadRecipe } from "../pipeline/recipe.ts";
+import { loadRecipe, type LayerOverrides } from "../pipeline/recipe.ts";
 import { canonicalJson, fileSha256, keyHash, sha256Hex } from "../study/hash.ts";
-import { QUANTIZE_DEFAULTS, recipeSettings, TOOL_VERSION, type BenchSpec, type BuildSpec, type ModelEntry, type Recipe } from "./spec.ts";
+import { asKey, QUANTIZE_DEFAULTS, recipeSettings, TOOL_VERSION, type BenchSpec, type BuildSpec, type ModelEntry, type Recipe } from "./spec.ts";
 
 /** Bump when a change to the build code changes what an artifact's entry holds. 2: recipes' format ort, presets and every quantize option; entries' format. */
 export const BUILD_CODE_VERSION = "ptq-onnx-build/2";
@@ -107,6 +107,7 @@ export function quantizeCommand(m: ModelEntry, r: Recipe, id: string): string {
     if (typeof value === "boolean") args.push(value ? `--${flag}` : `--no-${flag}`);
     else args.push(`--${flag}`, String(value));
   }
+  if (Object.keys(r.override).length) args.push("--override", overrideSpec(r.override));
   args.push("--seed", String(r.seed));
   if (r.format !== "qdq") args.push("--format", r.format);
   if (r.chunk_rows !== null) args.push("--chunk-rows", String(r.chunk_rows));
@@ -115,6 +116,14 @@ export function quantizeCommand(m: ModelEntry, r: Recipe, id: string): string {
   if (m.tokenizer) args.push("--tokenizer", m.tokenizer);
   args.push("-o", `${id}.onnx`, "--save-calib-table", `${id}.calib.json`, "--no-eval");
   return args.map(shellWord).join(" ");
+}
+
+/** `lstm:w4a8,head:skip`: per-layer overrides as quantize's --override takes them (parseOverrideSpec's inverse). */
+export function overrideSpec(overrides: LayerOverrides): string {
+  const spec = (o: LayerOverrides[string]) => (o.skip ? "skip" : `${o.wbits !== undefined ? `w${o.wbits}` : ""}${o.abits !== undefined ? `a${o.abits}` : ""}`);
+  return Object.entries(overrides)
+    .map(([key, o]) => `${key}:${spec(o)}`)
+    .join(",");
 }
 
 /** What quantizeModel (or quantizeToOrt) is called with for an artifact: the options `quantize` passes for its command. */
@@ -127,6 +136,7 @@ export function quantizeOptions(m: ModelEntry, r: Recipe, files: { model: string
     seed: r.seed,
     data: m.calib_data ?? undefined,
     tokenizer: m.tokenizer ?? undefined,
+    overrides: r.override,
     // quantize records a preset's name in the model's ptq-onnx.quantization metadata.
     recipe: r.recipe ?? undefined,
   };
@@ -153,7 +163,7 @@ function checkRecipes(spec: BuildSpec, e: ModelEntry, index: number, model: Mode
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       const message = err.file && err.message.startsWith(`${err.file}: `) ? err.message.slice(err.file.length + 2) : err.message;
-      throw new RecipeError(`recipes[${ri}] "${r.name}": ${message} (for models[${index}] "${e.name}")`, file);
+      throw new RecipeError(`recipes[${ri}] "${r.name}": ${asKey(message)} (for models[${index}] "${e.name}")`, file);
     }
   });
 }

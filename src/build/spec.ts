@@ -8,7 +8,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER } from "../pipeline/quantize-file.ts";
 import { presetNames, RECIPE_PRESETS, type RecipeSettings } from "../pipeline/presets.ts";
-import { applyRecipe, loadRecipe } from "../pipeline/recipe.ts";
+import { applyRecipe, loadRecipe, parseOverrideValue, type LayerOverrides } from "../pipeline/recipe.ts";
 import { parseObserver } from "../calibrate/observers.ts";
 import { DEFAULT_DAMPENING, DEFAULT_EQUALIZE_ALPHA, GPFQ_INPUTS, makePolicy, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../passes/policy.ts";
 import { InputError, readInputFile } from "../graph/index.ts";
@@ -67,6 +67,8 @@ export interface Recipe {
   embedding_gptq: boolean;
   equalize: boolean;
   equalize_alpha: number;
+  /** Per-layer bits (quantize's --override), keyed as written: node name, op type or name segment; {}: none. */
+  override: LayerOverrides;
   seed: number;
   format: Format;
   /** Lowering options (format ort only): quantize's --chunk-rows and --float-weights; null: lower's default. */
@@ -165,6 +167,7 @@ const RECIPE_KEYS = [
   "embedding_gptq",
   "equalize",
   "equalize_alpha",
+  "override",
   "seed",
   "format",
   "chunk_rows",
@@ -256,7 +259,31 @@ function readModel(r: Reader, v: unknown, i: number): ModelEntry {
 }
 
 /** quantize's wording of an option (`--group-size`) as the build file's key (`group_size`). */
-const asKey = (message: string): string => message.replace(/--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g, (_, flag: string) => flag.replace(/-/g, "_"));
+export const asKey = (message: string): string => message.replace(/--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g, (_, flag: string) => flag.replace(/-/g, "_"));
+
+/**
+ * `"override": {"lstm": "w4a8", "Gemm": "w8", "head": "skip"}`: quantize's `--override
+ * lstm:w4a8,Gemm:w8,head:skip` as an object, each value parsed as quantize parses it. Which
+ * layer a key names is checked against each model when the build is planned.
+ */
+function readOverride(r: Reader, o: Obj, where: string): LayerOverrides {
+  const v = o.override;
+  if (v === undefined) return {};
+  const form = '{"LAYER": "w4a8" | "w4" | "a8" | "skip", ...}';
+  if (v === null || typeof v !== "object" || Array.isArray(v) || Object.keys(v).length === 0) r.fail(where, `override must be a non-empty object ${form}, got ${JSON.stringify(v)}`);
+  const out: LayerOverrides = {};
+  for (const [key, spec] of Object.entries(v as Obj)) {
+    // The command joins the entries as KEY:SPEC with commas: a key must survive that.
+    if (key === "" || key.trim() !== key || key.includes(",")) r.fail(where, `override: layer key ${JSON.stringify(key)} must be non-empty, without a comma or surrounding spaces`);
+    if (typeof spec !== "string") r.fail(where, `override ${key} must be a string ("w4a8", "w4", "a8" or "skip"), got ${JSON.stringify(spec)}`);
+    try {
+      out[key] = parseOverrideValue(spec, `override ${key}`);
+    } catch (e) {
+      r.fail(where, e instanceof Error ? e.message : String(e));
+    }
+  }
+  return out;
+}
 
 function readRecipe(r: Reader, v: unknown, i: number): Recipe {
   let where = `recipes[${i}]`;
@@ -332,6 +359,7 @@ function readRecipe(r: Reader, v: unknown, i: number): Recipe {
     embedding_gptq: s.embeddingGptq ?? QUANTIZE_DEFAULTS.embeddingGptq,
     equalize: s.equalize ?? QUANTIZE_DEFAULTS.equalize,
     equalize_alpha: s.equalizeAlpha ?? QUANTIZE_DEFAULTS.equalizeAlpha,
+    override: readOverride(r, o, where),
     seed: r.int(o, "seed", where, 0) ?? 0,
     format,
     chunk_rows: chunkRows,

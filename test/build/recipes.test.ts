@@ -21,7 +21,7 @@ const RECIPES = [
   // The preset's settings (GPTQ with act-order, asymmetric weights clipped for mse, ...) under the recipe's own keys.
   { name: "best4-ort", recipe: "best", bits: 4, calib: "balanced", calib_size: 30, format: "ort" },
   { name: "best4-sym", recipe: "best", bits: 4, calib: "natural", calib_size: 30, weight_symmetric: true, observer: "mse" },
-  { name: "gpfq4", wbits: 4, abits: 8, calib: "balanced", calib_size: 30, rounding: "gpfq", weight_clip: "mse", bias_correction: true, act_order: true },
+  { name: "gpfq4", wbits: 4, abits: 8, calib: "balanced", calib_size: 30, rounding: "gpfq", weight_clip: "mse", bias_correction: true, act_order: true, override: { LSTM: "w8" } },
 ];
 const buildFile = writeBuildFile(root, (b) => {
   b.recipes = RECIPES;
@@ -99,12 +99,15 @@ describe("build recipes: presets and quantize's options", () => {
     const [, best, sym, gpfq] = readBuildFile(buildFile).recipes;
     expect(best).toMatchObject({ recipe: "best", rounding: "gptq", act_order: true, weight_symmetric: false, weight_clip: "mse", embedding_gptq: true, gather_pass_through: true, observer: "percentile:99.9" });
     expect(sym).toMatchObject({ recipe: "best", weight_symmetric: true, observer: "mse", rounding: "gptq" });
-    expect(gpfq).toMatchObject({ recipe: null, wbits: 4, abits: 8, rounding: "gpfq", weight_clip: "mse", bias_correction: true, act_order: true, weight_symmetric: true });
+    expect(gpfq).toMatchObject({ recipe: null, wbits: 4, abits: 8, rounding: "gpfq", weight_clip: "mse", bias_correction: true, act_order: true, weight_symmetric: true, override: { LSTM: { wbits: 8 } } });
     const command = (recipe: string) => entries.find((e) => e.id === `tiny-disc.${recipe}`)!.command;
     // A setting is named where it differs from what quantize takes without its flag: the preset's value, else the default.
     expect(command("best4-sym")).toMatch(/ --recipe best --bits 4 .* --observer mse .* --weight-symmetric /);
     expect(command("best4-sym")).not.toMatch(/--act-order|--weight-clip|--embedding-gptq/);
-    expect(command("gpfq4")).toMatch(/ --wbits 4 --abits 8 .* --rounding gpfq --act-order --weight-clip mse --bias-correction /);
+    expect(command("gpfq4")).toMatch(/ --wbits 4 --abits 8 .* --rounding gpfq --act-order --weight-clip mse --bias-correction --override LSTM:w8 /);
+    // The override reached quantize: the LSTM's weights at 8 bits, the rest at 4.
+    const gpfqStamp = JSON.parse(loadModel(join(out, "artifacts", "tiny-disc.gpfq4.onnx")).metadata.get("ptq-onnx.quantization")!);
+    expect(gpfqStamp).toMatchObject({ wbits: 4, abits: 8, overrides: { by_op_type: { LSTM: { wbits: 8 } }, by_node: {} } });
     expect(command("gpfq4")).not.toContain("--recipe");
     // quantize records the preset in the model's settings.
     const stamp = JSON.parse(loadModel(join(out, "artifacts", "tiny-disc.best4-sym.onnx")).metadata.get("ptq-onnx.quantization")!);
@@ -170,7 +173,10 @@ describe("build recipes: combinations quantize refuses", () => {
     refused({ name: "preset", recipe: "bestest" }, 'recipe must be a preset name (default, study, best), got "bestest"');
   });
 
-  it("a group size a model's weights cannot take names the recipe and the model", () => {
+  it("what a model's graph does not allow names the recipe and the model", () => {
     refused({ name: "g32", group_size: 32 }, "group size 32 exceeds the input width 24", 'models[0] "tiny-disc"');
+    // tiny-gen has no layer named head.
+    refused({ name: "head8", override: { head: "w8" } }, "override: unknown layer 'head'", 'models[1] "tiny-gen"');
+    refused({ name: "w9", override: { LSTM: "w9" } }, "override LSTM: weight bits must be an integer from 2 to 8, got 9");
   });
 });
