@@ -8,6 +8,7 @@ import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
 import type { LowerOptions } from "../lower/index.ts";
+import { UnsupportedLstmError } from "../passes/index.ts";
 import type { RecipeSettings } from "../pipeline/presets.ts";
 import type { QuantizeOptions } from "../pipeline/quantize-file.ts";
 import { plan as planQuantization } from "../pipeline/plan.ts";
@@ -161,8 +162,9 @@ function checkRecipes(spec: BuildSpec, e: ModelEntry, index: number, model: Mode
     try {
       planQuantization(model, layerPolicy(model, quantizeOptions(e, r, { model: "", table: "" }), scores));
     } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      const message = err.file && err.message.startsWith(`${err.file}: `) ? err.message.slice(err.file.length + 2) : err.message;
+      // An LSTM that lstm_internals cannot decompose is this model's limit too, not a bug.
+      if (!(err instanceof InputError || err instanceof UnsupportedLstmError)) throw err;
+      const message = err instanceof InputError && err.file && err.message.startsWith(`${err.file}: `) ? err.message.slice(err.file.length + 2) : err.message;
       throw new RecipeError(`recipes[${ri}] "${r.name}": ${asKey(message)} (for models[${index}] "${e.name}")`, file);
     }
   });

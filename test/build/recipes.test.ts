@@ -70,6 +70,9 @@ describe("build recipes: format ort", () => {
       expect(loadModel(join(out, e.file)).metadata.get("ptq-onnx.format")).toBe("ort");
       expect(e.latency_ms["1"]).toBeGreaterThan(0);
     }
+    const html = readFileSync(join(out, "index.html"), "utf8");
+    expect(html).toContain("<th>format</th>");
+    expect(html).toContain("<td>W8A8</td><td>ort</td>");
     // At 8 bits the lowered model keeps the float model's predictions on the 40 test rows.
     for (const e of ort.filter((x) => x.recipe === "ort8")) {
       expect(e.agreement, e.id).toBeGreaterThanOrEqual(0.95);
