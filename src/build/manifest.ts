@@ -64,6 +64,7 @@ export function renderIndex(plan: BuildPlan, m: Manifest, info: { merged_from?: 
     esc(e.model),
     esc(e.recipe),
     `W${e.wbits}A${e.abits}`,
+    esc(e.format ?? "qdq"),
     `<a href="${esc(e.file)}">${esc(e.file.replace(/^artifacts\//, ""))}</a>`,
     e.bytes,
     pct(e.size_ratio),
@@ -74,7 +75,7 @@ export function renderIndex(plan: BuildPlan, m: Manifest, info: { merged_from?: 
     ...batches.map((b) => ms(e, b)),
     `<code>${e.sha256.slice(0, 16)}</code>`,
   ]);
-  const header = ["model", "recipe", "bits", "file", "bytes", "size %", "accuracy %", "drop", "macro-F1 %", "agreement %", ...batches.map((b) => `p50 ms b${b}`), "sha256"];
+  const header = ["model", "recipe", "bits", "format", "file", "bytes", "size %", "accuracy %", "drop", "macro-F1 %", "agreement %", ...batches.map((b) => `p50 ms b${b}`), "sha256"];
   const commands = m.artifacts.map((e) => [esc(e.id), `<code>${esc(e.command)}</code>`]);
   const settings: [string, string][] = [
     ["tool version", plan.tool_version],

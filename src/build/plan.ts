@@ -7,11 +7,18 @@ import { parseCalibMode } from "../calibrate/select.ts";
 import { loadLabelledData, modelLabels } from "../data/resolve.ts";
 import { defaultBatch, loadEvalData } from "../eval/evaluate.ts";
 import { findRoles, InputError, loadModel, validateModel, type Model } from "../graph/index.ts";
+import type { LowerOptions } from "../lower/index.ts";
+import { UnsupportedLstmError } from "../passes/index.ts";
+import type { RecipeSettings } from "../pipeline/presets.ts";
+import type { QuantizeOptions } from "../pipeline/quantize-file.ts";
+import { plan as planQuantization } from "../pipeline/plan.ts";
+import { layerPolicy } from "../pipeline/quantize-file.ts";
+import { loadRecipe, type LayerOverrides } from "../pipeline/recipe.ts";
 import { canonicalJson, fileSha256, keyHash, sha256Hex } from "../study/hash.ts";
-import { TOOL_VERSION, type BenchSpec, type BuildSpec, type ModelEntry, type Recipe } from "./spec.ts";
+import { asKey, QUANTIZE_DEFAULTS, recipeSettings, TOOL_VERSION, type BenchSpec, type BuildSpec, type ModelEntry, type Recipe } from "./spec.ts";
 
-/** Bump when a change to the build code changes what an artifact's entry holds. */
-export const BUILD_CODE_VERSION = "ptq-onnx-build/1";
+/** Bump when a change to the build code changes what an artifact's entry holds. 2: recipes' format ort, presets and every quantize option; entries' format. */
+export const BUILD_CODE_VERSION = "ptq-onnx-build/2";
 
 export interface BuildModel extends ModelEntry {
   index: number;
@@ -62,24 +69,109 @@ function shellWord(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** quantize's optional settings and their flags, in the order the equivalent command names them. */
+const OPTIONAL_FLAGS: [keyof typeof QUANTIZE_DEFAULTS, string][] = [
+  ["lstmInternals", "lstm-internals"],
+  ["packInt4", "pack-int4"],
+  ["actOrder", "act-order"],
+  ["dampening", "dampening"],
+  ["gpfqInputs", "gpfq-inputs"],
+  ["groupSize", "group-size"],
+  ["weightClip", "weight-clip"],
+  ["weightSymmetric", "weight-symmetric"],
+  ["biasCorrection", "bias-correction"],
+  ["gatherPassThrough", "gather-pass-through"],
+  ["embeddingGptq", "embedding-gptq"],
+  ["equalize", "equalize"],
+  ["equalizeAlpha", "equalize-alpha"],
+];
+
 /**
  * The `ptq-onnx quantize` command that writes the same model and calibration table (run in
  * the folder that should receive them). Paths are absolute, as the build passes them:
- * the table records the model's and data's paths, so the bytes depend on them.
+ * the table records the model's and data's paths, so the bytes depend on them. Bits, calib,
+ * calib size, observer, granularity, rounding and seed are always named; any other setting
+ * only where it differs from what quantize takes without its flag (the preset's value with
+ * `--recipe`, else quantize's default), booleans as `--flag` or `--no-flag`.
  */
 export function quantizeCommand(m: ModelEntry, r: Recipe, id: string): string {
   const args = ["ptq-onnx", "quantize", m.file];
+  if (r.recipe !== null) args.push("--recipe", r.recipe);
   if (r.wbits === r.abits) args.push("--bits", String(r.wbits));
   else args.push("--wbits", String(r.wbits), "--abits", String(r.abits));
-  args.push("--calib", r.calib, "--calib-size", String(r.calib_size), "--observer", r.observer, "--granularity", r.granularity);
-  if (r.lstm_internals) args.push("--lstm-internals");
-  if (r.pack_int4) args.push("--pack-int4");
-  args.push("--rounding", r.rounding, "--seed", String(r.seed));
+  args.push("--calib", r.calib, "--calib-size", String(r.calib_size), "--observer", r.observer, "--granularity", r.granularity, "--rounding", r.rounding);
+  const preset: RecipeSettings = r.recipe !== null ? loadRecipe(r.recipe).settings : {};
+  const settings = recipeSettings(r);
+  for (const [key, flag] of OPTIONAL_FLAGS) {
+    const value = settings[key];
+    if (value === undefined || value === (preset[key] ?? QUANTIZE_DEFAULTS[key])) continue;
+    if (typeof value === "boolean") args.push(value ? `--${flag}` : `--no-${flag}`);
+    else args.push(`--${flag}`, String(value));
+  }
+  if (Object.keys(r.override).length) args.push("--override", overrideSpec(r.override));
+  args.push("--seed", String(r.seed));
+  if (r.format !== "qdq") args.push("--format", r.format);
+  if (r.chunk_rows !== null) args.push("--chunk-rows", String(r.chunk_rows));
+  if (r.float_weights !== null) args.push("--float-weights", String(r.float_weights));
   if (m.calib_data) args.push("--data", m.calib_data);
   if (m.tokenizer) args.push("--tokenizer", m.tokenizer);
   args.push("-o", `${id}.onnx`, "--save-calib-table", `${id}.calib.json`, "--no-eval");
   return args.map(shellWord).join(" ");
 }
+
+/** `lstm:w4a8,head:skip`: per-layer overrides as quantize's --override takes them (parseOverrideSpec's inverse). */
+export function overrideSpec(overrides: LayerOverrides): string {
+  const spec = (o: LayerOverrides[string]) => (o.skip ? "skip" : `${o.wbits !== undefined ? `w${o.wbits}` : ""}${o.abits !== undefined ? `a${o.abits}` : ""}`);
+  return Object.entries(overrides)
+    .map(([key, o]) => `${key}:${spec(o)}`)
+    .join(",");
+}
+
+/** What quantizeModel (or quantizeToOrt) is called with for an artifact: the options `quantize` passes for its command. */
+export function quantizeOptions(m: ModelEntry, r: Recipe, files: { model: string; table: string }): QuantizeOptions {
+  return {
+    model: m.file,
+    out: files.model,
+    saveCalibTable: files.table,
+    ...recipeSettings(r),
+    seed: r.seed,
+    data: m.calib_data ?? undefined,
+    tokenizer: m.tokenizer ?? undefined,
+    overrides: r.override,
+    // quantize records a preset's name in the model's ptq-onnx.quantization metadata.
+    recipe: r.recipe ?? undefined,
+  };
+}
+
+/** The lowering options of a format-ort recipe (unset ones keep lowerModel's defaults). */
+export function recipeLowerOptions(r: Recipe): LowerOptions {
+  return {
+    ...(r.chunk_rows !== null ? { chunkRows: r.chunk_rows } : {}),
+    ...(r.float_weights !== null ? { floatWeights: r.float_weights } : {}),
+  };
+}
+
+/**
+ * Plans each recipe's quantization of the model (graph only, no data), as quantize does before
+ * it calibrates: what quantize refuses for this model (a group size that does not divide a
+ * weight's input width, ...) stops the build here, naming the recipe and the model.
+ */
+function checkRecipes(spec: BuildSpec, e: ModelEntry, index: number, model: Model, file: string): void {
+  const scores = findRoles(model).scores.name;
+  spec.recipes.forEach((r, ri) => {
+    try {
+      planQuantization(model, layerPolicy(model, quantizeOptions(e, r, { model: "", table: "" }), scores));
+    } catch (err) {
+      // An LSTM that lstm_internals cannot decompose is this model's limit too, not a bug.
+      if (!(err instanceof InputError || err instanceof UnsupportedLstmError)) throw err;
+      const message = err instanceof InputError && err.file && err.message.startsWith(`${err.file}: `) ? err.message.slice(err.file.length + 2) : err.message;
+      throw new RecipeError(`recipes[${ri}] "${r.name}": ${asKey(message)} (for models[${index}] "${e.name}")`, file);
+    }
+  });
+}
+
+/** A recipe refused for one model: named as such, not re-worded as the model entry's error. */
+class RecipeError extends InputError {}
 
 function planModel(spec: BuildSpec, e: ModelEntry, index: number, file: string): BuildModel {
   const where = `models[${index}] "${e.name}"`;
@@ -103,6 +195,7 @@ function planModel(spec: BuildSpec, e: ModelEntry, index: number, file: string):
         })();
     const labels = modelLabels(model);
     const classes = numClasses(model, labels, test.labels);
+    checkRecipes(spec, e, index, model, file);
     return {
       ...e,
       index,
@@ -115,6 +208,7 @@ function planModel(spec: BuildSpec, e: ModelEntry, index: number, file: string):
       kind: model.metadata.get("ptq-onnx.kind") ?? null,
     };
   } catch (err) {
+    if (err instanceof RecipeError) throw err;
     return inEntry(err);
   }
 }

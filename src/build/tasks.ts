@@ -8,14 +8,15 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { quantizeModel } from "../pipeline/quantize-file.ts";
+import { quantizeToOrt } from "../lower/index.ts";
 import { benchModels } from "../eval/bench.ts";
 import { loadEvalData, metricsFor, ModelRunner, type EvalData } from "../eval/evaluate.ts";
 import type { PredictResult } from "../eval/predict.ts";
 import { InputError, loadModel, writeFileAtomic, type Model } from "../graph/index.ts";
 import { fileSha256 } from "../study/hash.ts";
 import { zeroCounters, type TaskCounters, type TaskRef } from "../study/tasks.ts";
-import type { ArtifactSpec, BuildModel, BuildPlan } from "./plan.ts";
-import { TOOL_VERSION } from "./spec.ts";
+import { quantizeOptions, recipeLowerOptions, type ArtifactSpec, type BuildModel, type BuildPlan } from "./plan.ts";
+import { TOOL_VERSION, type Format } from "./spec.ts";
 
 export const ENTRY_FORMAT = "ptq-onnx.build.entry";
 
@@ -27,6 +28,8 @@ export interface ManifestEntry {
   recipe: string;
   wbits: number;
   abits: number;
+  /** `qdq`: the Q/DQ model; `ort`: lowered to onnxruntime's integer kernels (`quantize --format ort`). */
+  format: Format;
   /** Relative to the build output folder. */
   file: string;
   calib_table: string;
@@ -119,24 +122,9 @@ export async function runArtifact(ctx: BuildContext, spec: ArtifactSpec): Promis
   const counters = zeroCounters();
   const files = artifactFiles(spec.id);
   mkdirSync(join(out, "artifacts"), { recursive: true });
-  const q = await quantizeModel({
-    model: m.file,
-    out: join(out, files.model),
-    saveCalibTable: join(out, files.table),
-    bits: r.wbits,
-    wbits: r.wbits,
-    abits: r.abits,
-    calib: r.calib,
-    calibSize: r.calib_size,
-    data: m.calib_data ?? undefined,
-    tokenizer: m.tokenizer ?? undefined,
-    observer: r.observer,
-    granularity: r.granularity,
-    lstmInternals: r.lstm_internals,
-    packInt4: r.pack_int4,
-    rounding: r.rounding,
-    seed: r.seed,
-  });
+  // quantize --format ort: quantized and lowered in memory, the lowered model and its table written as one pair.
+  const opts = quantizeOptions(m, r, { model: join(out, files.model), table: join(out, files.table) });
+  const q = r.format === "ort" ? await quantizeToOrt(opts, recipeLowerOptions(r)) : await quantizeModel(opts);
   counters.calibrations++;
   counters.quantizations++;
   const tQuant = performance.now();
@@ -164,6 +152,7 @@ export async function runArtifact(ctx: BuildContext, spec: ArtifactSpec): Promis
     recipe: r.name,
     wbits: q.wbits,
     abits: q.abits,
+    format: r.format,
     file: files.model,
     calib_table: files.table,
     sha256: fileSha256(path),
