@@ -70,8 +70,10 @@ export const METHODS: Record<string, Partial<QuantizeOptions>> = {
   "best - embedding-gptq": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, gatherPassThrough: true },
   "best - act-order": { rounding: "gptq", weightClip: "mse", observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, gatherPassThrough: true },
   "best - asym": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", embeddingGptq: true, gatherPassThrough: true },
-  // Diagnostic for the generative models: the label embedding (read by /Expand_1, per tensor: rank 4) left at 8 bits.
+  // Diagnostic for the generative models: the label embedding (read by /Expand_1) left at 8 bits.
   "best - gpt label-w8": { rounding: "gptq", weightClip: "mse", actOrder: true, observer: "percentile:99.9", weightSymmetric: false, embeddingGptq: true, byNode: { "/Expand_1": { wbits: 8 } } },
+  // The same with --gather-pass-through, i.e. `best` with only the label embedding at 8 bits.
+  "best label-w8": { ...(RECIPE_PRESETS.best.settings as Partial<QuantizeOptions>), byNode: { "/Expand_1": { wbits: 8 } } },
   // 2-bit weights: group scales, asymmetric codes (4 levels, not 3) and act-order on the clipped grid.
   "gptq mse-clip asym": { rounding: "gptq", weightClip: "mse", weightSymmetric: false },
   "gptq mse-clip g64": { rounding: "gptq", weightClip: "mse", groupSize: 64 },

@@ -55,7 +55,11 @@ export function gatheredTable(value: Value, weights: ReadonlyMap<Value, WeightTa
 /**
  * The planned weight a node reads codes from directly: the embedding lookup (a Gather along
  * axis 0 of a per-row or per-tensor table), or a move of a whole weight (the generative
- * models' label embedding, expanded over time). Blocked weights are not rows of codes.
+ * models' label embedding, expanded over time). A moved weight may have its scales on any
+ * axis (the label embedding [1, C, 1, d] has one per class, axis 1): a move copies each
+ * element with its own scale, so the activation is still exactly the table's dequantized
+ * codes, which is all a gathered activation promises (it is left as it is, never re-read as
+ * one scale per row). Blocked weights are not rows of codes.
  */
 function directTable(node: Node, weights: ReadonlyMap<Value, WeightTarget>): WeightTarget | null {
   const data = MOVES[node.opType];

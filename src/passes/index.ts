@@ -16,7 +16,7 @@ export { UnsupportedLstmError, decomposeLstm, decomposeLstmPass } from "./decomp
 export { LSTM_ROLES, lstmInternals, type LstmInternals, type LstmRole } from "./lstm-internals.ts";
 export { activationTargets, activationTargetsPass, quantizeActivationsPass, type ActivationTarget } from "./quantize-activations.ts";
 export { planWeights, quantizeWeightsPass, weightTargetsPass, type Hessians, type NearestCodes, type WeightPlan, type WeightTarget } from "./quantize-weights.ts";
-export { OPS, PASS_THROUGH, activationSlots, ruleFor, type GptqRule, type GptqLayout, type OpRule } from "./ops.ts";
+export { OPS, PASS_THROUGH, activationSlots, matrixRowAxis, ruleFor, type GptqRule, type GptqLayout, type OpRule } from "./ops.ts";
 export { gptqTargets, type GptqTarget } from "./gptq-targets.ts";
 export { biasCorrectionPass, type InputMeans } from "./bias-correct.ts";
 export * from "./policy.ts";

@@ -29,8 +29,8 @@ export interface GptqRule {
 export type WeightUse = { axis: number | null } | { keep: string };
 
 export interface OpRule {
-  /** For an initializer in input `slot` of rank `rank`: its channel axis, or why it stays float. */
-  weight(node: Node, slot: number, rank: number): WeightUse;
+  /** For an initializer in input `slot` with shape `dims`: its channel axis, or why it stays float. */
+  weight(node: Node, slot: number, dims: readonly number[]): WeightUse;
   /** Input slots quantized as activations when they are not weights. */
   activations: readonly number[];
   /** GPTQ's view of the weight in `slot`, when the op and slot have one. */
@@ -63,7 +63,7 @@ export const OPS: Readonly<Record<string, OpRule>> = {
     activations: [],
   },
   MatMul: {
-    weight: (_node, slot, rank) => ({ axis: slot === 1 ? rank - 1 : rank - 2 }),
+    weight: (_node, slot, dims) => ({ axis: slot === 1 ? dims.length - 1 : dims.length - 2 }),
     activations: [0, 1],
     gptq: (_node, slot, rank) => (slot === 1 && rank === 2 ? { layout: "in-out", channelAxis: 1, from: { input: 0 }, kind: "matmul" } : null),
   },
@@ -92,8 +92,8 @@ export const OPS: Readonly<Record<string, OpRule>> = {
 /**
  * Ops that only move, reshape or combine values element by element. A weight they read (a
  * label embedding expanded over time, a learned table added to a sum) is quantized per row
- * when it is a matrix; they have no activation inputs of their own, since the compute op
- * downstream quantizes what it reads.
+ * when it is a matrix up to unit axes; they have no activation inputs of their own, since the
+ * compute op downstream quantizes what it reads.
  */
 export const PASS_THROUGH: ReadonlySet<string> = new Set([
   "Identity", "Reshape", "Expand", "Tile", "Concat", "Split", "Slice", "Transpose", "Squeeze", "Unsqueeze",
@@ -101,9 +101,21 @@ export const PASS_THROUGH: ReadonlySet<string> = new Set([
 ]);
 
 const PASS_THROUGH_RULE: OpRule = {
-  weight: (_node, _slot, rank) => ({ axis: rank === 2 ? 0 : null }),
+  weight: (_node, _slot, dims) => ({ axis: matrixRowAxis(dims) }),
   activations: [],
 };
+
+/**
+ * The row axis of a weight that is a matrix up to unit axes (exactly two axes longer than 1):
+ * the first of them, so a generative model's label embedding [1, C, 1, d] gets one scale per
+ * class (axis 1) and a plain [rows, cols] matrix one per row (axis 0). Null (one scale) for
+ * anything else: a vector, or a table with three or more real axes, has no single row axis.
+ */
+export function matrixRowAxis(dims: readonly number[]): number | null {
+  if (dims.length === 2) return 0;
+  const real = dims.flatMap((d, i) => (d > 1 ? [i] : []));
+  return real.length === 2 ? real[0] : null;
+}
 
 /**
  * The rule for a node, or undefined when the quantizer does not know the op (custom domains

@@ -57,7 +57,7 @@ function planOne(model: Model, value: Value, policy: QuantPolicy, plan: WeightPl
       const op = `${node.domain ? `${node.domain}.` : ""}${node.opType}`;
       throw new InputError(`${node.label} reads the weight '${value.name}', but ptq-onnx has no quantization rule for ${op} (see src/passes/ops.ts)`, model.path);
     }
-    return { ...rule.weight(node, node.inputs.indexOf(value), t.dims.length), node };
+    return { ...rule.weight(node, node.inputs.indexOf(value), t.dims), node };
   });
   const kept = uses.find((u): u is { keep: string; node: Node } => "keep" in u);
   if (kept) {

@@ -6,7 +6,8 @@ import { readInputFile } from "../graph/files.ts";
  * Bump when a change to the study code changes what a cell computes (its results or their
  * meaning): every cell hash includes it, so old cached cells are no longer found.
  */
-export const STUDY_CODE_VERSION = "ptq-onnx-study/1";
+// 2: the generative models' label embedding gets one scale per class (per-channel cells change).
+export const STUDY_CODE_VERSION = "ptq-onnx-study/2";
 
 /** JSON with object keys sorted at every level; undefined members are left out. */
 export function canonicalJson(value: unknown): string {
