@@ -229,8 +229,9 @@ function chunkedPick(ctx: LowerContext, b: Builder, kernel: Node, softmax: Node,
   // The P rows shared evenly over those chunks, ceil(P / chunks) rows each (at most `chunk`), so
   // fewer than `chunks` rows are padding: padding to whole chunks of `chunk` rows cost a batch of
   // one gloss (32 rows in chunks of 26) half its run again. max(chunks, 1) keeps P = 0 defined.
-  const divisor = b.op("Max", [trips, int64("one", [], [1])], "chunks_at_least_1");
-  const even = b.op("Div", [b.op("Add", [P, b.op("Sub", [divisor, int64("one_again", [], [1])], "chunks_less_one")], "P_up_even"), divisor], "rows_per_chunk");
+  const one = int64("one", [], [1]);
+  const divisor = b.op("Max", [trips, one], "chunks_at_least_1");
+  const even = b.op("Div", [b.op("Add", [P, b.op("Sub", [divisor, one], "chunks_less_one")], "P_up_even"), divisor], "rows_per_chunk");
   const padRows = b.op("Sub", [b.op("Mul", [trips, even], "padded_P"), P], "pad_rows");
   const pads = b.op("Concat", [int64("pads_head", [2], [0, 0]), b.op("Unsqueeze", [padRows, int64("axis0", [1], [0])], "pad_rows_1d"), int64("pads_tail", [1], [0])], "pads", { axis: 0 });
   const aPadded = b.op("Pad", [a, pads], "rows_padded");
