@@ -36,9 +36,9 @@ const SHARED_ATTRIBUTES = ["direction", "hidden_size", "activations", "activatio
  * per direction ([num_directions]) or per gate row ([num_directions, 4*hidden]) with zero
  * point 0 for int8; W and R are stored transposed, [num_directions, input, 4*hidden]. The
  * n-bit codes keep their grid in int8 storage, so the weights are exactly the Q/DQ model's.
- * Asymmetric codes are stored as q - z with zero point 0 (the kernel takes int8 weights only with zero points all 0, or uint8
- * with one zero point for every channel), which fits int8 up to 7 bits; blocked scales stay
- * Q/DQ (the kernel takes one scale per gate row).
+ * Asymmetric codes are stored as q - z with zero point 0 (the kernel takes int8 weights only
+ * with zero points all 0, or uint8 with one zero point for every channel), which fits int8 up
+ * to 7 bits; blocked scales stay Q/DQ (the kernel takes one scale per gate row).
  */
 export function lstmRule(ctx: LowerContext): RewriteRule<LstmMatch> {
   return {
