@@ -8,7 +8,9 @@
 //   - kernels: the lowered model's DynamicQuantizeLSTM nodes alone, each reading its input rows
 //     from a graph input (no lookup, no glue, no head), the same weights and lengths, each
 //     writing what the lowered model reads of it (Y_h, or Y for a stacked layer): what any
-//     graph built on onnxruntime's integer LSTM must pay at least, session included.
+//     graph built on onnxruntime's integer LSTM must pay at least, session included;
+//   - float kernels: the same, with each kernel as onnxruntime's float LSTM over its weights
+//     dequantized (the alternative to the integer kernel).
 // Prints the median ms per run over the rounds and each as a multiple of the float model's.
 // --data FILE: rows from a labelled file (as `bench --data`) for a model without zoo data.
 //
@@ -16,7 +18,7 @@
 import * as ort from "onnxruntime-node";
 import { loadavg } from "node:os";
 import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
-import { DataType, loadModel, newModel, serializeModel, type Model } from "../../src/graph/index.ts";
+import { DataType, loadModel, newModel, serializeModel, Tensor, type Model } from "../../src/graph/index.ts";
 import { median, takeOption } from "../lower/common.ts";
 
 const args = process.argv.slice(2);
@@ -71,6 +73,39 @@ function kernelsOnly(lowered: Model): { model: Model; inputSizes: number[] } {
   return { model: lowered, inputSizes };
 }
 
+/**
+ * The same kernels as onnxruntime's float LSTM: each DynamicQuantizeLSTM of `kernels` becomes an
+ * LSTM over its weights dequantized ((q - z) x scale, back to [dirs, 4 x hidden, size]), the
+ * inputs and outputs unchanged: the alternative to the integer kernel, timed the same way.
+ */
+function floatKernels(kernels: Model): Model {
+  const g = kernels.graph;
+  for (const n of g.nodes.filter((x) => x.opType === "DynamicQuantizeLSTM")) {
+    const dequantized = (codes: number, scale: number, zero: number, name: string) => {
+      const t = n.inputs[codes]!.initializer!;
+      const [dirs, size, gates] = t.dims;
+      const q = t.toNumbers();
+      const s = n.inputs[scale]!.initializer!.toNumbers();
+      const z = n.inputs[zero]!.initializer!.toNumbers();
+      const at = (v: Float64Array, d: number, c: number) => (v.length === dirs ? v[d] : v[d * gates + c]);
+      const w = new Float32Array(q.length);
+      for (let d = 0; d < dirs; d++) for (let i = 0; i < size; i++) for (let c = 0; c < gates; c++) w[(d * gates + c) * size + i] = (q[(d * size + i) * gates + c] - at(z, d, c)) * at(s, d, c);
+      return g.addInitializer(Tensor.float32(name, [dirs, gates, size], w));
+    };
+    const inputs = [n.inputs[0] ?? null, dequantized(1, 8, 9, `${n.name}_W_float`), dequantized(2, 10, 11, `${n.name}_R_float`), ...n.inputs.slice(3, 8).map((v) => v ?? null)];
+    const outputs = [...n.outputs];
+    g.removeNode(n);
+    const lstm = g.addNode({ opType: "LSTM", name: `${n.name}_float`, inputs, outputs: outputs.map((v) => v ?? g.newValue(`${n.name}_unused`)) });
+    lstm.proto.attribute.push(...n.proto.attribute); // the attributes the two ops share, as they were
+    // Outputs the kernel did not write stay unwritten (an LSTM that writes Y costs more).
+    outputs.forEach((v, i) => {
+      if (!v) lstm.outputs[i] = null;
+    });
+  }
+  g.cleanup();
+  return kernels;
+}
+
 const opts: ort.InferenceSession.SessionOptions = { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3 };
 const inputs = benchInputs(loadModel(floatFile), data ? { data } : {});
 const batches = makeBatches(inputs.rows, batch, batchCount, inputs.padId, 0);
@@ -94,6 +129,7 @@ const versions: { name: string; source: string | Uint8Array; feeds: Feeds[] }[] 
   { name: loweredFile, source: loweredFile, feeds: modelFeeds },
   ...others.map((f) => ({ name: f, source: f, feeds: modelFeeds })),
   { name: `kernels only (${kernels.inputSizes.length} DynamicQuantizeLSTM)`, source: serializeModel(kernels.model), feeds: kernelFeeds },
+  { name: `float kernels only (the same ${kernels.inputSizes.length} as float LSTM)`, source: serializeModel(floatKernels(kernelsOnly(loadModel(loweredFile)).model)), feeds: kernelFeeds },
   { name: "session floor (one Cast)", source: serializeModel(sessionFloor()), feeds: modelFeeds },
 ];
 
