@@ -10,7 +10,7 @@ import { DEFAULT_CALIB_SIZE, DEFAULT_INTERNALS_OBSERVER, DEFAULT_OBSERVER } from
 import { presetNames, RECIPE_PRESETS, type RecipeSettings } from "../pipeline/presets.ts";
 import { applyRecipe, loadRecipe, parseOverrideValue, type LayerOverrides } from "../pipeline/recipe.ts";
 import { parseObserver } from "../calibrate/observers.ts";
-import { DEFAULT_DAMPENING, DEFAULT_EQUALIZE_ALPHA, GPFQ_INPUTS, makePolicy, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../passes/policy.ts";
+import { GPFQ_INPUTS, makePolicy, ROUNDINGS, WEIGHT_CLIPS, type GpfqInputs, type Rounding, type WeightClip } from "../passes/policy.ts";
 import { InputError, readInputFile } from "../graph/index.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -76,26 +76,29 @@ export interface Recipe {
   float_weights: number | null;
 }
 
+/** makePolicy with no options: quantize's own defaults, the one place they are written. */
+const POLICY_DEFAULTS = makePolicy({});
+
 /**
  * The settings quantize takes for each optional key when neither the command line nor a preset
  * gives it (makePolicy's defaults): the equivalent command names a setting only where the
  * recipe's value differs from the preset's or, without one, from these.
  */
 export const QUANTIZE_DEFAULTS = {
-  lstmInternals: false,
-  packInt4: false,
-  actOrder: false,
-  dampening: DEFAULT_DAMPENING,
-  gpfqInputs: "quantized",
-  groupSize: undefined,
-  weightClip: "max",
-  weightSymmetric: true,
-  biasCorrection: false,
-  gatherPassThrough: false,
-  embeddingGptq: false,
-  equalize: false,
-  equalizeAlpha: DEFAULT_EQUALIZE_ALPHA,
-} as const satisfies RecipeSettings;
+  lstmInternals: POLICY_DEFAULTS.lstmInternals,
+  packInt4: POLICY_DEFAULTS.packInt4,
+  actOrder: POLICY_DEFAULTS.actOrder,
+  dampening: POLICY_DEFAULTS.dampening,
+  gpfqInputs: POLICY_DEFAULTS.gpfqInputs,
+  groupSize: POLICY_DEFAULTS.groupSize,
+  weightClip: POLICY_DEFAULTS.weightClip,
+  weightSymmetric: POLICY_DEFAULTS.weightSymmetric,
+  biasCorrection: POLICY_DEFAULTS.biasCorrection,
+  gatherPassThrough: POLICY_DEFAULTS.gatherPassThrough,
+  embeddingGptq: POLICY_DEFAULTS.embeddingGptq,
+  equalize: POLICY_DEFAULTS.equalize,
+  equalizeAlpha: POLICY_DEFAULTS.equalizeAlpha,
+} satisfies RecipeSettings;
 
 /** The settings a recipe passes to quantizeModel, as `quantize`'s handler passes its options (bits, calib and all). */
 export function recipeSettings(r: Recipe): RecipeSettings & { bits: number; calib: string } {
