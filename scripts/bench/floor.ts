@@ -19,7 +19,7 @@ import * as ort from "onnxruntime-node";
 import { loadavg } from "node:os";
 import { benchInputs, makeBatches } from "../../src/eval/bench.ts";
 import { DataType, loadModel, newModel, serializeModel, Tensor, type Model } from "../../src/graph/index.ts";
-import { median, takeOption } from "../lower/common.ts";
+import { batchFeeds, median, takeOption, timeRuns } from "../lower/common.ts";
 
 const args = process.argv.slice(2);
 const batch = Number(takeOption(args, "--batch", "1"));
@@ -114,10 +114,7 @@ const kernels = kernelsOnly(loadModel(loweredFile));
 let seed = 1;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
 type Feeds = Record<string, ort.Tensor>;
-const modelFeeds: Feeds[] = batches.map((b) => ({
-  input_ids: new ort.Tensor("int64", BigInt64Array.from(b.ids.map(BigInt)), [b.b, b.t]),
-  lengths: new ort.Tensor("int64", BigInt64Array.from(b.lengths.map(BigInt)), [b.b]),
-}));
+const modelFeeds: Feeds[] = batches.map(batchFeeds);
 const kernelFeeds: Feeds[] = batches.map((b) => {
   const f: Feeds = { seq_lens: new ort.Tensor("int32", Int32Array.from(b.lengths), [b.b]) };
   for (const [k, size] of kernels.inputSizes.entries()) f[`x${k}`] = new ort.Tensor("float32", Float32Array.from({ length: b.t * b.b * size }, rand), [b.t, b.b, size]);
@@ -133,12 +130,6 @@ const versions: { name: string; source: string | Uint8Array; feeds: Feeds[] }[] 
   { name: "session floor (one Cast)", source: serializeModel(sessionFloor()), feeds: modelFeeds },
 ];
 
-/** Mean wall ms per run over `runs` runs, each on the next batch. */
-async function timeRuns(session: ort.InferenceSession, feeds: Feeds[], runs: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < runs; i++) await session.run(feeds[i % feeds.length]);
-  return (performance.now() - t0) / runs;
-}
 const sessions: ort.InferenceSession[] = [];
 for (const v of versions) {
   const s = typeof v.source === "string" ? await ort.InferenceSession.create(v.source, opts) : await ort.InferenceSession.create(v.source, opts);
@@ -147,7 +138,7 @@ for (const v of versions) {
 }
 const wall = versions.map(() => [] as number[]);
 for (let r = 0; r < rounds; r++) {
-  for (const [i, s] of sessions.entries()) wall[i].push(await timeRuns(s, versions[i].feeds, runs));
+  for (const [i, s] of sessions.entries()) wall[i].push((await timeRuns(s, versions[i].feeds, runs)).wall);
 }
 const steps = batches.map((b) => b.t);
 console.log(`batch ${batch}, ${batches.length} batches of ${Math.min(...steps)}-${Math.max(...steps)} steps, ${runs} runs x ${rounds} interleaved rounds, 1 thread, median ms per run (x float), load ${loadavg()[0].toFixed(2)}`);
